@@ -1,0 +1,75 @@
+/* core.h: the run context (communicators, groups, logging, seed) and the error
+ * conventions every module follows.
+ *
+ * Errors use PETSc's convention: every fallible function returns a
+ * PetscErrorCode and is called through PetscCall(). Bad user input (config,
+ * data files, checkpoints, rank counts) is raised with RnInputError on a
+ * communicator where every rank detects it identically, so all ranks unwind
+ * together, rank 0 prints one clean line and the program exits with status 2
+ * without a hang. Any other error aborts the whole job (MPI_Abort) so no rank
+ * is left waiting in a collective. */
+#ifndef RESNODE_CORE_H
+#define RESNODE_CORE_H
+
+#include <petscsys.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef RESNODE_VERSION
+#define RESNODE_VERSION "unknown"
+#endif
+
+/* Error code for bad input detected collectively. */
+#define RN_ERR_INPUT PETSC_ERR_USER_INPUT
+
+/* Exit codes of the binary. */
+#define RN_EXIT_OK 0
+#define RN_EXIT_FAILED 1
+#define RN_EXIT_INPUT 2
+#define RN_EXIT_PREEMPTED 3
+#define RN_EXIT_NONFINITE 4
+
+/* Raise an input error (collectively on comm). */
+#define RnInputError(comm, ...) SETERRQ((comm), RN_ERR_INPUT, __VA_ARGS__)
+#define RnInputCheck(cond, comm, ...) PetscCheck((cond), (comm), RN_ERR_INPUT, __VA_ARGS__)
+
+typedef struct RnCtx_s *RnCtx;
+struct RnCtx_s {
+  MPI_Comm world; /* the job's communicator (PETSC_COMM_WORLD) */
+  int world_rank, world_size;
+  MPI_Comm group; /* the ranks that train one model instance together */
+  int group_id, group_count, group_rank, group_size;
+  MPI_Comm leaders; /* group leaders (group_rank 0); MPI_COMM_NULL elsewhere */
+  uint64_t seed;    /* root of every random number (see rng.h) */
+  int verbose;      /* 0 quiet, 1 progress, 2 debug */
+  FILE *log_file;   /* copy of rank 0's messages in the run directory, or NULL */
+  PetscBool progress_tty; /* rank 0's stdout is a terminal: update lines in place */
+};
+
+PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx);
+/* Split the world into group_count groups of equal size (consecutive ranks). */
+PetscErrorCode RnCtxSetGroups(RnCtx ctx, int group_count);
+PetscErrorCode RnCtxDestroy(RnCtx *ctx);
+
+/* printf on world rank 0 (and into the log file). */
+PetscErrorCode RnLog(RnCtx ctx, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(2, 3);
+/* A progress line: rewritten in place on a terminal, a plain line otherwise. */
+PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(2, 3);
+/* End a run of progress lines (prints the newline on a terminal). */
+PetscErrorCode RnProgressEnd(RnCtx ctx);
+
+/* Install the error handler described above (call once after PetscInitialize). */
+PetscErrorCode RnErrorHandlerPush(void);
+/* Turn an error code from the top level into the process's exit: returns the
+ * exit status for input errors, aborts the job for everything else. */
+int RnExitFromError(PetscErrorCode err);
+
+/* Make a locally detected problem collective: every rank of comm passes its
+ * own status (0 = fine) and message; if any rank failed, all ranks raise
+ * RN_ERR_INPUT with the message of the lowest failing rank. */
+PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
+
+/* Wall-clock seconds. */
+double RnWallTime(void);
+
+#endif
