@@ -93,6 +93,9 @@ struct RnNet_s {
   PetscInt tape_per_sample;
   RnShape in, out;
   PetscBool setup;
+  double *work;       /* gradient ping-pong buffers of the backward pass */
+  int work_batch;
+  size_t work_stride;
 };
 
 PetscErrorCode RnNetCreate(RnShape in, RnNet *net);

@@ -1,0 +1,465 @@
+/* ode.c: neural ODE forward and discrete adjoint with PETSc TS (see ode.h). */
+#include "resnode/ode.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const RnAdjointModeNames[] = {"none", "uniform", "binomial", "backsolve", NULL};
+
+struct RnOde_s {
+  MPI_Comm comm;
+  RnNet field;
+  int dim;          /* state size per sample */
+  PetscInt nparams; /* field parameters */
+  int nobs;
+  double *tobs;
+  RnOdeOptions opt;
+  PetscBool record;
+
+  /* the current forward pass */
+  int batch;
+  PetscInt nx;       /* local x entries: batch * dim */
+  TS ts;
+  Vec U;
+  Mat J;
+  double *xobs;      /* where the forward pass writes the observations */
+  int next_obs;
+  int *obs_step;     /* step number at which observation i was reached */
+  int nsteps;
+  double *step_times; /* t_0 .. t_nsteps */
+  int step_capacity;
+  PetscBool grid_fixed; /* steps follow step_times (fixed grid or replay) */
+
+  /* workspaces */
+  double *theta;     /* the parameters of the current pass (the state's tail holds the same) */
+  double *tape_f, *tape_j, *jac_x;
+  int tape_batch;
+  RnOdeStats stats;
+  long rhs_count;
+};
+
+void RnOdeOptionsDefault(RnOdeOptions *opt)
+{
+  memset(opt, 0, sizeof *opt);
+  strcpy(opt->solver, "4");
+  opt->adaptive = PETSC_FALSE;
+  opt->steps = 100;
+  opt->rtol = 1e-7;
+  opt->atol = 1e-9;
+  opt->dt0 = 0.0;
+  opt->max_steps = 100000;
+  opt->adjoint = RN_ADJOINT_FULL;
+  opt->checkpoints = 0;
+}
+
+/* Users write the names they know; TSRK wants its own. */
+static const char *SolverTSRKName(const char *solver)
+{
+  if (!strcmp(solver, "euler")) return TSRK1FE;
+  if (!strcmp(solver, "rk4")) return TSRK4;
+  if (!strcmp(solver, "dopri5")) return TSRK5DP;
+  if (!strcmp(solver, "bosh3")) return TSRK3BS;
+  return solver;
+}
+
+PetscErrorCode RnOdeCreate(MPI_Comm comm, RnNet field, int nobs, const double *tobs, RnOde *ode)
+{
+  RnOde o;
+
+  PetscFunctionBeginUser;
+  PetscCheck(field->setup, comm, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp the vector field first");
+  PetscCheck(RnShapeSize(field->in) == RnShapeSize(field->out), comm, PETSC_ERR_ARG_SIZ, "a vector field maps R^d to R^d; this one maps %d to %d entries",
+             (int)RnShapeSize(field->in), (int)RnShapeSize(field->out));
+  PetscCheck(nobs >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "need at least one observation time");
+  for (int i = 0; i < nobs; i++) {
+    PetscCheck(tobs[i] >= 0.0 && (i == 0 || tobs[i] > tobs[i - 1]), comm, PETSC_ERR_ARG_OUTOFRANGE, "observation times must be >= 0 and increasing (t[%d] = %g)", i, tobs[i]);
+  }
+  PetscCheck(tobs[nobs - 1] > 0.0, comm, PETSC_ERR_ARG_OUTOFRANGE, "the final time must be > 0");
+  PetscCall(PetscNew(&o));
+  o->comm = comm;
+  o->field = field;
+  o->dim = (int)RnShapeSize(field->in);
+  o->nparams = field->nparams;
+  o->nobs = nobs;
+  PetscCall(PetscMalloc2(nobs, &o->tobs, nobs, &o->obs_step));
+  PetscCall(PetscArraycpy(o->tobs, tobs, nobs));
+  RnOdeOptionsDefault(&o->opt);
+  o->record = PETSC_TRUE;
+  *ode = o;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeSetOptions(RnOde ode, const RnOdeOptions *opt)
+{
+  PetscFunctionBeginUser;
+  ode->opt = *opt;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeSetRecord(RnOde ode, PetscBool record)
+{
+  PetscFunctionBeginUser;
+  ode->record = record;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode EnsureWorkspace(RnOde ode, int batch)
+{
+  PetscFunctionBeginUser;
+  if (batch <= ode->tape_batch && ode->tape_f) PetscFunctionReturn(0);
+  PetscCall(PetscFree3(ode->tape_f, ode->tape_j, ode->jac_x));
+  PetscCall(PetscMalloc3((size_t)PetscMax(batch, 1) * ode->field->tape_per_sample, &ode->tape_f, (size_t)PetscMax(batch, 1) * ode->field->tape_per_sample, &ode->tape_j,
+                         (size_t)PetscMax(batch, 1) * ode->dim, &ode->jac_x));
+  ode->tape_batch = batch;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode PushStepTime(RnOde ode, double t)
+{
+  PetscFunctionBeginUser;
+  if (ode->nsteps + 1 >= ode->step_capacity) {
+    double *bigger;
+    int cap = PetscMax(64, 2 * ode->step_capacity);
+    PetscCall(PetscMalloc1(cap, &bigger));
+    if (ode->step_times) PetscCall(PetscArraycpy(bigger, ode->step_times, ode->nsteps + 1));
+    PetscCall(PetscFree(ode->step_times));
+    ode->step_times = bigger;
+    ode->step_capacity = cap;
+  }
+  ode->step_times[++ode->nsteps] = t;
+  PetscFunctionReturn(0);
+}
+
+/* An empty step list that starts at t = 0. */
+static PetscErrorCode ResetSteps(RnOde ode)
+{
+  PetscFunctionBeginUser;
+  ode->nsteps = -1;
+  PetscCall(PushStepTime(ode, 0.0));
+  PetscFunctionReturn(0);
+}
+
+/* F(t, [x; theta]) = [f_theta(x); 0] */
+static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
+{
+  RnOde ode = (RnOde)ctx;
+  const PetscScalar *u;
+  PetscScalar *f;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(VecGetArray(F, &f));
+  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, u, f, ode->tape_f));
+  PetscCall(PetscArrayzero(f + ode->nx, ode->nparams));
+  PetscCall(VecRestoreArray(F, &f));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  ode->rhs_count++;
+  PetscFunctionReturn(0);
+}
+
+/* The Jacobian is a shell: linearising means running the field forward at U
+ * and keeping its tape for the transposed products. */
+static PetscErrorCode OdeRHSJacobian(TS ts, PetscReal t, Vec U, Mat A, Mat B, void *ctx)
+{
+  RnOde ode = (RnOde)ctx;
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(PetscArraycpy(ode->jac_x, u, ode->nx + 0));
+  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, ode->jac_x, NULL, ode->tape_j));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  ode->rhs_count++;
+  PetscFunctionReturn(0);
+}
+
+/* The augmented Jacobian is [[J_x, J_theta], [0, 0]]; its transpose maps
+ * [v_x; v_theta] to [J_x^T v_x; J_theta^T v_x]. */
+static PetscErrorCode OdeJacobianMultTranspose(Mat A, Vec V, Vec Y)
+{
+  RnOde ode;
+  const PetscScalar *v;
+  PetscScalar *y;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShellGetContext(A, &ode));
+  PetscCall(VecGetArrayRead(V, &v));
+  PetscCall(VecGetArray(Y, &y));
+  PetscCall(PetscArrayzero(y + ode->nx, ode->nparams));
+  PetscCall(RnNetBackward(ode->field, ode->batch, ode->theta, ode->jac_x, v, y, y + ode->nx, ode->tape_j));
+  PetscCall(VecRestoreArray(Y, &y));
+  PetscCall(VecRestoreArrayRead(V, &v));
+  ode->stats.vjp++;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CopyObservation(RnOde ode, Vec U, int i)
+{
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(PetscArraycpy(ode->xobs + (size_t)i * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscFunctionReturn(0);
+}
+
+/* Steps end exactly on the observation times: on a fixed grid (which
+ * contains them) or by clipping the adaptive proposal. */
+static PetscErrorCode OdePreStep(TS ts)
+{
+  RnOde ode;
+  PetscReal t, dt;
+  PetscInt k;
+
+  PetscFunctionBeginUser;
+  PetscCall(TSGetApplicationContext(ts, &ode));
+  PetscCall(TSGetTime(ts, &t));
+  PetscCall(TSGetStepNumber(ts, &k));
+  if (ode->grid_fixed) {
+    PetscCheck(k < ode->nsteps, ode->comm, PETSC_ERR_PLIB, "fixed grid exhausted at step %d", (int)k);
+    dt = ode->step_times[k + 1] - t;
+  } else {
+    double tnext = ode->tobs[ode->next_obs];
+    PetscCall(TSGetTimeStep(ts, &dt));
+    if (t + dt >= tnext - 1e-12 * PetscMax(1.0, fabs(tnext))) dt = tnext - t;
+  }
+  PetscCall(TSSetTimeStep(ts, dt));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode OdePostStep(TS ts)
+{
+  RnOde ode;
+  PetscReal t;
+  PetscInt k;
+  Vec U;
+
+  PetscFunctionBeginUser;
+  PetscCall(TSGetApplicationContext(ts, &ode));
+  PetscCall(TSGetTime(ts, &t));
+  PetscCall(TSGetStepNumber(ts, &k));
+  PetscCall(TSGetSolution(ts, &U));
+  if (!ode->grid_fixed) PetscCall(PushStepTime(ode, t));
+  while (ode->next_obs < ode->nobs && fabs(t - ode->tobs[ode->next_obs]) <= 1e-10 * PetscMax(1.0, fabs(ode->tobs[ode->next_obs]))) {
+    if (ode->xobs) PetscCall(CopyObservation(ode, U, ode->next_obs));
+    ode->obs_step[ode->next_obs] = (int)k;
+    ode->next_obs++;
+  }
+  /* PETSc would take a tiny extra step if rounding left t an ulp short of T */
+  if (ode->next_obs == ode->nobs) PetscCall(TSSetConvergedReason(ts, TS_CONVERGED_TIME));
+  PetscFunctionReturn(0);
+}
+
+/* A fixed grid: nsteps uniform steps on [0, T] merged with the observation times. */
+static PetscErrorCode BuildFixedGrid(RnOde ode)
+{
+  const double T = ode->tobs[ode->nobs - 1];
+  const double h = T / ode->opt.steps;
+  int next = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(ResetSteps(ode));
+  while (next < ode->nobs && ode->tobs[next] <= 0.0) next++;
+  for (int k = 1; k <= ode->opt.steps; k++) {
+    double tk = k == ode->opt.steps ? T : k * h;
+    /* observation times strictly inside (t_{k-1}, t_k) become step ends of their own */
+    while (next < ode->nobs && ode->tobs[next] < tk - 1e-10 * PetscMax(1.0, T)) PetscCall(PushStepTime(ode, ode->tobs[next++]));
+    if (next < ode->nobs && fabs(ode->tobs[next] - tk) <= 1e-10 * PetscMax(1.0, T)) tk = ode->tobs[next++];
+    PetscCall(PushStepTime(ode, tk));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode DestroyTS(RnOde ode)
+{
+  PetscFunctionBeginUser;
+  PetscCall(TSDestroy(&ode->ts));
+  PetscCall(MatDestroy(&ode->J));
+  PetscCall(VecDestroy(&ode->U));
+  PetscFunctionReturn(0);
+}
+
+/* A new TS for every forward pass: PETSc 3.18's memory trajectory does not
+ * survive reuse across solves of different lengths, and creation is cheap
+ * next to a solve. */
+static PetscErrorCode CreateTS(RnOde ode, PetscBool save_trajectory)
+{
+  TS ts;
+  TSAdapt adapt;
+  const double T = ode->tobs[ode->nobs - 1];
+  const PetscInt nlocal = ode->nx + ode->nparams;
+
+  PetscFunctionBeginUser;
+  PetscCall(DestroyTS(ode));
+  PetscCall(VecCreateMPI(ode->comm, nlocal, PETSC_DETERMINE, &ode->U));
+  PetscCall(MatCreateShell(ode->comm, nlocal, nlocal, PETSC_DETERMINE, PETSC_DETERMINE, ode, &ode->J));
+  PetscCall(MatShellSetOperation(ode->J, MATOP_MULT_TRANSPOSE, (void (*)(void))OdeJacobianMultTranspose));
+  PetscCall(TSCreate(ode->comm, &ts));
+  ode->ts = ts;
+  PetscCall(TSSetApplicationContext(ts, ode));
+  PetscCall(TSSetProblemType(ts, TS_NONLINEAR));
+  PetscCall(TSSetType(ts, TSRK));
+  PetscCall(TSRKSetType(ts, SolverTSRKName(ode->opt.solver)));
+  PetscCall(TSSetRHSFunction(ts, NULL, OdeRHS, ode));
+  PetscCall(TSSetRHSJacobian(ts, ode->J, ode->J, OdeRHSJacobian, ode));
+  PetscCall(TSSetTime(ts, 0.0));
+  PetscCall(TSSetStepNumber(ts, 0));
+  PetscCall(TSSetMaxTime(ts, T));
+  PetscCall(TSSetExactFinalTime(ts, TS_EXACTFINALTIME_MATCHSTEP));
+  PetscCall(TSGetAdapt(ts, &adapt));
+  if (ode->grid_fixed) {
+    PetscCall(TSAdaptSetType(adapt, TSADAPTNONE));
+    PetscCall(TSSetMaxSteps(ts, ode->nsteps));
+    PetscCall(TSSetTimeStep(ts, ode->step_times[1] - ode->step_times[0]));
+  } else {
+    Vec vatol, vrtol;
+    PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
+    PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
+    PetscCall(TSSetTimeStep(ts, ode->opt.dt0 > 0 ? ode->opt.dt0 : T / 100.0));
+    /* zero weight on the theta copies: the error norm is that of x alone */
+    PetscCall(VecDuplicate(ode->U, &vatol));
+    PetscCall(VecDuplicate(ode->U, &vrtol));
+    {
+      PetscScalar *a, *r;
+      PetscCall(VecGetArray(vatol, &a));
+      PetscCall(VecGetArray(vrtol, &r));
+      for (PetscInt i = 0; i < nlocal; i++) {
+        a[i] = i < ode->nx ? ode->opt.atol : 0.0;
+        r[i] = i < ode->nx ? ode->opt.rtol : 0.0;
+      }
+      PetscCall(VecRestoreArray(vatol, &a));
+      PetscCall(VecRestoreArray(vrtol, &r));
+    }
+    PetscCall(TSSetTolerances(ts, PETSC_DECIDE, vatol, PETSC_DECIDE, vrtol));
+    PetscCall(VecDestroy(&vatol));
+    PetscCall(VecDestroy(&vrtol));
+  }
+  PetscCall(TSSetPreStep(ts, OdePreStep));
+  PetscCall(TSSetPostStep(ts, OdePostStep));
+  if (save_trajectory) {
+    TSTrajectory tj;
+    PetscCall(TSSetSaveTrajectory(ts));
+    PetscCall(TSGetTrajectory(ts, &tj));
+    PetscCall(TSTrajectorySetType(tj, ts, TSTRAJECTORYMEMORY));
+  }
+  /* PETSc's own -ts_* options still apply */
+  PetscCall(TSSetFromOptions(ts));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SetState(RnOde ode, const double *x, const double *theta)
+{
+  PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArray(ode->U, &u));
+  PetscCall(PetscArraycpy(u, x, ode->nx));
+  PetscCall(PetscArraycpy(u + ode->nx, theta, ode->nparams));
+  PetscCall(VecRestoreArray(ode->U, &u));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CheckReason(RnOde ode)
+{
+  TSConvergedReason reason;
+  PetscReal t;
+
+  PetscFunctionBeginUser;
+  PetscCall(TSGetConvergedReason(ode->ts, &reason));
+  PetscCall(TSGetTime(ode->ts, &t));
+  PetscCheck(reason >= 0, ode->comm, PETSC_ERR_NOT_CONVERGED, "ode: the solver failed at t = %g (%s); the field may blow up: lower the learning rate or tighten ode.rtol",
+             (double)t, TSConvergedReasons[reason]);
+  PetscCheck(ode->next_obs == ode->nobs, ode->comm, PETSC_ERR_NOT_CONVERGED,
+             "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol", (double)t,
+             ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const double *x0, double *xobs)
+{
+  PetscFunctionBeginUser;
+  ode->batch = batch;
+  ode->nx = (PetscInt)batch * ode->dim;
+  PetscCall(EnsureWorkspace(ode, batch));
+  if (!ode->theta) PetscCall(PetscMalloc1(PetscMax(ode->nparams, 1), &ode->theta));
+  PetscCall(PetscArraycpy(ode->theta, theta, ode->nparams));
+  ode->xobs = xobs;
+  ode->next_obs = 0;
+  ode->rhs_count = 0;
+  memset(&ode->stats, 0, sizeof ode->stats);
+  ode->grid_fixed = ode->opt.adaptive ? PETSC_FALSE : PETSC_TRUE;
+  if (ode->grid_fixed) PetscCall(BuildFixedGrid(ode));
+  else PetscCall(ResetSteps(ode));
+  PetscCall(CreateTS(ode, ode->record));
+  PetscCall(SetState(ode, x0, theta));
+  /* observations at t = 0 are the initial state itself */
+  while (ode->next_obs < ode->nobs && ode->tobs[ode->next_obs] <= 0.0) {
+    if (xobs) PetscCall(CopyObservation(ode, ode->U, ode->next_obs));
+    ode->obs_step[ode->next_obs++] = 0;
+  }
+  PetscCall(TSSolve(ode->ts, ode->U));
+  PetscCall(CheckReason(ode));
+  ode->stats.steps = ode->nsteps;
+  ode->stats.rhs_forward = ode->rhs_count;
+  ode->stats.stored_states = ode->record ? ode->nsteps + 1 : 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double *dtheta)
+{
+  Vec lambda;
+  PetscScalar *l;
+  int current;
+
+  PetscFunctionBeginUser;
+  PetscCheck(ode->ts && ode->record, ode->comm, PETSC_ERR_ARG_WRONGSTATE, "RnOdeBackward needs a recorded RnOdeForward");
+  ode->rhs_count = 0;
+  PetscCall(VecDuplicate(ode->U, &lambda));
+  PetscCall(VecZeroEntries(lambda));
+  PetscCall(TSSetCostGradients(ode->ts, 1, &lambda, NULL));
+  current = ode->nsteps;
+  /* backwards through the observations: integrate the adjoint to each one,
+   * then add its jump dL/dx(t_i) */
+  for (int i = ode->nobs - 1; i >= -1; i--) {
+    int target = i >= 0 ? ode->obs_step[i] : 0;
+    if (current > target) {
+      PetscCall(TSAdjointSetSteps(ode->ts, current - target));
+      PetscCall(TSAdjointSolve(ode->ts));
+      current = target;
+    }
+    if (i >= 0) {
+      PetscCall(VecGetArray(lambda, &l));
+      for (PetscInt j = 0; j < ode->nx; j++) l[j] += dxobs[(size_t)i * ode->nx + j];
+      PetscCall(VecRestoreArray(lambda, &l));
+    }
+  }
+  PetscCall(VecGetArray(lambda, &l));
+  if (dx0) PetscCall(PetscArraycpy(dx0, l, ode->nx));
+  for (PetscInt j = 0; j < ode->nparams; j++) dtheta[j] += l[ode->nx + j];
+  PetscCall(VecRestoreArray(lambda, &l));
+  PetscCall(VecDestroy(&lambda));
+  ode->stats.rhs_backward = ode->rhs_count;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeGetStats(RnOde ode, RnOdeStats *stats)
+{
+  PetscFunctionBeginUser;
+  *stats = ode->stats;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeDestroy(RnOde *ode)
+{
+  PetscFunctionBeginUser;
+  if (!ode || !*ode) PetscFunctionReturn(0);
+  PetscCall(DestroyTS(*ode));
+  PetscCall(PetscFree2((*ode)->tobs, (*ode)->obs_step));
+  PetscCall(PetscFree((*ode)->step_times));
+  PetscCall(PetscFree((*ode)->theta));
+  PetscCall(PetscFree3((*ode)->tape_f, (*ode)->tape_j, (*ode)->jac_x));
+  PetscCall(PetscFree(*ode));
+  *ode = NULL;
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,2 @@
+rn_add_test(test_flow SOURCES test_flow.c LABELS ode)
+rn_add_test(test_flow SOURCES test_flow.c RANKS 2 LABELS ode)
