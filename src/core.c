@@ -122,15 +122,16 @@ PetscErrorCode RnProgressEnd(RnCtx ctx)
  * it. Everything else: PETSc's traceback. */
 static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
-  if (n == RN_ERR_INPUT) {
+  if (n == RN_ERR_INPUT || n == RN_ERR_PREEMPTED || n == RN_ERR_NONFINITE) {
     if (p == PETSC_ERROR_INITIAL) {
       int rank = 0, world_rank = 0;
       if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
       MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
       if (rank == 0) {
         if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
-        if (comm == PETSC_COMM_SELF && world_rank != 0) fprintf(stderr, "resnode-mpi: error (rank %d): %s\n", world_rank, mess);
-        else if (comm != PETSC_COMM_SELF || world_rank == 0) fprintf(stderr, "resnode-mpi: error: %s\n", mess);
+        const char *what = n == RN_ERR_PREEMPTED ? "stopped" : "error";
+        if (comm == PETSC_COMM_SELF && world_rank != 0) fprintf(stderr, "resnode-mpi: %s (rank %d): %s\n", what, world_rank, mess);
+        else fprintf(stderr, "resnode-mpi: %s: %s\n", what, mess);
         fflush(stderr);
       }
     }
@@ -150,6 +151,8 @@ int RnExitFromError(PetscErrorCode err)
 {
   if (err == 0) return RN_EXIT_OK;
   if (err == RN_ERR_INPUT) return RN_EXIT_INPUT;
+  if (err == RN_ERR_PREEMPTED) return RN_EXIT_PREEMPTED;
+  if (err == RN_ERR_NONFINITE) return RN_EXIT_NONFINITE;
   /* Anything else may have left other ranks inside a collective. */
   fflush(stdout);
   fflush(stderr);

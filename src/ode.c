@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-const char *const RnAdjointModeNames[] = {"none", "uniform", "binomial", "backsolve", NULL};
+const char *const RnAdjointModeNames[] = {"full", "uniform", "binomial", "backsolve", NULL};
 
 struct RnOde_s {
   MPI_Comm comm;
@@ -461,5 +461,42 @@ PetscErrorCode RnOdeDestroy(RnOde *ode)
   PetscCall(PetscFree3((*ode)->tape_f, (*ode)->tape_j, (*ode)->jac_x));
   PetscCall(PetscFree(*ode));
   *ode = NULL;
+  PetscFunctionReturn(0);
+}
+
+/* TSRK types of PETSc 3.18 and the names users know them by. */
+static const char *const rn_solver_names[] = {"euler", "rk4", "dopri5", "bosh3", "1fe", "2a", "2b", "3", "3bs", "4", "5f", "5dp", "5bs", "6vr", "7vr", "8vr", NULL};
+static const char *const rn_schedule_names[] = {"none", "uniform", "binomial", NULL};
+static const char *const rn_adjoint_names[] = {"discrete", "backsolve", NULL};
+
+PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt)
+{
+  char key[128];
+  int solver, schedule, adjoint;
+
+  PetscFunctionBeginUser;
+  RnOdeOptionsDefault(opt);
+#define KEY(name) (PetscSNPrintf(key, sizeof key, "%s.%s", prefix, name), key)
+  PetscCall(RnConfigGetChoice(cfg, KEY("solver"), "rk4", rn_solver_names, &solver));
+  PetscCall(PetscStrncpy(opt->solver, rn_solver_names[solver], sizeof opt->solver));
+  PetscCall(RnConfigGetBool(cfg, KEY("adaptive"), PETSC_FALSE, &opt->adaptive));
+  PetscCall(RnConfigGetInt(cfg, KEY("steps"), 100, 1, 100000000, &opt->steps));
+  {
+    /* adaptivity needs an embedded error estimate */
+    const char *fixed_only[] = {"euler", "rk4", "1fe", "4", "3", "2a"};
+    for (size_t i = 0; i < sizeof fixed_only / sizeof fixed_only[0]; i++)
+      if (opt->adaptive && !strcmp(opt->solver, fixed_only[i]))
+        PetscCall(RnConfigError(cfg, KEY("adaptive"), "solver \"%s\" has no error estimate; use dopri5 (5dp), bosh3 (3bs), 5f, 5bs, 2b, 6vr, 7vr or 8vr for adaptive steps", opt->solver));
+  }
+  PetscCall(RnConfigGetReal(cfg, KEY("rtol"), 1e-7, 1e-15, 1.0, &opt->rtol));
+  PetscCall(RnConfigGetReal(cfg, KEY("atol"), 1e-9, 1e-18, 1.0, &opt->atol));
+  PetscCall(RnConfigGetReal(cfg, KEY("dt0"), 0.0, 0.0, 1e6, &opt->dt0));
+  PetscCall(RnConfigGetInt(cfg, KEY("max_steps"), 100000, 1, 1000000000, &opt->max_steps));
+  PetscCall(RnConfigGetChoice(cfg, KEY("adjoint"), "discrete", rn_adjoint_names, &adjoint));
+  PetscCall(RnConfigGetChoice(cfg, KEY("checkpoint_schedule"), "none", rn_schedule_names, &schedule));
+  PetscCall(RnConfigGetInt(cfg, KEY("checkpoints"), 0, 0, 100000000, &opt->checkpoints));
+  opt->adjoint = adjoint == 1 ? RN_ADJOINT_BACKSOLVE : (RnAdjointMode)schedule;
+  if (schedule != 0 && opt->checkpoints < 1) PetscCall(RnConfigError(cfg, KEY("checkpoints"), "checkpoint_schedule \"%s\" needs checkpoints >= 1", rn_schedule_names[schedule]));
+#undef KEY
   PetscFunctionReturn(0);
 }

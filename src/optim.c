@@ -70,3 +70,26 @@ PetscErrorCode RnOptimDestroy(RnOptim *optim)
   *optim = NULL;
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode RnOptimOptionsFromConfig(RnConfig cfg, const char *prefix, RnOptimOptions *opt)
+{
+  char key[128];
+  int kind;
+
+  PetscFunctionBeginUser;
+  RnOptimOptionsDefault(opt);
+#define KEY(name) (PetscSNPrintf(key, sizeof key, "%s.%s", prefix, name), key)
+  PetscCall(RnConfigGetChoice(cfg, KEY("optimizer"), "adam", RnOptimKindNames, &kind));
+  opt->kind = (RnOptimKind)kind;
+  PetscCall(RnConfigGetReal(cfg, KEY("lr"), opt->lr, 0.0, 1e3, &opt->lr));
+  PetscCall(RnConfigGetReal(cfg, KEY("weight_decay"), 0.0, 0.0, 1e3, &opt->weight_decay));
+  if (opt->kind == RN_OPTIM_SGD) {
+    PetscCall(RnConfigGetReal(cfg, KEY("momentum"), 0.0, 0.0, 0.999999, &opt->momentum));
+  } else {
+    PetscCall(RnConfigGetReal(cfg, KEY("beta1"), opt->beta1, 0.0, 0.999999, &opt->beta1));
+    PetscCall(RnConfigGetReal(cfg, KEY("beta2"), opt->beta2, 0.0, 0.999999999, &opt->beta2));
+    PetscCall(RnConfigGetReal(cfg, KEY("eps"), opt->eps, 0.0, 1.0, &opt->eps));
+  }
+#undef KEY
+  PetscFunctionReturn(0);
+}

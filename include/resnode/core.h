@@ -21,6 +21,11 @@
 
 /* Error code for bad input detected collectively. */
 #define RN_ERR_INPUT PETSC_ERR_USER_INPUT
+/* A preemption signal was handled: checkpoint written, every rank unwinds. */
+#define RN_ERR_PREEMPTED 200
+/* A non-finite loss or gradient, agreed by all ranks (the last good
+ * checkpoint is kept). */
+#define RN_ERR_NONFINITE 201
 
 /* Exit codes of the binary. */
 #define RN_EXIT_OK 0
@@ -30,6 +35,7 @@
 #define RN_EXIT_NONFINITE 4
 
 /* Raise an input error (collectively on comm). */
+#define RnCollectiveError(comm, code, ...) SETERRQ((comm), (code), __VA_ARGS__)
 #define RnInputError(comm, ...) SETERRQ((comm), RN_ERR_INPUT, __VA_ARGS__)
 #define RnInputCheck(cond, comm, ...) PetscCheck((cond), (comm), RN_ERR_INPUT, __VA_ARGS__)
 

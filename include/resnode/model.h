@@ -12,6 +12,7 @@
 #ifndef RESNODE_MODEL_H
 #define RESNODE_MODEL_H
 
+#include "resnode/config.h"
 #include "resnode/layers.h"
 #include "resnode/ode.h"
 
@@ -60,5 +61,27 @@ typedef struct {
 void RnCapApply(RnCap cap, PetscInt n, const double *theta, double *capped);
 /* dtheta = T_L'(theta) * dcapped (componentwise; in place allowed) */
 void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dcapped, double *dtheta);
+
+/* A Net from a config list of layer groups, e.g.
+ *   field = ( { type = "cube"; }, { type = "dense"; out = 50; activation = "tanh"; },
+ *             { type = "dense"; out = 2; } );
+ * types: dense (out, activation), conv (channels, kernel, stride, pad,
+ * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
+ * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
+ * statistics over comm. */
+PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *net);
+
+/* The depth of a model from the config:
+ *   model.depth = "ode" | "resnet" | "untied"; model.N (ResNets)
+ * and the solver options under ode.* (see ode.h). */
+typedef struct {
+  RnFlowKind kind;
+  int N;
+  RnOdeOptions ode;
+} RnDepthOptions;
+PetscErrorCode RnDepthOptionsFromConfig(RnConfig cfg, const char *prefix, RnDepthOptions *opt);
+PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt);
+/* A short name for logs: "ode(dopri5, adaptive)", "resnet(N=16)". */
+void RnDepthDescribe(const RnDepthOptions *opt, char *buf, size_t len);
 
 #endif

@@ -19,6 +19,7 @@
 #ifndef RESNODE_ODE_H
 #define RESNODE_ODE_H
 
+#include "resnode/config.h"
 #include "resnode/layers.h"
 #include <petscts.h>
 
@@ -29,7 +30,7 @@ typedef enum {
   RN_ADJOINT_BACKSOLVE /* Chen et al.'s continuous adjoint, backwards in time: inexact */
 } RnAdjointMode;
 
-extern const char *const RnAdjointModeNames[]; /* "none", "uniform", "binomial", "backsolve", NULL */
+extern const char *const RnAdjointModeNames[]; /* "full", "uniform", "binomial", "backsolve", NULL */
 
 typedef struct {
   char solver[32];    /* TSRK type: 1fe, 2a, 3, 3bs, 4, 5f, 5dp, 5bs, ... (aliases: euler, rk4, dopri5) */
@@ -67,5 +68,10 @@ typedef struct {
 } RnOdeStats;
 PetscErrorCode RnOdeGetStats(RnOde ode, RnOdeStats *stats);
 PetscErrorCode RnOdeDestroy(RnOde *ode);
+
+/* Keys under prefix (e.g. "ode"): solver, adaptive, steps, rtol, atol, dt0,
+ * max_steps, adjoint ("discrete" | "backsolve"), checkpoint_schedule ("none" |
+ * "uniform" | "binomial"), checkpoints. */
+PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt);
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef RESNODE_OPTIM_H
 #define RESNODE_OPTIM_H
 
+#include "resnode/config.h"
 #include "resnode/core.h"
 
 typedef enum { RN_OPTIM_SGD, RN_OPTIM_ADAM } RnOptimKind;
@@ -31,5 +32,7 @@ PetscErrorCode RnOptimCreate(PetscInt n, const RnOptimOptions *opt, RnOptim *opt
 /* theta -= update(grad); lr_scale multiplies the learning rate (schedules). */
 PetscErrorCode RnOptimStep(RnOptim optim, double lr_scale, double *theta, const double *grad);
 PetscErrorCode RnOptimDestroy(RnOptim *optim);
+/* optimizer = "adam" | "sgd"; lr; momentum; weight_decay; beta1; beta2; eps (under prefix). */
+PetscErrorCode RnOptimOptionsFromConfig(RnConfig cfg, const char *prefix, RnOptimOptions *opt);
 
 #endif
