@@ -29,6 +29,15 @@ struct RnOde_s {
   double *step_times; /* t_0 .. t_nsteps */
   int step_capacity;
   PetscBool grid_fixed; /* steps follow step_times (fixed grid or replay) */
+  PetscBool replaying;  /* a backward-pass recomputation: no bookkeeping in PostStep */
+  int step_offset;      /* a replayed segment starts at this step of the forward pass */
+
+  /* checkpointed adjoints */
+  double *slots;        /* checkpoint states (x only: theta is constant) */
+  int *slot_step;       /* uniform: the step each slot holds */
+  int nslots, slots_used, max_slots_used;
+  int record_steps_max; /* longest segment recorded in PETSc's memory trajectory */
+  TS ts_replay, ts_advance;
 
   /* workspaces */
   double *theta;     /* the parameters of the current pass (the state's tail holds the same) */
@@ -204,6 +213,34 @@ static PetscErrorCode CopyObservation(RnOde ode, Vec U, int i)
   PetscFunctionReturn(0);
 }
 
+/* Uniform checkpoints: the state after step k, appended (grown on demand). */
+static PetscErrorCode StoreSlot(RnOde ode, Vec U, int k)
+{
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  if (ode->slots_used == ode->nslots) {
+    int cap = PetscMax(8, 2 * ode->nslots);
+    double *bigger;
+    int *steps;
+    PetscCall(PetscMalloc2((size_t)cap * PetscMax(ode->nx, 1), &bigger, cap, &steps));
+    if (ode->slots) {
+      PetscCall(PetscArraycpy(bigger, ode->slots, (size_t)ode->slots_used * ode->nx));
+      PetscCall(PetscArraycpy(steps, ode->slot_step, ode->slots_used));
+    }
+    PetscCall(PetscFree2(ode->slots, ode->slot_step));
+    ode->slots = bigger;
+    ode->slot_step = steps;
+    ode->nslots = cap;
+  }
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(PetscArraycpy(ode->slots + (size_t)ode->slots_used * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  ode->slot_step[ode->slots_used++] = k;
+  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
+  PetscFunctionReturn(0);
+}
+
 /* Steps end exactly on the observation times: on a fixed grid (which
  * contains them) or by clipping the adaptive proposal. */
 static PetscErrorCode OdePreStep(TS ts)
@@ -217,6 +254,7 @@ static PetscErrorCode OdePreStep(TS ts)
   PetscCall(TSGetTime(ts, &t));
   PetscCall(TSGetStepNumber(ts, &k));
   if (ode->grid_fixed) {
+    k += ode->step_offset;
     PetscCheck(k < ode->nsteps, ode->comm, PETSC_ERR_PLIB, "fixed grid exhausted at step %d", (int)k);
     dt = ode->step_times[k + 1] - t;
   } else {
@@ -237,10 +275,12 @@ static PetscErrorCode OdePostStep(TS ts)
 
   PetscFunctionBeginUser;
   PetscCall(TSGetApplicationContext(ts, &ode));
+  if (ode->replaying) PetscFunctionReturn(0);
   PetscCall(TSGetTime(ts, &t));
   PetscCall(TSGetStepNumber(ts, &k));
   PetscCall(TSGetSolution(ts, &U));
   if (!ode->grid_fixed) PetscCall(PushStepTime(ode, t));
+  if (ode->record && ode->opt.adjoint == RN_ADJOINT_UNIFORM && k % ode->opt.checkpoints == 0) PetscCall(StoreSlot(ode, U, (int)k));
   while (ode->next_obs < ode->nobs && fabs(t - ode->tobs[ode->next_obs]) <= 1e-10 * PetscMax(1.0, fabs(ode->tobs[ode->next_obs]))) {
     if (ode->xobs) PetscCall(CopyObservation(ode, U, ode->next_obs));
     ode->obs_step[ode->next_obs] = (int)k;
@@ -275,15 +315,30 @@ static PetscErrorCode DestroyTS(RnOde ode)
 {
   PetscFunctionBeginUser;
   PetscCall(TSDestroy(&ode->ts));
+  PetscCall(TSDestroy(&ode->ts_replay));
+  PetscCall(TSDestroy(&ode->ts_advance));
   PetscCall(MatDestroy(&ode->J));
   PetscCall(VecDestroy(&ode->U));
   PetscFunctionReturn(0);
 }
 
-/* A new TS for every forward pass: PETSc 3.18's memory trajectory does not
- * survive reuse across solves of different lengths, and creation is cheap
- * next to a solve. */
-static PetscErrorCode CreateTS(RnOde ode, PetscBool save_trajectory)
+static PetscErrorCode SetMemoryTrajectory(TS ts)
+{
+  TSTrajectory tj;
+
+  PetscFunctionBeginUser;
+  PetscCall(TSSetSaveTrajectory(ts));
+  PetscCall(TSGetTrajectory(ts, &tj));
+  PetscCall(TSTrajectorySetType(tj, ts, TSTRAJECTORYMEMORY));
+  PetscFunctionReturn(0);
+}
+
+/* A TS on the augmented state. fixed: steps follow ode->step_times (from
+ * step_offset on); otherwise adaptive with zero tolerance weight on the theta
+ * copies. New TS objects for every forward pass: PETSc 3.18's memory
+ * trajectory does not survive reuse across solves of different lengths, and
+ * creation is cheap next to a solve. */
+static PetscErrorCode NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajectory, TS *tsp)
 {
   TS ts;
   TSAdapt adapt;
@@ -291,12 +346,7 @@ static PetscErrorCode CreateTS(RnOde ode, PetscBool save_trajectory)
   const PetscInt nlocal = ode->nx + ode->nparams;
 
   PetscFunctionBeginUser;
-  PetscCall(DestroyTS(ode));
-  PetscCall(VecCreateMPI(ode->comm, nlocal, PETSC_DETERMINE, &ode->U));
-  PetscCall(MatCreateShell(ode->comm, nlocal, nlocal, PETSC_DETERMINE, PETSC_DETERMINE, ode, &ode->J));
-  PetscCall(MatShellSetOperation(ode->J, MATOP_MULT_TRANSPOSE, (void (*)(void))OdeJacobianMultTranspose));
   PetscCall(TSCreate(ode->comm, &ts));
-  ode->ts = ts;
   PetscCall(TSSetApplicationContext(ts, ode));
   PetscCall(TSSetProblemType(ts, TS_NONLINEAR));
   PetscCall(TSSetType(ts, TSRK));
@@ -308,55 +358,61 @@ static PetscErrorCode CreateTS(RnOde ode, PetscBool save_trajectory)
   PetscCall(TSSetMaxTime(ts, T));
   PetscCall(TSSetExactFinalTime(ts, TS_EXACTFINALTIME_MATCHSTEP));
   PetscCall(TSGetAdapt(ts, &adapt));
-  if (ode->grid_fixed) {
+  if (fixed) {
     PetscCall(TSAdaptSetType(adapt, TSADAPTNONE));
     PetscCall(TSSetMaxSteps(ts, ode->nsteps));
     PetscCall(TSSetTimeStep(ts, ode->step_times[1] - ode->step_times[0]));
   } else {
     Vec vatol, vrtol;
+    PetscScalar *va, *vr;
     PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
     PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
     PetscCall(TSSetTimeStep(ts, ode->opt.dt0 > 0 ? ode->opt.dt0 : T / 100.0));
-    /* zero weight on the theta copies: the error norm is that of x alone */
     PetscCall(VecDuplicate(ode->U, &vatol));
     PetscCall(VecDuplicate(ode->U, &vrtol));
-    {
-      PetscScalar *a, *r;
-      PetscCall(VecGetArray(vatol, &a));
-      PetscCall(VecGetArray(vrtol, &r));
-      for (PetscInt i = 0; i < nlocal; i++) {
-        a[i] = i < ode->nx ? ode->opt.atol : 0.0;
-        r[i] = i < ode->nx ? ode->opt.rtol : 0.0;
-      }
-      PetscCall(VecRestoreArray(vatol, &a));
-      PetscCall(VecRestoreArray(vrtol, &r));
+    PetscCall(VecGetArray(vatol, &va));
+    PetscCall(VecGetArray(vrtol, &vr));
+    for (PetscInt i = 0; i < nlocal; i++) {
+      va[i] = i < ode->nx ? ode->opt.atol : 0.0;
+      vr[i] = i < ode->nx ? ode->opt.rtol : 0.0;
     }
+    PetscCall(VecRestoreArray(vatol, &va));
+    PetscCall(VecRestoreArray(vrtol, &vr));
     PetscCall(TSSetTolerances(ts, PETSC_DECIDE, vatol, PETSC_DECIDE, vrtol));
     PetscCall(VecDestroy(&vatol));
     PetscCall(VecDestroy(&vrtol));
   }
   PetscCall(TSSetPreStep(ts, OdePreStep));
   PetscCall(TSSetPostStep(ts, OdePostStep));
-  if (save_trajectory) {
-    TSTrajectory tj;
-    PetscCall(TSSetSaveTrajectory(ts));
-    PetscCall(TSGetTrajectory(ts, &tj));
-    PetscCall(TSTrajectorySetType(tj, ts, TSTRAJECTORYMEMORY));
-  }
+  if (save_trajectory) PetscCall(SetMemoryTrajectory(ts));
   /* PETSc's own -ts_* options still apply */
   PetscCall(TSSetFromOptions(ts));
+  *tsp = ts;
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SetState(RnOde ode, const double *x, const double *theta)
+/* The augmented state vector and the shell Jacobian for this batch. */
+static PetscErrorCode SetUpState(RnOde ode)
+{
+  const PetscInt nlocal = ode->nx + ode->nparams;
+
+  PetscFunctionBeginUser;
+  PetscCall(DestroyTS(ode));
+  PetscCall(VecCreateMPI(ode->comm, nlocal, PETSC_DETERMINE, &ode->U));
+  PetscCall(MatCreateShell(ode->comm, nlocal, nlocal, PETSC_DETERMINE, PETSC_DETERMINE, ode, &ode->J));
+  PetscCall(MatShellSetOperation(ode->J, MATOP_MULT_TRANSPOSE, (void (*)(void))OdeJacobianMultTranspose));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SetStateVec(RnOde ode, Vec U, const double *x)
 {
   PetscScalar *u;
 
   PetscFunctionBeginUser;
-  PetscCall(VecGetArray(ode->U, &u));
+  PetscCall(VecGetArray(U, &u));
   PetscCall(PetscArraycpy(u, x, ode->nx));
-  PetscCall(PetscArraycpy(u + ode->nx, theta, ode->nparams));
-  PetscCall(VecRestoreArray(ode->U, &u));
+  PetscCall(PetscArraycpy(u + ode->nx, ode->theta, ode->nparams));
+  PetscCall(VecRestoreArray(U, &u));
   PetscFunctionReturn(0);
 }
 
@@ -378,21 +434,37 @@ static PetscErrorCode CheckReason(RnOde ode)
 
 PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const double *x0, double *xobs)
 {
+  /* only the full-trajectory adjoint records during the forward pass; the
+   * checkpointed ones keep states of their own, backsolve needs none */
+  const PetscBool trajectory = ode->record && ode->opt.adjoint == RN_ADJOINT_FULL;
+
   PetscFunctionBeginUser;
   ode->batch = batch;
   ode->nx = (PetscInt)batch * ode->dim;
   PetscCall(EnsureWorkspace(ode, batch));
   if (!ode->theta) PetscCall(PetscMalloc1(PetscMax(ode->nparams, 1), &ode->theta));
   PetscCall(PetscArraycpy(ode->theta, theta, ode->nparams));
+  PetscCheck(ode->opt.adjoint == RN_ADJOINT_FULL || ode->opt.adjoint == RN_ADJOINT_BACKSOLVE || ode->opt.checkpoints >= 1, ode->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "ode.checkpoints must be >= 1 for a checkpointed adjoint");
   ode->xobs = xobs;
   ode->next_obs = 0;
   ode->rhs_count = 0;
+  ode->replaying = PETSC_FALSE;
+  ode->step_offset = 0;
+  ode->slots_used = 0;
+  ode->max_slots_used = 0;
+  ode->record_steps_max = 0;
   memset(&ode->stats, 0, sizeof ode->stats);
   ode->grid_fixed = ode->opt.adaptive ? PETSC_FALSE : PETSC_TRUE;
   if (ode->grid_fixed) PetscCall(BuildFixedGrid(ode));
   else PetscCall(ResetSteps(ode));
-  PetscCall(CreateTS(ode, ode->record));
-  PetscCall(SetState(ode, x0, theta));
+  PetscCall(SetUpState(ode));
+  PetscCall(NewTS(ode, ode->grid_fixed, trajectory, &ode->ts));
+  PetscCall(SetStateVec(ode, ode->U, x0));
+  if (ode->record && ode->opt.adjoint != RN_ADJOINT_FULL) {
+    /* the initial state is the first checkpoint of every schedule */
+    PetscCall(StoreSlot(ode, ode->U, 0));
+  }
   /* observations at t = 0 are the initial state itself */
   while (ode->next_obs < ode->nobs && ode->tobs[ode->next_obs] <= 0.0) {
     if (xobs) PetscCall(CopyObservation(ode, ode->U, ode->next_obs));
@@ -402,37 +474,166 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
   PetscCall(CheckReason(ode));
   ode->stats.steps = ode->nsteps;
   ode->stats.rhs_forward = ode->rhs_count;
-  ode->stats.stored_states = ode->record ? ode->nsteps + 1 : 0;
+  if (trajectory) ode->record_steps_max = ode->nsteps;
   PetscFunctionReturn(0);
 }
+
+/* lambda_x += dL/dx(t_i) */
+static PetscErrorCode AddJump(RnOde ode, Vec lambda, const double *dxobs, int i)
+{
+  PetscScalar *l;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArray(lambda, &l));
+  for (PetscInt j = 0; j < ode->nx; j++) l[j] += dxobs[(size_t)i * ode->nx + j];
+  PetscCall(VecRestoreArray(lambda, &l));
+  PetscFunctionReturn(0);
+}
+
+/* The adjoint from step b down to step a on a TS whose trajectory holds
+ * steps a..b (numbered from 0 = a), adding the jumps of the observations at
+ * steps a <= s < b when the sweep reaches them (those at b were added by the
+ * caller or the previous segment). */
+static PetscErrorCode AdjointRange(RnOde ode, TS ts, int a, int b, const double *dxobs, Vec lambda)
+{
+  int current = b;
+
+  PetscFunctionBeginUser;
+  for (int i = ode->nobs - 1; i >= -1; i--) {
+    int target;
+    if (i >= 0 && (ode->obs_step[i] < a || ode->obs_step[i] >= b)) continue;
+    target = i >= 0 ? ode->obs_step[i] : a;
+    if (current > target) {
+      PetscCall(TSAdjointSetSteps(ts, current - target));
+      PetscCall(TSAdjointSolve(ts));
+      current = target;
+    }
+    if (i >= 0) PetscCall(AddJump(ode, lambda, dxobs, i));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Recompute steps a..b from the state x_a, recording them when ts saves its
+ * trajectory; the final state is left in ode->U. */
+static PetscErrorCode Replay(RnOde ode, TS ts, int a, int b, const double *x_a, PetscBool record)
+{
+  PetscFunctionBeginUser;
+  if (record) {
+    PetscCall(TSResetTrajectory(ts));
+    PetscCall(SetMemoryTrajectory(ts));
+    ode->record_steps_max = PetscMax(ode->record_steps_max, b - a);
+  }
+  ode->step_offset = a;
+  PetscCall(TSSetTime(ts, ode->step_times[a]));
+  PetscCall(TSSetStepNumber(ts, 0));
+  PetscCall(TSSetMaxSteps(ts, b - a));
+  PetscCall(TSSetTimeStep(ts, ode->step_times[a + 1] - ode->step_times[a]));
+  PetscCall(SetStateVec(ode, ode->U, x_a));
+  PetscCall(TSSolve(ts, ode->U));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ReplayAndAdjoint(RnOde ode, int a, int b, const double *x_a, const double *dxobs, Vec lambda)
+{
+  PetscFunctionBeginUser;
+  PetscCall(Replay(ode, ode->ts_replay, a, b, x_a, PETSC_TRUE));
+  PetscCall(AdjointRange(ode, ode->ts_replay, a, b, dxobs, lambda));
+  PetscFunctionReturn(0);
+}
+
+/* beta(c, r) = C(c + r, c): the most steps c checkpoints reverse with r sweeps. */
+static double Beta(int c, int r)
+{
+  double v = 1.0;
+  for (int i = 1; i <= c; i++) v = v * (r + i) / i;
+  return v;
+}
+
+/* Revolve-style reversal of steps a..b with the state at a in slot
+ * slot_a and c free slots (Griewank's binomial schedule, offline: the
+ * number of steps is known once the forward pass is done). */
+static PetscErrorCode ReverseBinomial(RnOde ode, int a, int b, int slot_a, int c, const double *dxobs, Vec lambda)
+{
+  const int n = b - a;
+  int r = 0, m, slot_m;
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  if (n <= 1 || c == 0) {
+    /* a leaf: one step (or, with no slot left, the whole range) recorded */
+    PetscCall(ReplayAndAdjoint(ode, a, b, ode->slots + (size_t)slot_a * ode->nx, dxobs, lambda));
+    PetscFunctionReturn(0);
+  }
+  while (Beta(c, r) < n) r++;
+  m = a + (int)PetscMin(Beta(c, r - 1), (double)(n - 1));
+  if (m <= a) m = a + 1;
+  /* advance to m and keep its state */
+  PetscCall(Replay(ode, ode->ts_advance, a, m, ode->slots + (size_t)slot_a * ode->nx, PETSC_FALSE));
+  slot_m = ode->slots_used++;
+  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
+  PetscCall(VecGetArrayRead(ode->U, &u));
+  PetscCall(PetscArraycpy(ode->slots + (size_t)slot_m * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(ode->U, &u));
+  PetscCall(ReverseBinomial(ode, m, b, slot_m, c - 1, dxobs, lambda));
+  ode->slots_used--;
+  PetscCall(ReverseBinomial(ode, a, m, slot_a, c, dxobs, lambda));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Backsolve(RnOde ode, const double *dxobs, double *dx0, double *dtheta);
 
 PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double *dtheta)
 {
   Vec lambda;
   PetscScalar *l;
-  int current;
+  const int S = ode->nsteps;
 
   PetscFunctionBeginUser;
   PetscCheck(ode->ts && ode->record, ode->comm, PETSC_ERR_ARG_WRONGSTATE, "RnOdeBackward needs a recorded RnOdeForward");
   ode->rhs_count = 0;
+  if (ode->opt.adjoint == RN_ADJOINT_BACKSOLVE) {
+    PetscCall(Backsolve(ode, dxobs, dx0, dtheta));
+    ode->stats.rhs_backward = ode->rhs_count;
+    ode->stats.stored_states = 2;
+    PetscFunctionReturn(0);
+  }
   PetscCall(VecDuplicate(ode->U, &lambda));
   PetscCall(VecZeroEntries(lambda));
-  PetscCall(TSSetCostGradients(ode->ts, 1, &lambda, NULL));
-  current = ode->nsteps;
-  /* backwards through the observations: integrate the adjoint to each one,
-   * then add its jump dL/dx(t_i) */
-  for (int i = ode->nobs - 1; i >= -1; i--) {
-    int target = i >= 0 ? ode->obs_step[i] : 0;
-    if (current > target) {
-      PetscCall(TSAdjointSetSteps(ode->ts, current - target));
-      PetscCall(TSAdjointSolve(ode->ts));
-      current = target;
+  for (int i = 0; i < ode->nobs; i++)
+    if (ode->obs_step[i] == S) PetscCall(AddJump(ode, lambda, dxobs, i));
+  if (ode->opt.adjoint == RN_ADJOINT_FULL) {
+    PetscCall(TSSetCostGradients(ode->ts, 1, &lambda, NULL));
+    PetscCall(AdjointRange(ode, ode->ts, 0, S, dxobs, lambda));
+  } else {
+    /* recomputations follow the forward pass's steps exactly */
+    ode->grid_fixed = PETSC_TRUE;
+    ode->replaying = PETSC_TRUE;
+    PetscCall(NewTS(ode, PETSC_TRUE, PETSC_TRUE, &ode->ts_replay));
+    PetscCall(TSSetCostGradients(ode->ts_replay, 1, &lambda, NULL));
+    if (ode->opt.adjoint == RN_ADJOINT_UNIFORM) {
+      for (int seg = ode->slots_used - 1; seg >= 0; seg--) {
+        const int a = ode->slot_step[seg], b = seg + 1 < ode->slots_used ? ode->slot_step[seg + 1] : S;
+        if (b > a) PetscCall(ReplayAndAdjoint(ode, a, b, ode->slots + (size_t)seg * ode->nx, dxobs, lambda));
+      }
+    } else {
+      const int c = ode->opt.checkpoints;
+      /* slot 0 holds x_0; c more for the schedule */
+      if (ode->nslots < c + 1) {
+        double *bigger;
+        int *steps;
+        PetscCall(PetscMalloc2((size_t)(c + 1) * PetscMax(ode->nx, 1), &bigger, c + 1, &steps));
+        PetscCall(PetscArraycpy(bigger, ode->slots, ode->nx));
+        PetscCall(PetscFree2(ode->slots, ode->slot_step));
+        ode->slots = bigger;
+        ode->slot_step = steps;
+        ode->nslots = c + 1;
+      }
+      ode->slots_used = 1;
+      PetscCall(NewTS(ode, PETSC_TRUE, PETSC_FALSE, &ode->ts_advance));
+      PetscCall(ReverseBinomial(ode, 0, S, 0, c, dxobs, lambda));
     }
-    if (i >= 0) {
-      PetscCall(VecGetArray(lambda, &l));
-      for (PetscInt j = 0; j < ode->nx; j++) l[j] += dxobs[(size_t)i * ode->nx + j];
-      PetscCall(VecRestoreArray(lambda, &l));
-    }
+    ode->replaying = PETSC_FALSE;
+    ode->step_offset = 0;
   }
   PetscCall(VecGetArray(lambda, &l));
   if (dx0) PetscCall(PetscArraycpy(dx0, l, ode->nx));
@@ -440,6 +641,121 @@ PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double
   PetscCall(VecRestoreArray(lambda, &l));
   PetscCall(VecDestroy(&lambda));
   ode->stats.rhs_backward = ode->rhs_count;
+  /* states held at once: checkpoints plus the recorded segment (its states
+   * and RK stages are what PETSc's memory trajectory stores) */
+  ode->stats.stored_states = ode->max_slots_used + ode->record_steps_max + 1;
+  PetscFunctionReturn(0);
+}
+
+/* ---- backsolve: Chen et al.'s continuous adjoint ----
+ * In reverse time s = T - t the augmented state [x, a, g] obeys
+ *   dx/ds = -f(x),  da/ds = J_x(x)^T a,  dg/ds = J_theta(x)^T a,
+ * from x(T), a = dL/dx(T), g = 0; the jumps dL/dx(t_i) are added to a at
+ * the observation times. Inexact: x is recomputed backwards, so the
+ * gradient differs from the discrete one by the solver's error. */
+static PetscErrorCode BacksolveRHS(TS ts, PetscReal s, Vec Z, Vec F, void *ctx)
+{
+  RnOde ode = (RnOde)ctx;
+  const PetscScalar *z;
+  PetscScalar *f;
+  const PetscInt nx = ode->nx;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(Z, &z));
+  PetscCall(VecGetArray(F, &f));
+  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, z, f, ode->tape_f));
+  for (PetscInt i = 0; i < nx; i++) f[i] = -f[i];
+  PetscCall(PetscArrayzero(f + 2 * nx, ode->nparams));
+  PetscCall(RnNetBackward(ode->field, ode->batch, ode->theta, z, z + nx, f + nx, f + 2 * nx, ode->tape_f));
+  PetscCall(VecRestoreArray(F, &f));
+  PetscCall(VecRestoreArrayRead(Z, &z));
+  ode->rhs_count++;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Backsolve(RnOde ode, const double *dxobs, double *dx0, double *dtheta)
+{
+  const PetscInt nx = ode->nx, nlocal = 2 * nx + ode->nparams;
+  const double T = ode->tobs[ode->nobs - 1];
+  Vec Z;
+  PetscScalar *z;
+  int i = ode->nobs - 1;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecCreateMPI(ode->comm, nlocal, PETSC_DETERMINE, &Z));
+  PetscCall(VecGetArray(Z, &z));
+  PetscCall(PetscArrayzero(z, nlocal));
+  {
+    const PetscScalar *u;
+    PetscCall(VecGetArrayRead(ode->U, &u)); /* x(T) from the forward pass */
+    PetscCall(PetscArraycpy(z, u, nx));
+    PetscCall(VecRestoreArrayRead(ode->U, &u));
+  }
+  PetscCall(VecRestoreArray(Z, &z));
+  /* from one observation time down to the previous one (or 0) */
+  for (; i >= -1; i--) {
+    const double t_hi = i >= 0 ? ode->tobs[i] : 0.0;
+    double t_lo;
+    if (i >= 0) {
+      /* the jump at t_i */
+      PetscCall(VecGetArray(Z, &z));
+      for (PetscInt j = 0; j < nx; j++) z[nx + j] += dxobs[(size_t)i * nx + j];
+      PetscCall(VecRestoreArray(Z, &z));
+    }
+    if (i < 0 || t_hi <= 0.0) break;
+    t_lo = i > 0 ? ode->tobs[i - 1] : 0.0;
+    {
+      TS ts;
+      TSAdapt adapt;
+      TSConvergedReason reason;
+      const double len = t_hi - t_lo;
+      PetscCall(TSCreate(ode->comm, &ts));
+      PetscCall(TSSetProblemType(ts, TS_NONLINEAR));
+      PetscCall(TSSetType(ts, TSRK));
+      PetscCall(TSRKSetType(ts, SolverTSRKName(ode->opt.solver)));
+      PetscCall(TSSetRHSFunction(ts, NULL, BacksolveRHS, ode));
+      PetscCall(TSSetTime(ts, T - t_hi));
+      PetscCall(TSSetMaxTime(ts, T - t_lo));
+      PetscCall(TSSetExactFinalTime(ts, TS_EXACTFINALTIME_MATCHSTEP));
+      PetscCall(TSGetAdapt(ts, &adapt));
+      if (ode->opt.adaptive) {
+        Vec vatol, vrtol;
+        PetscScalar *va, *vr;
+        PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
+        PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
+        PetscCall(TSSetTimeStep(ts, PetscMin(len, ode->opt.dt0 > 0 ? ode->opt.dt0 : T / 100.0)));
+        PetscCall(VecDuplicate(Z, &vatol));
+        PetscCall(VecDuplicate(Z, &vrtol));
+        PetscCall(VecGetArray(vatol, &va));
+        PetscCall(VecGetArray(vrtol, &vr));
+        for (PetscInt j = 0; j < nlocal; j++) {
+          va[j] = j < 2 * nx ? ode->opt.atol : 0.0;
+          vr[j] = j < 2 * nx ? ode->opt.rtol : 0.0;
+        }
+        PetscCall(VecRestoreArray(vatol, &va));
+        PetscCall(VecRestoreArray(vrtol, &vr));
+        PetscCall(TSSetTolerances(ts, PETSC_DECIDE, vatol, PETSC_DECIDE, vrtol));
+        PetscCall(VecDestroy(&vatol));
+        PetscCall(VecDestroy(&vrtol));
+      } else {
+        /* the forward grid's step size, so both passes are equally fine */
+        const int steps = PetscMax(1, (int)ceil(len / (T / ode->opt.steps) - 1e-9));
+        PetscCall(TSAdaptSetType(adapt, TSADAPTNONE));
+        PetscCall(TSSetTimeStep(ts, len / steps));
+        PetscCall(TSSetMaxSteps(ts, steps));
+      }
+      PetscCall(TSSetFromOptions(ts));
+      PetscCall(TSSolve(ts, Z));
+      PetscCall(TSGetConvergedReason(ts, &reason));
+      PetscCheck(reason >= 0, ode->comm, PETSC_ERR_NOT_CONVERGED, "ode backsolve: the backward solve failed (%s)", TSConvergedReasons[reason]);
+      PetscCall(TSDestroy(&ts));
+    }
+  }
+  PetscCall(VecGetArray(Z, &z));
+  if (dx0) PetscCall(PetscArraycpy(dx0, z + nx, nx));
+  for (PetscInt j = 0; j < ode->nparams; j++) dtheta[j] += z[2 * nx + j];
+  PetscCall(VecRestoreArray(Z, &z));
+  PetscCall(VecDestroy(&Z));
   PetscFunctionReturn(0);
 }
 
@@ -458,6 +774,7 @@ PetscErrorCode RnOdeDestroy(RnOde *ode)
   PetscCall(PetscFree2((*ode)->tobs, (*ode)->obs_step));
   PetscCall(PetscFree((*ode)->step_times));
   PetscCall(PetscFree((*ode)->theta));
+  PetscCall(PetscFree2((*ode)->slots, (*ode)->slot_step));
   PetscCall(PetscFree3((*ode)->tape_f, (*ode)->tape_j, (*ode)->jac_x));
   PetscCall(PetscFree(*ode));
   *ode = NULL;
