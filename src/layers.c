@@ -167,6 +167,51 @@ PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *la
   PetscFunctionReturn(0);
 }
 
+/* ---- scale: y = theta * x componentwise ---- */
+
+static PetscErrorCode ScaleForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
+{
+  const PetscInt n = RnShapeSize(l->in);
+
+  PetscFunctionBeginUser;
+  for (int s = 0; s < batch; s++)
+    for (PetscInt i = 0; i < n; i++) y[s * n + i] = theta[i] * x[s * n + i];
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ScaleBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
+{
+  const PetscInt n = RnShapeSize(l->in);
+
+  PetscFunctionBeginUser;
+  for (int s = 0; s < batch; s++)
+    for (PetscInt i = 0; i < n; i++) {
+      dtheta[i] += dy[s * n + i] * x[s * n + i];
+      if (dx) dx[s * n + i] = dy[s * n + i] * theta[i];
+    }
+  PetscFunctionReturn(0);
+}
+
+/* Initial scales uniform in [-1, 1]. */
+static PetscErrorCode ScaleInit(RnLayer l, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta)
+{
+  PetscFunctionBeginUser;
+  RnRandUniform(seed, RN_STREAM_INIT, member, layer_id, (size_t)l->nparams, theta);
+  for (PetscInt i = 0; i < l->nparams; i++) theta[i] = 2.0 * theta[i] - 1.0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer)
+{
+  PetscFunctionBeginUser;
+  PetscCall(LayerAlloc(RN_LAYER_SCALE, "scale", in, in, layer));
+  (*layer)->nparams = RnShapeSize(in);
+  (*layer)->ops.forward = ScaleForward;
+  (*layer)->ops.backward = ScaleBackward;
+  (*layer)->ops.init = ScaleInit;
+  PetscFunctionReturn(0);
+}
+
 /* ---- the Net chain ---- */
 
 PetscErrorCode RnNetCreate(RnShape in, RnNet *net)

@@ -187,7 +187,7 @@ void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dca
   }
 }
 
-static const char *const rn_layer_types[] = {"dense", "conv", "batchnorm", "avgpool", "globalavgpool", "identity", "tanh", "relu", "softplus", "cube", NULL};
+static const char *const rn_layer_types[] = {"dense", "conv", "batchnorm", "avgpool", "globalavgpool", "scale", "identity", "tanh", "relu", "softplus", "cube", NULL};
 
 /* An optional activation key after a dense or conv layer. */
 static PetscErrorCode AddActivationFromConfig(RnConfig cfg, const char *key, RnNet net)
@@ -258,8 +258,12 @@ PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm com
       PetscCall(RnLayerCreateGlobalAvgPool(net->out, &layer));
       PetscCall(RnNetAdd(net, layer));
       break;
+    case 5:
+      PetscCall(RnLayerCreateScale(net->out, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
     default: /* a bare activation */
-      PetscCall(RnLayerCreateActivation(net->out, (RnActivation)(type - 5), &layer));
+      PetscCall(RnLayerCreateActivation(net->out, (RnActivation)(type - 6), &layer));
       PetscCall(RnNetAdd(net, layer));
       break;
     }

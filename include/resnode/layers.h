@@ -29,7 +29,8 @@ typedef enum {
   RN_LAYER_CONV2D,
   RN_LAYER_BATCHNORM,
   RN_LAYER_AVGPOOL,
-  RN_LAYER_GLOBALAVGPOOL
+  RN_LAYER_GLOBALAVGPOOL,
+  RN_LAYER_SCALE
 } RnLayerType;
 
 typedef enum {
@@ -69,6 +70,8 @@ struct RnLayer_s {
 /* Constructors. */
 PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer);
 PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *layer);
+/* y = theta * x componentwise (a diagonal linear map; the linear test field). */
+PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer);
 /* conv2d with cout output channels, k x k kernel, stride, zero padding; bias. */
 PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int pad, RnLayer *layer);
 /* Batch norm over (batch, h, w) per channel with affine scale and shift;

@@ -65,7 +65,7 @@ void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dca
 /* A Net from a config list of layer groups, e.g.
  *   field = ( { type = "cube"; }, { type = "dense"; out = 50; activation = "tanh"; },
  *             { type = "dense"; out = 2; } );
- * types: dense (out, activation), conv (channels, kernel, stride, pad,
+ * types: dense (out, activation), scale (y = theta * x), conv (channels, kernel, stride, pad,
  * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
  * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
  * statistics over comm. */

@@ -25,6 +25,7 @@ typedef struct {
 
 extern const RnExperiment RnExperimentNodeFit;
 extern const RnExperiment RnExperimentIdentity;
+extern const RnExperiment RnExperimentEnsemble;
 
 int RnMain(int argc, char **argv);
 
