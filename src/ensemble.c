@@ -77,7 +77,7 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
   double amplitude;
   uint64_t data_seed = 12345;
   long long seed_ll;
-  const int reduced_depths[] = {2, 4, 8, 16, 32}, full_depths[] = {2, 4, 8, 16, 32, 64, 128};
+  const int reduced_depths[] = {2, 4, 8, 16, 32, 64}, full_depths[] = {2, 4, 8, 16, 32, 64, 128};
 
   PetscFunctionBeginUser;
   memset(opt, 0, sizeof *opt);
@@ -110,7 +110,7 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
   PetscCall(RnConfigGetReal(cfg, "penalty.power", 2.0, 2.0, 64.0, &opt->power));
   if (fabs(opt->power / 2.0 - round(opt->power / 2.0)) > 0) PetscCall(RnConfigError(cfg, "penalty.power", "must be an even integer (2, 4, ...) so H is convex with quadratic growth, got %g", opt->power));
   PetscCall(RnConfigGetReal(cfg, "sgd.eta", 0.05, 1e-12, 1e3, &opt->eta));
-  PetscCall(RnConfigGetInt(cfg, "sgd.steps", preset ? 400 : 100, 1, 1000000000, &opt->steps));
+  PetscCall(RnConfigGetInt(cfg, "sgd.steps", preset ? 400 : 200, 1, 1000000000, &opt->steps));
   PetscCall(RnConfigGetInt(cfg, "sgd.batch", 32, 0, 100000000, &opt->batch));
   PetscCall(RnConfigGetReal(cfg, "sgd.sigma", 0.1, 0.0, 1e6, &opt->sigma));
   if (RnConfigHas(cfg, "sgd.sigma_diag")) {
@@ -118,8 +118,8 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
     PetscCall(RnConfigGetRealArray(cfg, "sgd.sigma_diag", 0, NULL, 0.0, 1e6, 1, 1 << 20, &opt->nsigma_diag, opt->sigma_diag));
   }
   PetscCall(RnConfigGetInt(cfg, "sgd.record_every", preset ? 20 : 10, 1, 1000000000, &opt->record_every));
-  PetscCall(RnConfigGetInt(cfg, "ensemble.members", preset ? 64 : 16, 1, 1000000, &opt->members));
-  PetscCall(RnConfigGetIntArray(cfg, "ensemble.depths", preset ? 7 : 5, preset ? full_depths : reduced_depths, 1, 1 << 20, 1, 64, &opt->ndepths, opt->depths));
+  PetscCall(RnConfigGetInt(cfg, "ensemble.members", preset ? 64 : 32, 1, 1000000, &opt->members));
+  PetscCall(RnConfigGetIntArray(cfg, "ensemble.depths", preset ? 7 : 6, preset ? full_depths : reduced_depths, 1, 1 << 20, 1, 64, &opt->ndepths, opt->depths));
   PetscCall(RnConfigGetBool(cfg, "ensemble.limit", PETSC_TRUE, &opt->limit));
   PetscCall(RnOdeOptionsFromConfig(cfg, "ode", &opt->ode));
   PetscFunctionReturn(0);

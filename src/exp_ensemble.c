@@ -87,7 +87,8 @@ typedef struct {
 static inline double *RiskAt(Results *r, int di, int m) { return r->risk + ((size_t)di * r->M + m) * r->nrec; }
 static inline double *ThetaAt(Results *r, int di, int m, int i) { return r->theta + (((size_t)di * r->M + m) * r->nrec + i) * r->p; }
 
-/* Errors against the reference for every depth and record (rank 0). */
+/* Errors against the reference for every depth and record (collective;
+ * only rank 0's rows reach the files). */
 static PetscErrorCode WriteStatistics(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, Results *r)
 {
   RnMetrics stats_csv, sup_csv, rates_csv;
@@ -280,7 +281,9 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnProgressEnd(ctx));
   PetscCall(RnCheckpointerDestroy(&ck));
   PetscCall(RnMetricsClose(&records_csv));
-  if (ctx->world_rank == 0) PetscCall(WriteStatistics(ctx, rd, o, &r));
+  /* collective (the metrics files are opened by all ranks); the results
+   * live on rank 0, the other ranks' copies are zeros nobody writes */
+  PetscCall(WriteStatistics(ctx, rd, o, &r));
   PetscCall(WriteLaws(ctx, rd, o, &r));
   PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s\n", nunits, RnWallTime() - start));
   if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "convergence"));
