@@ -595,6 +595,82 @@ PetscErrorCode RnConfigCheckUnused(RnConfig cfg)
   PetscFunctionReturn(0);
 }
 
+/* Our own writer: libconfig 1.5 prints floats with 15 digits, and a resumed
+ * run must read back exactly the values it ran with. */
+static void WriteValue(FILE *fp, config_setting_t *s, int depth);
+
+static void WriteFloat(FILE *fp, double v)
+{
+  char buf[64];
+  /* the shortest of 15..17 digits that reads back exactly */
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) break;
+  }
+  if (!strpbrk(buf, ".eEn")) strcat(buf, ".0"); /* keep it a float for libconfig */
+  fputs(buf, fp);
+}
+
+static void WriteString(FILE *fp, const char *text)
+{
+  fputc('"', fp);
+  for (; *text; text++) {
+    if (*text == '"' || *text == '\\') fputc('\\', fp);
+    if (*text == '\n') fputs("\\n", fp);
+    else fputc(*text, fp);
+  }
+  fputc('"', fp);
+}
+
+static void WriteMembers(FILE *fp, config_setting_t *group, int depth)
+{
+  for (int i = 0; i < config_setting_length(group); i++) {
+    config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+    fprintf(fp, "%*s%s = ", 2 * depth, "", config_setting_name(m));
+    WriteValue(fp, m, depth);
+    fputs(";\n", fp);
+  }
+}
+
+static void WriteValue(FILE *fp, config_setting_t *s, int depth)
+{
+  switch (config_setting_type(s)) {
+  case CONFIG_TYPE_INT:
+    fprintf(fp, "%d", config_setting_get_int(s));
+    break;
+  case CONFIG_TYPE_INT64:
+    fprintf(fp, "%lldL", (long long)config_setting_get_int64(s));
+    break;
+  case CONFIG_TYPE_FLOAT:
+    WriteFloat(fp, config_setting_get_float(s));
+    break;
+  case CONFIG_TYPE_BOOL:
+    fputs(config_setting_get_bool(s) ? "true" : "false", fp);
+    break;
+  case CONFIG_TYPE_STRING:
+    WriteString(fp, config_setting_get_string(s));
+    break;
+  case CONFIG_TYPE_GROUP:
+    fputs("{\n", fp);
+    WriteMembers(fp, s, depth + 1);
+    fprintf(fp, "%*s}", 2 * depth, "");
+    break;
+  case CONFIG_TYPE_ARRAY:
+  case CONFIG_TYPE_LIST: {
+    const int array = config_setting_type(s) == CONFIG_TYPE_ARRAY;
+    fputs(array ? "[ " : "(\n", fp);
+    for (int i = 0; i < config_setting_length(s); i++) {
+      if (!array) fprintf(fp, "%*s", 2 * (depth + 1), "");
+      WriteValue(fp, config_setting_get_elem(s, (unsigned)i), depth + 1);
+      if (i + 1 < config_setting_length(s)) fputs(array ? ", " : ",\n", fp);
+    }
+    if (array) fputs(" ]", fp);
+    else fprintf(fp, "\n%*s)", 2 * depth, "");
+    break;
+  }
+  }
+}
+
 PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
 {
   int rank, ok = 1;
@@ -603,8 +679,14 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(cfg->comm, &rank));
   if (rank == 0) {
+    FILE *fp;
     PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
-    ok = config_write_file(&cfg->lc, tmp) == CONFIG_TRUE && rename(tmp, path) == 0;
+    fp = fopen(tmp, "w");
+    if (fp) {
+      fprintf(fp, "# resolved configuration of this run (from %s); every key, defaults included\n", cfg->source);
+      WriteMembers(fp, config_root_setting(&cfg->lc), 0);
+      ok = fclose(fp) == 0 && rename(tmp, path) == 0;
+    } else ok = 0;
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, cfg->comm));
   RnInputCheck(ok, cfg->comm, "cannot write the resolved configuration to %s", path);

@@ -175,8 +175,10 @@ static void test_defaults_and_overrides(void)
   RN_TEST_OK(RnConfigLoadFile(cfg, path));
   RN_TEST_OK(RnConfigSet(cfg, "train.iterations=7"));
   RN_TEST_OK(RnConfigSet(cfg, "ode.rtol=1e-8")); /* creates the group */
+  RN_TEST_OK(RnConfigSet(cfg, "ode.scale=0.12345678901234568")); /* all 17 digits survive */
   RN_TEST_OK(RnConfigGetReal(cfg, "ode.rtol", 1e-3, 0, 1, &lr));
   CU_ASSERT_DOUBLE_EQUAL(lr, 1e-8, 1e-20);
+  RN_TEST_OK(RnConfigGetReal(cfg, "ode.scale", 0, 0, 1, &lr));
   RN_TEST_OK(Experiment(cfg));
   snprintf(out, sizeof out, "%s/resolved.cfg", dir);
   RN_TEST_OK(RnConfigWrite(cfg, out));
@@ -190,6 +192,8 @@ static void test_defaults_and_overrides(void)
   CU_ASSERT_EQUAL(iters, 7);
   CU_ASSERT_DOUBLE_EQUAL(lr, 0.25, 0);
   CU_ASSERT(n == 2 && depths[0] == 2 && depths[1] == 4);
+  RN_TEST_OK(RnConfigGetReal(cfg, "ode.scale", 0, 0, 1, &lr));
+  CU_ASSERT(lr == 0.12345678901234568);
   CU_ASSERT(RnConfigHas(cfg, "train.optimizer"));
   RnConfigDestroy(&cfg);
 }
