@@ -57,6 +57,7 @@ PetscErrorCode RnConfigDestroy(RnConfig *cfg)
 
 const char *RnConfigDirectory(RnConfig cfg) { return cfg->dir; }
 const char *RnConfigSourceName(RnConfig cfg) { return cfg->source; }
+MPI_Comm RnConfigComm(RnConfig cfg) { return cfg->comm; }
 
 PetscErrorCode RnConfigLoadFile(RnConfig cfg, const char *path)
 {

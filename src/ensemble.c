@@ -48,7 +48,7 @@ static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEns
     if (k == 0 && n == 0 && lineno == 1) continue; /* a header */
     if (k != 2 * dim || p[strspn(p, " \t\r\n")] != 0) {
       fclose(fp);
-      RnInputError(PETSC_COMM_SELF, "%s:%d: expected %d numbers (x_1..x_%d then y_1..y_%d), found %d%s", path, lineno, 2 * dim, dim, dim, k,
+      RnInputError(RnConfigComm(cfg), "%s:%d: expected %d numbers (x_1..x_%d then y_1..y_%d), found %d%s", path, lineno, 2 * dim, dim, dim, k,
                    p[strspn(p, " \t\r\n")] ? " and text that is not a number" : "");
     }
     if (n == cap) {
@@ -66,7 +66,7 @@ static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEns
     n++;
   }
   fclose(fp);
-  RnInputCheck(n >= 1, PETSC_COMM_SELF, "%s: no data rows (expected lines of %d numbers)", path, 2 * dim);
+  RnInputCheck(n >= 1, RnConfigComm(cfg), "%s: no data rows (expected lines of %d numbers)", path, 2 * dim);
   opt->samples = n;
   PetscFunctionReturn(0);
 }

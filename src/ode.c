@@ -424,11 +424,13 @@ static PetscErrorCode CheckReason(RnOde ode)
   PetscFunctionBeginUser;
   PetscCall(TSGetConvergedReason(ode->ts, &reason));
   PetscCall(TSGetTime(ode->ts, &t));
-  PetscCheck(reason >= 0, ode->comm, PETSC_ERR_NOT_CONVERGED, "ode: the solver failed at t = %g (%s); the field may blow up: lower the learning rate or tighten ode.rtol",
-             (double)t, TSConvergedReasons[reason]);
-  PetscCheck(ode->next_obs == ode->nobs, ode->comm, PETSC_ERR_NOT_CONVERGED,
-             "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol", (double)t,
-             ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps);
+  /* both outcomes are the same on every rank (the TS is collective) */
+  if (reason < 0)
+    RnCollectiveError(ode->comm, RN_ERR_NONFINITE, "ode: the solver failed at t = %g (%s): the vector field blows up; lower the learning rate, or tighten ode.rtol",
+                      (double)t, TSConvergedReasons[reason]);
+  if (ode->next_obs < ode->nobs)
+    RnCollectiveError(ode->comm, RN_ERR_INPUT, "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol",
+                      (double)t, ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps);
   PetscFunctionReturn(0);
 }
 

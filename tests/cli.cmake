@@ -1,0 +1,15 @@
+# Command-line tests: the binary under mpirun, driven by shell scripts.
+function(rn_add_cli_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${name}.sh)
+  set_tests_properties(${name} PROPERTIES LABELS "cli;${T_LABELS}" TIMEOUT ${T_TIMEOUT} PROCESSORS 2
+    ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()
+rn_add_cli_test(nodefit_e2e)
+rn_add_cli_test(input_errors)
+rn_add_cli_test(ensemble_ranks LABELS ensemble)
+rn_add_cli_test(resume LABELS checkpoint)
+rn_add_cli_test(failures LABELS checkpoint)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Failure behaviour: a non-finite loss stops the run naming the iteration and
+# keeps the last good checkpoint; two runs on one directory: the second
+# refuses; a rank that dies makes the job end promptly, not hang.
+. "$(dirname "$0")/lib.sh"
+rn 2 "$SRC/configs/node-fit.cfg" --set 'model.depth="resnet"' --set model.N=15 --set 'train.optimizer="sgd"' --set train.lr=1000 --set train.iterations=300 --set checkpoint.every_steps=1 --set output.plot=false --set "run.dir=\"$TMP/nan\""
+expect_status 4 "a blown-up run exits with the non-finite status"
+grep -qE "the loss is (nan|inf|-nan)|gradient entry .* is|solver failed|not finite" "$err" && ok "the message names the problem: $(grep -m1 -oE 'node-fit: .*iteration [0-9]+' "$err" || head -1 "$err")" || bad "message: $(head -3 "$err")"
+grep -q '"status": "failed' "$TMP/nan/manifest.json" && ok "manifest says failed" || bad "manifest: $(grep status "$TMP/nan/manifest.json")"
+ls "$TMP"/nan/checkpoints/*.done > /dev/null 2>&1 && ok "the last good checkpoint is kept" || bad "no checkpoint left"
+
+# two runs, one directory
+timeout 120 mpirun --bind-to none -n 1 "$BIN" "$SRC/configs/node-fit.cfg" --set train.iterations=100000 --set output.plot=false --set "run.dir=\"$TMP/shared\"" > /dev/null 2>&1 &
+first=$!
+for i in $(seq 1 200); do [ -f "$TMP/shared/train.csv" ] && break; sleep 0.05; done
+rn 1 "$SRC/configs/node-fit.cfg" --set "run.dir=\"$TMP/shared\""
+expect_status 2 "a second run on the same directory refuses"
+expect_message "is in use by another run" "lock message"
+
+# a rank that dies: the job ends within seconds
+rankpid=$(pgrep -f "run.dir=\"$TMP/shared\"" | while read p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = "resnode-mpi" ] && echo $p; done | head -1)
+start=$(date +%s)
+kill -9 "$rankpid" 2>/dev/null
+wait $first
+status=$?
+elapsed=$(( $(date +%s) - start ))
+[ "$status" -ne 0 ] && [ "$elapsed" -lt 30 ] && ok "killing a rank ends the job (exit $status after ${elapsed}s)" || bad "job after killing a rank: exit $status after ${elapsed}s"
+finish

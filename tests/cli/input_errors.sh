@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Bad input of every kind through the binary on 2 ranks: exit status 2, one
+# clear message naming what is wrong and where, no hang.
+. "$(dirname "$0")/lib.sh"
+cfg=$TMP/bad.cfg
+printf 'experiment = "node-fit";\ntrain = {\n  iterations = 10;\n  lrate = 0.1;\n};\n' > "$cfg"
+rn 2 "$cfg"; expect_status 2 "unknown key"; expect_message "bad.cfg:4: train.lrate: unknown key; did you mean 'train.lr'?" "unknown key"
+printf 'experiment = "node-fit";\ntrain = { iterations = "many"; };\n' > "$cfg"
+rn 2 "$cfg"; expect_status 2 "wrong type"; expect_message "bad.cfg:2: train.iterations: expected an integer" "wrong type"
+printf 'experiment = "node-fit";\node = { rtol = -1.0; };\n' > "$cfg"
+rn 2 "$cfg"; expect_status 2 "out of range"; expect_message "bad.cfg:2: ode.rtol: must be in" "out of range"
+printf 'experiment = "node-fits";\n' > "$cfg"
+rn 2 "$cfg"; expect_status 2 "unknown experiment"; expect_message 'bad.cfg:1: experiment: "node-fits" is not one of' "unknown experiment"
+printf 'experiment = "node-fit"\ntrain = { lr = 0.1 ;; };\n' > "$cfg"
+rn 2 "$cfg"; expect_status 2 "syntax error"; expect_message "bad.cfg:2: syntax error" "syntax error"
+rn 2 "$TMP/none.cfg"; expect_status 2 "missing config"; expect_message "none.cfg: cannot open the config file" "missing config"
+rn 2 "$SRC/configs/node-fit.cfg" --set train.lr=abc; expect_status 2 "bad --set"; expect_message "--set train.lr=abc: the value 'abc'" "bad --set"
+rn 2 "$SRC/configs/node-fit.cfg" --set 'ode.solver="rk4"' --set ode.adaptive=true; expect_status 2 "adaptive without an error estimate"; expect_message "ode.adaptive: solver \"rk4\" has no error estimate" "adaptive rk4"
+rn 2 "$SRC/configs/ensemble.cfg" --set parallel.groups=3; expect_status 2 "groups not dividing the ranks"; expect_message "3 groups do not divide the 2 MPI ranks" "groups"
+rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=0; expect_status 2 "no members"; expect_message "ensemble.members: must be in [1," "members"
+rn 2 "$SRC/configs/ensemble.cfg" --set 'ensemble.depths=[]'; expect_status 2 "empty depth list"; expect_message "ensemble.depths: expected 1 to 64 entries, got 0" "depths"
+printf '# x1 x2 y1 y2\n0.1 0.2 0.3 0.4\n0.5 oops 0.7 0.8\n' > "$TMP/data.txt"
+rn 2 "$SRC/configs/ensemble.cfg" --set 'data.kind="csv"' --set "data.file=\"$TMP/data.txt\""; expect_status 2 "bad data file"; expect_message "data.txt:3: expected 4 numbers" "data file line"
+rn 2 "$SRC/configs/node-fit.cfg" --set 'run.dir="/proc/forbidden/run"'; expect_status 2 "unwritable run directory"; expect_message "run directory /proc/forbidden/run: cannot create it" "run dir"
+rn 2 --resume "$TMP/no-such-run"; expect_status 2 "resume of a missing run"; expect_message "no-such-run/config.cfg: cannot open the config file" "resume"
+finish

@@ -1,0 +1,44 @@
+# Shared by the command-line tests: run the binary under mpirun, check exit
+# codes, messages and files. Every check that fails prints why and counts.
+set -u
+BIN=${RESNODE_BINARY:?RESNODE_BINARY not set (run through ctest)}
+SRC=${RESNODE_SOURCE_DIR:?RESNODE_SOURCE_DIR not set}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=1
+TMP=$(mktemp -d /tmp/rn-cli-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "  ok: $*"; }
+bad() { failed=$((failed + 1)); echo "  FAILED: $*"; }
+
+# rn NP ARGS...: runs the binary; sets $status, $out, $err (file names)
+rn() {
+  local np=$1
+  shift
+  out=$TMP/out.$RANDOM
+  err=$TMP/err.$RANDOM
+  timeout 300 mpirun --bind-to none -n "$np" "$BIN" "$@" > "$out" 2> "$err"
+  status=$?
+}
+
+expect_status() {
+  if [ "$status" -eq "$1" ]; then ok "$2 (exit $status)"; else bad "$2: exit $status, expected $1"; sed 's/^/    | /' "$err" | head -20; fi
+}
+
+# the message appears exactly once (rank 0 prints, the others do not)
+expect_message() {
+  local n
+  n=$(grep -cF -- "$1" "$err")
+  if [ "$n" -eq 1 ]; then ok "$2: says '$1'"; else bad "$2: '$1' appears $n times in stderr"; sed 's/^/    | /' "$err" | head -20; fi
+}
+
+expect_file() {
+  if [ -s "$1" ]; then ok "$2"; else bad "$2: $1 missing or empty"; fi
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}

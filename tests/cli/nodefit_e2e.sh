@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test-equation fit end to end under mpirun -n 2: exit 0, every file of a
+# run directory, the plot, and the resolved config that resumes.
+. "$(dirname "$0")/lib.sh"
+run=$TMP/run
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=60 --set "run.dir=\"$run\""
+expect_status 0 "node-fit runs"
+for f in config.cfg manifest.json log.txt data.csv train.csv prediction.csv snapshots/final.bin node-fit.png; do expect_file "$run/$f" "run directory has $f"; done
+grep -q '"status": "completed"' "$run/manifest.json" && ok "manifest says completed" || bad "manifest status: $(grep status "$run/manifest.json")"
+grep -q '"ranks": 2' "$run/manifest.json" && ok "manifest records 2 ranks" || bad "manifest ranks"
+[ "$(wc -l < "$run/data.csv")" -eq 17 ] && ok "16 data rows" || bad "data.csv has $(wc -l < "$run/data.csv") lines"
+[ "$(wc -l < "$run/prediction.csv")" -eq 152 ] && ok "151 prediction rows" || bad "prediction.csv lines"
+head -1 "$run/train.csv" | grep -q '^group,member,N,iteration' && ok "train.csv header" || bad "train.csv header: $(head -1 "$run/train.csv")"
+# the loss falls
+first=$(sed -n 2p "$run/train.csv" | cut -d, -f6)
+last=$(tail -1 "$run/train.csv" | cut -d, -f6)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' && ok "loss falls ($first -> $last)" || bad "loss did not fall ($first -> $last)"
+# the ResNet path of the same experiment
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set 'model.depth="resnet"' --set model.N=30 --set "run.dir=\"$TMP/resnet\""
+expect_status 0 "node-fit with a tied ResNet of depth 30"
+finish
