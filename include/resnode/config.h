@@ -31,6 +31,8 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment);
  * config are resolved against it. */
 const char *RnConfigDirectory(RnConfig cfg);
 const char *RnConfigSourceName(RnConfig cfg);
+/* The communicator whose ranks all read this config (errors are raised on it). */
+MPI_Comm RnConfigComm(RnConfig cfg);
 
 /* Getters. `def` is used when the key is absent; pass RN_REQUIRED (for
  * pointers) or use the *Required variants to make a key mandatory. Ranges are
