@@ -20,6 +20,7 @@ static char dir[256];
 static void WriteFile(const char *name, const char *text, char *path, size_t len)
 {
   snprintf(path, len, "%s/%s", dir, name);
+  MPI_Barrier(PETSC_COMM_WORLD); /* nobody still reads the previous version */
   if (rn_test_rank == 0) {
     FILE *fp = fopen(path, "w");
     fputs(text, fp);
