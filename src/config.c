@@ -155,7 +155,8 @@ static PetscErrorCode CreateSetting(RnConfig cfg, const char *key, int type, con
     name = dot + 1;
   }
   s = config_setting_get_member(parent, name);
-  if (s && config_setting_type(s) != type) {
+  /* a new value replaces an old one: aggregates are not merged */
+  if (s && (config_setting_type(s) != type || config_setting_is_aggregate(s))) {
     config_setting_remove(parent, name);
     s = NULL;
   }

@@ -2,6 +2,7 @@
 #include "resnode/run.h"
 #include "resnode/checkpoint.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +15,7 @@
 /* The embedded default: the test-equation fit, small enough for a laptop. */
 static const char rn_default_config[] = "experiment = \"node-fit\";\n";
 
-static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, NULL};
+static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, NULL};
 
 const char *RnSourceDir(void)
 {
@@ -191,6 +192,9 @@ int RnMain(int argc, char **argv)
   if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
   if (RnSignalsInstall()) return RN_EXIT_FAILED;
   err = RnCtxCreate(PETSC_COMM_WORLD, &ctx);
+  /* ranks are the parallelism: BLAS threads on top of them would oversubscribe
+   * the cores (OPENBLAS_NUM_THREADS still decides when it is set) */
+  if (!err && ctx->world_size > 1 && !getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   if (!err) err = Run(argc, argv, &args, ctx, &exit_code);
   if (err) {
     /* input errors are collective: finish cleanly; anything else aborts */

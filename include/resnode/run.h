@@ -26,6 +26,7 @@ typedef struct {
 extern const RnExperiment RnExperimentNodeFit;
 extern const RnExperiment RnExperimentIdentity;
 extern const RnExperiment RnExperimentEnsemble;
+extern const RnExperiment RnExperimentCifar;
 
 int RnMain(int argc, char **argv);
 
