@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# A tiny CIFAR-10 run through the binary under mpirun -n 2 on generated
+# CIFAR-format files: the depth sweep and the ODE, one group and two groups,
+# metrics, plots; and the data errors reach the user as input errors.
+. "$(dirname "$0")/lib.sh"
+MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
+"$MAKE" "$TMP/data" 120 || { bad "could not generate data"; finish; exit 1; }
+tiny=(--set "data.dir=\"$TMP/data\"" --set data.validation=100 --set model.channels=4 --set 'model.depths=[2, 4]' --set train.epochs=2 --set train.batch=50 --set train.eval_batch=100)
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/one\""
+expect_status 0 "cifar sweep on one group of 2 ranks"
+[ "$(grep -c ',resnet,\|,ode,' "$TMP/one/epochs.csv")" -eq 6 ] && ok "2 epochs x 3 models in epochs.csv" || bad "epochs.csv: $(cat "$TMP/one/epochs.csv")"
+[ "$(wc -l < "$TMP/one/final.csv")" -eq 4 ] && ok "final.csv has the 3 models" || bad "final.csv: $(cat "$TMP/one/final.csv")"
+expect_file "$TMP/one/cifar-depth.png" "accuracy-vs-depth figure"
+expect_file "$TMP/one/cifar-epochs.png" "accuracy-vs-epoch figure"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/two\""
+expect_status 0 "cifar sweep on two groups of one rank"
+# the models are the same whatever the layout: compare final accuracies
+cmp -s <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort) && ok "one group of 2 ranks and 2 groups of 1 give the same accuracies" || bad "accuracies differ: $(diff <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort))"
+truncate -s 5000 "$TMP/data/data_batch_2.bin"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/bad\""
+expect_status 2 "a truncated data file"
+expect_message "data_batch_2.bin: 5000 bytes is not a whole number of 3073-byte records" "truncated file named"
+finish
