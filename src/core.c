@@ -2,6 +2,7 @@
 #include "resnode/core.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +20,15 @@ PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx)
   c->leaders = MPI_COMM_NULL;
   c->seed = 1;
   c->verbose = 1;
-  c->progress_tty = (c->world_rank == 0 && isatty(STDOUT_FILENO)) ? PETSC_TRUE : PETSC_FALSE;
+  /* lines rewritten in place only on an interactive terminal: under mpirun the
+   * ranks may see a pty even when the output goes to a file, so batch jobs
+   * (Slurm) and RESNODE_PROGRESS=lines get plain, throttled lines */
+  {
+    const char *mode = getenv("RESNODE_PROGRESS");
+    c->progress_tty = (c->world_rank == 0 && isatty(STDOUT_FILENO) && !getenv("SLURM_JOB_ID")) ? PETSC_TRUE : PETSC_FALSE;
+    if (mode && !strcmp(mode, "lines")) c->progress_tty = PETSC_FALSE;
+    if (mode && !strcmp(mode, "tty")) c->progress_tty = PETSC_TRUE;
+  }
   *ctx = c;
   PetscCall(RnCtxSetGroups(c, 1));
   PetscFunctionReturn(0);
@@ -59,6 +68,8 @@ PetscErrorCode RnCtxDestroy(RnCtx *ctx)
 }
 
 static int rn_progress_open = 0; /* a progress line is on screen without newline */
+static double rn_progress_last = -1e30; /* when the last plain progress line went out */
+#define RN_PROGRESS_INTERVAL 10.0     /* seconds between plain progress lines */
 
 PetscErrorCode RnLog(RnCtx ctx, const char *fmt, ...)
 {
@@ -90,6 +101,8 @@ PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...)
 
   PetscFunctionBeginUser;
   if (ctx->world_rank != 0 || ctx->verbose < 1) PetscFunctionReturn(0);
+  if (!ctx->progress_tty && RnWallTime() - rn_progress_last < RN_PROGRESS_INTERVAL) PetscFunctionReturn(0);
+  rn_progress_last = RnWallTime();
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
@@ -100,10 +113,6 @@ PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...)
     fprintf(stdout, "%s\n", line);
   }
   fflush(stdout);
-  if (ctx->log_file) {
-    fprintf(ctx->log_file, "%s\n", line);
-    fflush(ctx->log_file);
-  }
   PetscFunctionReturn(0);
 }
 

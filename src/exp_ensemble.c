@@ -243,7 +243,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     if (unit < nunits) {
       const int di = unit / r.M, m = unit % r.M, N = di < eo->ndepths ? eo->depths[di] : 0;
       send[0] = unit;
-      PetscCall(RnEnsembleRunMember(ens, m, N, send + 1, send + 1 + r.nrec));
+      PetscCall(RnEnsembleRunMember(ens, eo->first_member + m, N, send + 1, send + 1 + r.nrec));
     }
     if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(send, (int)unit_len, MPI_DOUBLE, recv, (int)unit_len, MPI_DOUBLE, 0, ctx->leaders));
     if (ctx->world_rank == 0) {
@@ -252,17 +252,18 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
         if (u[0] < 0) continue;
         const int un = (int)u[0], di = un / r.M, m = un % r.M, N = di < eo->ndepths ? eo->depths[di] : 0;
         char path[PETSC_MAX_PATH_LEN + 64];
-        RnSnapshotInfo info = {m, N, eo->record_every, eo->record_every * eo->eta};
+        const int id = eo->first_member + m;
+        RnSnapshotInfo info = {id, N, eo->record_every, eo->record_every * eo->eta};
         PetscCall(PetscArraycpy(RiskAt(&r, di, m), u + 1, r.nrec));
         PetscCall(PetscArraycpy(ThetaAt(&r, di, m, 0), u + 1 + r.nrec, (size_t)r.nrec * r.p));
         for (int i = 0; i < r.nrec; i++) {
           const int step = PetscMin(i * eo->record_every, eo->steps);
           double nrm = 0;
           for (PetscInt k = 0; k < r.p; k++) nrm += ThetaAt(&r, di, m, i)[k] * ThetaAt(&r, di, m, i)[k];
-          PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%d,%.10g,%.12e,%.12e", g, m, N, step, step * eo->eta, RiskAt(&r, di, m)[i], sqrt(nrm)));
+          PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%d,%.10g,%.12e,%.12e", g, id, N, step, step * eo->eta, RiskAt(&r, di, m)[i], sqrt(nrm)));
         }
         /* the trajectory of theta: nrec x p values, one record every record_every steps */
-        PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, m));
+        PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, id));
         PetscCall(RnSnapshotWrite(path, &info, (PetscInt)r.nrec * r.p, ThetaAt(&r, di, m, 0)));
       }
     }

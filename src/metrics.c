@@ -165,7 +165,7 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
       snprintf(sub, sizeof sub, "%s/checkpoints", path);
       MakeDirs(sub);
       snprintf(sub, sizeof sub, "%s/log.txt", path);
-      ctx->log_file = fopen(sub, resume ? "a" : "w");
+      ctx->log_file = fopen(sub, "a"); /* a resumed run continues its log */
     }
   }
   PetscCall(RnAgreeInput(ctx->world, failed, msg));

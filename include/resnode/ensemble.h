@@ -34,6 +34,7 @@ typedef struct {
   int record_every;
   /* ensemble */
   int members;
+  int first_member; /* member ids first_member .. first_member + members - 1 (array jobs) */
   int ndepths;
   int depths[64];
   PetscBool limit;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs resnode-mpi inside a Slurm batch job so that preemption loses nothing:
+# SIGUSR1 (from --signal=B:USR1@SECONDS, or scancel --signal=USR1 --batch)
+# and SIGTERM are forwarded to the ranks, which finish their step, write a
+# checkpoint and exit with status 3; the job is then requeued, and the next
+# run resumes from the checkpoint in the same run directory by itself.
+# Used by the .sbatch files here:  run-resnode.sh RUN_DIR CONFIG [ARGS...]
+set -u
+run_dir=$1
+config=$2
+shift 2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+home=${RESNODE_HOME:-$(cd "$here/../.." && pwd)}
+bin=${RESNODE_BIN:-$home/build/resnode-mpi}
+launcher=${RESNODE_LAUNCHER:-mpirun}   # or "srun" (srun --mpi=pmix)
+if [ ! -x "$bin" ]; then
+  echo "run-resnode: $bin is not built (run scripts/build, or set RESNODE_BIN)" >&2
+  exit 2
+fi
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+echo "run-resnode: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}, ${SLURM_NTASKS:-?} tasks, run directory $run_dir"
+
+case $launcher in
+  srun) srun --mpi=pmix "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
+  *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
+esac
+pid=$!
+# the batch shell gets the signal: pass it on (mpirun forwards USR1 to the ranks)
+forwarded=0
+forward() { forwarded=1; kill -USR1 "$pid" 2>/dev/null; }
+trap forward USR1 TERM
+status=0
+while :; do
+  wait "$pid"
+  status=$?
+  # wait returns early when a trapped signal arrives; the job is over when the launcher is
+  kill -0 "$pid" 2>/dev/null || break
+done
+if [ "$status" -eq 3 ]; then
+  echo "run-resnode: preempted after a checkpoint; requeueing job $SLURM_JOB_ID"
+  scontrol requeue "$SLURM_JOB_ID"
+fi
+exit "$status"
