@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Side-by-side PyTorch references for the benchmarks (Debian's python3-torch,
+CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
+
+  /usr/bin/python3 bench/torch_reference.py nodefit   # test-equation fit, rk4 dt = 0.01, backprop through the solver
+  /usr/bin/python3 bench/torch_reference.py conv      # conv ODE block, 16 channels, 32x32, batch 128, euler 8 steps
+
+Prints median seconds per training iteration (forward + backward + Adam)."""
+import statistics
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def median_time(step, iterations):
+    step()
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def nodefit(iterations=50):
+    torch.set_default_dtype(torch.float64)
+    A = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]])
+    t = torch.linspace(0, 1.5, 16)
+    # the data by a fine rk4 solve of du/dt = A u^3
+    def rk4(f, u, dt, n):
+        out = [u]
+        for _ in range(n):
+            k1 = f(u); k2 = f(u + dt / 2 * k1); k3 = f(u + dt / 2 * k2); k4 = f(u + dt * k3)
+            u = u + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            out.append(u)
+        return out
+    with torch.no_grad():
+        traj = rk4(lambda u: (u ** 3) @ A.T, torch.tensor([2.0, 0.0]), 0.001, 1500)
+        data = torch.stack([traj[i * 100] for i in range(16)])
+    net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.Tanh(), torch.nn.Linear(50, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        traj = rk4(lambda u: net(u ** 3), torch.tensor([2.0, 0.0]), 0.01, 150)
+        pred = torch.stack([traj[i * 10] for i in range(16)])
+        loss = ((pred - data) ** 2).sum()
+        loss.backward()
+        opt.step()
+    print("torch nodefit rk4 dt=0.01 float64 (backprop through the solver): median %.4f s/iteration" % median_time(step, iterations))
+
+
+def conv(iterations=5):
+    for dtype in (torch.float32, torch.float64):
+        torch.set_default_dtype(dtype)
+        f = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1))
+        head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
+        params = list(f.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=1e-3)
+        x0 = torch.randn(128, 16, 32, 32)
+        y = torch.randint(0, 10, (128,))
+
+        def step():
+            opt.zero_grad()
+            x = x0
+            for _ in range(8):
+                x = x + f(x) / 8
+            loss = torch.nn.functional.cross_entropy(head(x), y)
+            loss.backward()
+            opt.step()
+        t = median_time(step, iterations)
+        print("torch conv ODE block euler 8 steps %s: median %.3f s/step, %.1f images/s" % (str(dtype).replace("torch.", ""), t, 128 / t))
+
+
+if __name__ == "__main__":
+    {"nodefit": nodefit, "conv": conv}[sys.argv[1] if len(sys.argv) > 1 else "nodefit"]()
