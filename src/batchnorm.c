@@ -149,12 +149,7 @@ PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum
   BatchNormData *d;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscNew(&l));
-  l->type = RN_LAYER_BATCHNORM;
-  PetscCall(PetscStrncpy(l->name, "batchnorm", sizeof l->name));
-  l->in = in;
-  l->out = in;
-  l->training = PETSC_TRUE;
+  PetscCall(RnLayerAlloc(RN_LAYER_BATCHNORM, "batchnorm", in, in, &l));
   l->comm = comm;
   l->nparams = 2 * in.c;
   l->tape_per_sample = RnShapeSize(in); /* xhat */

@@ -152,13 +152,7 @@ PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int 
   out.c = cout;
   out.h = (in.h + 2 * pad - k) / stride + 1;
   out.w = (in.w + 2 * pad - k) / stride + 1;
-  PetscCall(PetscNew(&l));
-  l->type = RN_LAYER_CONV2D;
-  PetscCall(PetscStrncpy(l->name, "conv2d", sizeof l->name));
-  l->in = in;
-  l->out = out;
-  l->training = PETSC_TRUE;
-  l->comm = PETSC_COMM_SELF;
+  PetscCall(RnLayerAlloc(RN_LAYER_CONV2D, "conv2d", in, out, &l));
   l->nparams = (PetscInt)cout * in.c * k * k + cout;
   PetscCall(PetscNew(&d));
   d->k = k, d->stride = stride, d->pad = pad;

@@ -21,7 +21,7 @@ PetscErrorCode RnLayerDestroy(RnLayer *layer)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode LayerAlloc(RnLayerType type, const char *name, RnShape in, RnShape out, RnLayer *layer)
+PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnShape out, RnLayer *layer)
 {
   RnLayer l;
 
@@ -85,7 +85,7 @@ PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer)
 
   PetscFunctionBeginUser;
   PetscCheck(out > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "dense layer needs out > 0, got %d", out);
-  PetscCall(LayerAlloc(RN_LAYER_DENSE, "dense", in, oshape, layer));
+  PetscCall(RnLayerAlloc(RN_LAYER_DENSE, "dense", in, oshape, layer));
   (*layer)->nparams = RnShapeSize(in) * out + out;
   (*layer)->ops.forward = DenseForward;
   (*layer)->ops.backward = DenseBackward;
@@ -158,7 +158,7 @@ PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *la
   ActivationData *data;
 
   PetscFunctionBeginUser;
-  PetscCall(LayerAlloc(RN_LAYER_ACTIVATION, RnActivationNames[act], in, in, layer));
+  PetscCall(RnLayerAlloc(RN_LAYER_ACTIVATION, RnActivationNames[act], in, in, layer));
   PetscCall(PetscNew(&data));
   data->act = act;
   (*layer)->data = data;
@@ -204,7 +204,7 @@ static PetscErrorCode ScaleInit(RnLayer l, uint64_t seed, uint32_t member, uint3
 PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer)
 {
   PetscFunctionBeginUser;
-  PetscCall(LayerAlloc(RN_LAYER_SCALE, "scale", in, in, layer));
+  PetscCall(RnLayerAlloc(RN_LAYER_SCALE, "scale", in, in, layer));
   (*layer)->nparams = RnShapeSize(in);
   (*layer)->ops.forward = ScaleForward;
   (*layer)->ops.backward = ScaleBackward;

@@ -50,13 +50,7 @@ PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer)
 
   PetscFunctionBeginUser;
   PetscCheck(k >= 1 && in.h >= k && in.w >= k, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "avgpool: window %d does not fit a %dx%d input", k, in.h, in.w);
-  PetscCall(PetscNew(&l));
-  l->type = RN_LAYER_AVGPOOL;
-  PetscCall(PetscStrncpy(l->name, "avgpool", sizeof l->name));
-  l->in = in;
-  l->out.c = in.c, l->out.h = in.h / k, l->out.w = in.w / k;
-  l->training = PETSC_TRUE;
-  l->comm = PETSC_COMM_SELF;
+  PetscCall(RnLayerAlloc(RN_LAYER_AVGPOOL, "avgpool", in, (RnShape){in.c, in.h / k, in.w / k}, &l));
   PetscCall(PetscNew(&d));
   d->k = k;
   l->data = d;
@@ -95,13 +89,7 @@ PetscErrorCode RnLayerCreateGlobalAvgPool(RnShape in, RnLayer *layer)
   RnLayer l;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscNew(&l));
-  l->type = RN_LAYER_GLOBALAVGPOOL;
-  PetscCall(PetscStrncpy(l->name, "globalavgpool", sizeof l->name));
-  l->in = in;
-  l->out.c = in.c, l->out.h = 1, l->out.w = 1;
-  l->training = PETSC_TRUE;
-  l->comm = PETSC_COMM_SELF;
+  PetscCall(RnLayerAlloc(RN_LAYER_GLOBALAVGPOOL, "globalavgpool", in, (RnShape){in.c, 1, 1}, &l));
   l->ops.forward = GlobalPoolForward;
   l->ops.backward = GlobalPoolBackward;
   *layer = l;

@@ -67,6 +67,10 @@ struct RnLayer_s {
   void *data;              /* type-specific */
 };
 
+/* A new layer with its shapes set (for the constructors): training mode, no
+ * parameters, batch statistics over PETSC_COMM_SELF. */
+PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnShape out, RnLayer *layer);
+
 /* Constructors. */
 PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer);
 PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *layer);
