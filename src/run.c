@@ -15,7 +15,7 @@
 /* The embedded default: the test-equation fit, small enough for a laptop. */
 static const char rn_default_config[] = "experiment = \"node-fit\";\n";
 
-static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, NULL};
+static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
 
 const char *RnSourceDir(void)
 {

@@ -18,3 +18,4 @@ rn_add_cli_test(cifar_e2e LABELS cifar)
 add_test(NAME slurm_jobs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/slurm_jobs.sh)
 set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCESSORS 2
   ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+rn_add_cli_test(experiments_e2e)

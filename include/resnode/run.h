@@ -27,6 +27,7 @@ extern const RnExperiment RnExperimentNodeFit;
 extern const RnExperiment RnExperimentIdentity;
 extern const RnExperiment RnExperimentEnsemble;
 extern const RnExperiment RnExperimentCifar;
+extern const RnExperiment RnExperimentAnnulus;
 
 int RnMain(int argc, char **argv);
 
