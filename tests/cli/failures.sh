@@ -25,4 +25,28 @@ wait $first
 status=$?
 elapsed=$(( $(date +%s) - start ))
 [ "$status" -ne 0 ] && [ "$elapsed" -lt 30 ] && ok "killing a rank ends the job (exit $status after ${elapsed}s)" || bad "job after killing a rank: exit $status after ${elapsed}s"
+
+# a full disk: refused before training starts; and when it fills up during a
+# run, the run stops and the last complete checkpoint stays usable
+if mkdir -p "$TMP/small" && mount -t tmpfs -o size=2m tmpfs "$TMP/small" 2>/dev/null; then
+  rn 2 "$SRC/configs/node-fit.cfg" --set "run.dir=\"$TMP/small/run\""
+  expect_status 2 "a run directory on an almost full disk"
+  expect_message "MB free on its file system" "free-space message"
+  umount "$TMP/small"
+  mount -t tmpfs -o size=20m tmpfs "$TMP/small"
+  full=(--set train.iterations=100000 --set checkpoint.every_steps=20 --set output.plot=false --set "run.dir=\"$TMP/small/run\"")
+  mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/node-fit.cfg" "${full[@]}" > "$TMP/full.out" 2> "$TMP/full.err" &
+  pid=$!
+  for i in $(seq 1 300); do ls "$TMP"/small/run/checkpoints/*.done > /dev/null 2>&1 && break; sleep 0.05; done
+  dd if=/dev/zero of="$TMP/small/filler" bs=1M count=64 2> /dev/null
+  wait $pid
+  status=$?
+  [ "$status" -ne 0 ] && grep -qE "No space left|cannot write checkpoint|cannot write" "$TMP/full.err" && ok "a full disk stops the run with a message (exit $status)" || bad "full disk: exit $status, $(head -3 "$TMP/full.err")"
+  rm -f "$TMP/small/filler"
+  rn 2 --resume "$TMP/small/run" --set train.iterations=300
+  expect_status 0 "the last complete checkpoint resumes once there is room again"
+  umount "$TMP/small"
+else
+  echo "  skipped: the full-disk checks need to mount a small tmpfs (root)"
+fi
 finish
