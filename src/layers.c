@@ -39,12 +39,25 @@ PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnSh
 
 /* ---- dense: y = W x + b, W (out x in) row-major, then b ---- */
 
+/* below this many multiply-adds a product is done by plain loops */
+#define RN_DENSE_SMALL 4096
+
 static PetscErrorCode DenseForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   const int in = (int)RnShapeSize(l->in), out = (int)RnShapeSize(l->out);
   const double *W = theta, *b = theta + (PetscInt)in * out;
 
   PetscFunctionBeginUser;
+  if ((size_t)batch * in * out <= RN_DENSE_SMALL) {
+    /* plain loops: BLAS's per-call cost dominates products this small */
+    for (int s = 0; s < batch; s++)
+      for (int o = 0; o < out; o++) {
+        double acc = b[o];
+        for (int i = 0; i < in; i++) acc += W[(size_t)o * in + i] * x[(size_t)s * in + i];
+        y[(size_t)s * out + o] = acc;
+      }
+    PetscFunctionReturn(0);
+  }
   for (int s = 0; s < batch; s++) memcpy(y + (size_t)s * out, b, sizeof(double) * out);
   /* Y (batch x out) += X (batch x in) * W^T */
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0, x, in, W, in, 1.0, y, out);
@@ -58,6 +71,22 @@ static PetscErrorCode DenseBackward(RnLayer l, int batch, const double *theta, c
   double *dW = dtheta, *db = dtheta + (PetscInt)in * out;
 
   PetscFunctionBeginUser;
+  if ((size_t)batch * in * out <= RN_DENSE_SMALL) {
+    for (int s = 0; s < batch; s++) {
+      const double *g = dy + (size_t)s * out, *xs = x + (size_t)s * in;
+      for (int o = 0; o < out; o++) {
+        db[o] += g[o];
+        for (int i = 0; i < in; i++) dW[(size_t)o * in + i] += g[o] * xs[i];
+      }
+      if (dx)
+        for (int i = 0; i < in; i++) {
+          double acc = 0;
+          for (int o = 0; o < out; o++) acc += g[o] * W[(size_t)o * in + i];
+          dx[(size_t)s * in + i] = acc;
+        }
+    }
+    PetscFunctionReturn(0);
+  }
   /* dW (out x in) += dY^T X */
   cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0, dy, out, x, in, 1.0, dW, in);
   for (int s = 0; s < batch; s++)

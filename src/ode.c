@@ -38,6 +38,12 @@ struct RnOde_s {
   int nslots, slots_used, max_slots_used;
   int record_steps_max; /* longest segment recorded in PETSc's memory trajectory */
   TS ts_replay, ts_advance;
+  /* what the current ts was made for: it is reused while these stay the same */
+  PetscInt ts_nx;
+  PetscBool ts_fixed, ts_trajectory;
+  /* the adjoint sweep under way: its steps' offset, the window of jumps */
+  int adj_offset, adj_lo, adj_hi;
+  const double *adj_dxobs;
 
   /* workspaces */
   double *theta;     /* the parameters of the current pass (the state's tail holds the same) */
@@ -213,6 +219,18 @@ static PetscErrorCode CopyObservation(RnOde ode, Vec U, int i)
   PetscFunctionReturn(0);
 }
 
+/* lambda_x += dL/dx(t_i) */
+static PetscErrorCode AddJump(RnOde ode, Vec lambda, const double *dxobs, int i)
+{
+  PetscScalar *l;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArray(lambda, &l));
+  for (PetscInt j = 0; j < ode->nx; j++) l[j] += dxobs[(size_t)i * ode->nx + j];
+  PetscCall(VecRestoreArray(lambda, &l));
+  PetscFunctionReturn(0);
+}
+
 /* Uniform checkpoints: the state after step k, appended (grown on demand). */
 static PetscErrorCode StoreSlot(RnOde ode, Vec U, int k)
 {
@@ -322,6 +340,8 @@ static PetscErrorCode DestroyTS(RnOde ode)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode JumpMonitor(TS ts, PetscInt k, PetscReal t, Vec u, PetscInt numcost, Vec *lambda, Vec *mu, void *ctx);
+
 static PetscErrorCode SetMemoryTrajectory(TS ts)
 {
   TSTrajectory tj;
@@ -384,10 +404,37 @@ static PetscErrorCode NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajector
   }
   PetscCall(TSSetPreStep(ts, OdePreStep));
   PetscCall(TSSetPostStep(ts, OdePostStep));
-  if (save_trajectory) PetscCall(SetMemoryTrajectory(ts));
+  if (save_trajectory) {
+    PetscCall(SetMemoryTrajectory(ts));
+    PetscCall(TSAdjointMonitorSet(ts, JumpMonitor, ode, NULL));
+  }
   /* PETSc's own -ts_* options still apply */
   PetscCall(TSSetFromOptions(ts));
   *tsp = ts;
+  PetscFunctionReturn(0);
+}
+
+/* Back to t = 0 for a new solve on the same TS: a fresh memory trajectory (the
+ * old one breaks the next adjoint and is sized for the old step count), the
+ * first step, the step limit. */
+static PetscErrorCode RearmTS(RnOde ode, TS ts, PetscBool trajectory)
+{
+  PetscFunctionBeginUser;
+  if (trajectory) {
+    PetscCall(TSResetTrajectory(ts));
+    PetscCall(SetMemoryTrajectory(ts));
+  }
+  PetscCall(TSSetTime(ts, 0.0));
+  PetscCall(TSSetStepNumber(ts, 0));
+  PetscCall(TSSetMaxTime(ts, ode->tobs[ode->nobs - 1]));
+  if (ode->grid_fixed) {
+    PetscCall(TSSetMaxSteps(ts, ode->nsteps));
+    PetscCall(TSSetTimeStep(ts, ode->step_times[1] - ode->step_times[0]));
+  } else {
+    PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
+    PetscCall(TSSetTimeStep(ts, ode->opt.dt0 > 0 ? ode->opt.dt0 : ode->tobs[ode->nobs - 1] / 100.0));
+  }
+  PetscCall(TSSetConvergedReason(ts, TS_CONVERGED_ITERATING));
   PetscFunctionReturn(0);
 }
 
@@ -460,8 +507,15 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
   ode->grid_fixed = ode->opt.adaptive ? PETSC_FALSE : PETSC_TRUE;
   if (ode->grid_fixed) PetscCall(BuildFixedGrid(ode));
   else PetscCall(ResetSteps(ode));
-  PetscCall(SetUpState(ode));
-  PetscCall(NewTS(ode, ode->grid_fixed, trajectory, &ode->ts));
+  if (ode->ts && ode->ts_nx == ode->nx && ode->ts_fixed == ode->grid_fixed && ode->ts_trajectory == trajectory) {
+    /* the same kind of solve as last time: rearm the TS (creating one costs
+     * more than a small solve, most of it in the options database) */
+    PetscCall(RearmTS(ode, ode->ts, trajectory));
+  } else {
+    PetscCall(SetUpState(ode));
+    PetscCall(NewTS(ode, ode->grid_fixed, trajectory, &ode->ts));
+    ode->ts_nx = ode->nx, ode->ts_fixed = ode->grid_fixed, ode->ts_trajectory = trajectory;
+  }
   PetscCall(SetStateVec(ode, ode->U, x0));
   if (ode->record && ode->opt.adjoint != RN_ADJOINT_FULL) {
     /* the initial state is the first checkpoint of every schedule */
@@ -480,37 +534,39 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
   PetscFunctionReturn(0);
 }
 
-/* lambda_x += dL/dx(t_i) */
-static PetscErrorCode AddJump(RnOde ode, Vec lambda, const double *dxobs, int i)
+
+/* Observation jumps during the adjoint sweep: PETSc calls the adjoint monitor
+ * at every step k it reaches (k counted on the TS, from the start of the
+ * recorded segment) before stepping back from it; the jumps of the
+ * observations at steps in [adj_lo, adj_hi) are added there. One
+ * TSAdjointSolve per segment instead of one per observation interval: each
+ * call costs option-database look-ups that outweigh small solves. */
+static PetscErrorCode JumpMonitor(TS ts, PetscInt k, PetscReal t, Vec u, PetscInt numcost, Vec *lambda, Vec *mu, void *ctx)
 {
-  PetscScalar *l;
+  RnOde ode = (RnOde)ctx;
+  const int step = ode->adj_offset + (int)k;
 
   PetscFunctionBeginUser;
-  PetscCall(VecGetArray(lambda, &l));
-  for (PetscInt j = 0; j < ode->nx; j++) l[j] += dxobs[(size_t)i * ode->nx + j];
-  PetscCall(VecRestoreArray(lambda, &l));
+  if (step < ode->adj_lo || step >= ode->adj_hi) PetscFunctionReturn(0);
+  for (int i = 0; i < ode->nobs; i++)
+    if (ode->obs_step[i] == step) PetscCall(AddJump(ode, lambda[0], ode->adj_dxobs, i));
   PetscFunctionReturn(0);
 }
 
 /* The adjoint from step b down to step a on a TS whose trajectory holds
  * steps a..b (numbered from 0 = a), adding the jumps of the observations at
- * steps a <= s < b when the sweep reaches them (those at b were added by the
- * caller or the previous segment). */
+ * steps a <= s < b (those at b were added by the caller or the previous
+ * segment). */
 static PetscErrorCode AdjointRange(RnOde ode, TS ts, int a, int b, const double *dxobs, Vec lambda)
 {
-  int current = b;
-
   PetscFunctionBeginUser;
-  for (int i = ode->nobs - 1; i >= -1; i--) {
-    int target;
-    if (i >= 0 && (ode->obs_step[i] < a || ode->obs_step[i] >= b)) continue;
-    target = i >= 0 ? ode->obs_step[i] : a;
-    if (current > target) {
-      PetscCall(TSAdjointSetSteps(ts, current - target));
-      PetscCall(TSAdjointSolve(ts));
-      current = target;
-    }
-    if (i >= 0) PetscCall(AddJump(ode, lambda, dxobs, i));
+  ode->adj_offset = a, ode->adj_lo = a, ode->adj_hi = b, ode->adj_dxobs = dxobs;
+  if (b > a) {
+    PetscCall(TSAdjointSetSteps(ts, b - a));
+    PetscCall(TSAdjointSolve(ts));
+  } else {
+    for (int i = 0; i < ode->nobs; i++)
+      if (ode->obs_step[i] == a) PetscCall(AddJump(ode, lambda, dxobs, i));
   }
   PetscFunctionReturn(0);
 }
@@ -610,6 +666,7 @@ PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double
     /* recomputations follow the forward pass's steps exactly */
     ode->grid_fixed = PETSC_TRUE;
     ode->replaying = PETSC_TRUE;
+    PetscCall(TSDestroy(&ode->ts_replay));
     PetscCall(NewTS(ode, PETSC_TRUE, PETSC_TRUE, &ode->ts_replay));
     PetscCall(TSSetCostGradients(ode->ts_replay, 1, &lambda, NULL));
     if (ode->opt.adjoint == RN_ADJOINT_UNIFORM) {
@@ -631,6 +688,7 @@ PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double
         ode->nslots = c + 1;
       }
       ode->slots_used = 1;
+      PetscCall(TSDestroy(&ode->ts_advance));
       PetscCall(NewTS(ode, PETSC_TRUE, PETSC_FALSE, &ode->ts_advance));
       PetscCall(ReverseBinomial(ode, 0, S, 0, c, dxobs, lambda));
     }
