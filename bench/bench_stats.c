@@ -33,7 +33,7 @@ int main(int argc, char **argv)
     t0 = MPI_Wtime();
     PetscCall(RnStatsGaussianW2(PETSC_COMM_WORLD, M, p, a, b, &w));
     t_w2 = MPI_Wtime() - t0;
-    if (rank == 0) printf("p = %5d, M = %d, %d rank(s): covariance + spectrum %.2f s, Gaussian W2 (two spectra + cross term) %.2f s, W2 = %.4f\n", p, M, size, t_spec, t_w2, w.w2);
+    if (rank == 0) printf("p = %5d, M = %d, %d rank(s): covariance + spectrum %.2f s, Gaussian W2 (traces + M x M cross term) %.2f s, W2 = %.4f\n", p, M, size, t_spec, t_w2, w.w2);
     free(a), free(b), free(mean), free(eig);
   }
   PetscCall(PetscFinalize());

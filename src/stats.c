@@ -2,7 +2,7 @@
  *
  * The p x p covariance C = Xc^T Xc / (M - 1) of the centred member matrix Xc
  * (M x p) is formed with pdsyrk on a near-square BLACS grid over comm and
- * decomposed with pdsyevd. The cross term of the Gaussian W2 distance needs
+ * its eigenvalues computed with pdsyev. The cross term of the Gaussian W2 distance needs
  * no p x p work: with A_i = Xc_i / sqrt(M - 1), C_i = A_i^T A_i and
  *   tr (C1^1/2 C2 C1^1/2)^1/2 = || A1 A2^T ||_* (the nuclear norm),
  * the sum of the singular values of an M x M matrix (tests compare both). */
@@ -22,8 +22,8 @@ extern void descinit_(int *desc, const int *m, const int *n, const int *mb, cons
 extern void Cpdgemr2d(int m, int n, const double *a, int ia, int ja, const int *desca, double *b, int ib, int jb, const int *descb, int gcontext);
 extern void pdsyrk_(const char *uplo, const char *trans, const int *n, const int *k, const double *alpha, const double *a, const int *ia, const int *ja, const int *desca,
                     const double *beta, double *c, const int *ic, const int *jc, const int *descc);
-extern void pdsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *ia, const int *ja, const int *desca, double *w, double *z, const int *iz,
-                     const int *jz, const int *descz, double *work, const int *lwork, int *iwork, const int *liwork, int *info);
+extern void pdsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *ia, const int *ja, const int *desca, double *w, double *z, const int *iz, const int *jz,
+                    const int *descz, double *work, const int *lwork, int *info);
 extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a, const int *lda, double *s, double *u, const int *ldu, double *vt, const int *ldvt,
                     double *work, const int *lwork, int *info);
 
@@ -35,7 +35,7 @@ PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const doub
   int descX[9], descX0[9], descC[9], descZ[9], info, izero = 0, ione = 1;
   const int nb = p < 256 ? 16 : 64;
   double *Xc = NULL, *Xloc, *Cloc, *Zloc, *work, wq;
-  int *iwork, liwork, lwork, mloc_x, nloc_x, mloc_c, nloc_c;
+  int lwork, mloc_x, nloc_x, mloc_c, nloc_c;
   const double alpha = 1.0 / PetscMax(M - 1, 1), beta = 0.0;
 
   PetscFunctionBeginUser;
@@ -88,41 +88,29 @@ PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const doub
   Cpdgemr2d(M, p, Xc, 1, 1, descX0, Xloc, 1, 1, descX, ctx_grid);
   /* C = Xc^T Xc / (M - 1), upper triangle */
   pdsyrk_("U", "T", &p, &M, &alpha, Xloc, &ione, &ione, descX, &beta, Cloc, &ione, &ione, descC);
-  /* workspace query, then the decomposition */
+  /* eigenvalues only (pdsyev, JOBZ = N): the spectrum needs no vectors, and
+   * their back-transformation would triple the work of pdsyevd */
   lwork = -1;
-  liwork = 1;
-  {
-    int iwq;
-    pdsyevd_("V", "U", &p, Cloc, &ione, &ione, descC, eigenvalues, Zloc, &ione, &ione, descZ, &wq, &lwork, &iwq, &liwork, &info);
-    PetscCheck(info == 0, comm, PETSC_ERR_LIB, "pdsyevd workspace query failed: %d", info);
-    /* the query under-reports for small matrices (PDORMTR then rejects
-     * LWORK): take the documented bound as well */
-    {
-      const int np = numroc_(&p, &nb, &myrow, &izero, &nprow), nq = numroc_(&p, &nb, &mycol, &izero, &npcol);
-      const int trilwmin = 3 * p + PetscMax(nb * (np + 1), 3 * nb);
-      /* PDORMTR's own bound, which the query leaves out for small p */
-      const int ormtr = PetscMax(nb * (nb - 1) / 2, (np + nq + 2 * nb) * nb) + nb * nb;
-      lwork = PetscMax((int)wq + 1, PetscMax(1 + 6 * p + 2 * np * nq, trilwmin) + 2 * p) + ormtr;
-    }
-    liwork = PetscMax(iwq, 7 * p + 8 * npcol + 2);
-  }
-  PetscCall(PetscMalloc2(lwork, &work, liwork, &iwork));
-  pdsyevd_("V", "U", &p, Cloc, &ione, &ione, descC, eigenvalues, Zloc, &ione, &ione, descZ, work, &lwork, iwork, &liwork, &info);
-  PetscCheck(info == 0, comm, PETSC_ERR_LIB, "pdsyevd failed: info = %d", info);
+  pdsyev_("N", "U", &p, Cloc, &ione, &ione, descC, eigenvalues, Zloc, &ione, &ione, descZ, &wq, &lwork, &info);
+  PetscCheck(info == 0, comm, PETSC_ERR_LIB, "pdsyev workspace query failed: %d", info);
+  lwork = (int)wq + 1;
+  PetscCall(PetscMalloc1(lwork, &work));
+  pdsyev_("N", "U", &p, Cloc, &ione, &ione, descC, eigenvalues, Zloc, &ione, &ione, descZ, work, &lwork, &info);
+  PetscCheck(info == 0, comm, PETSC_ERR_LIB, "pdsyev failed: info = %d", info);
   /* ascending from LAPACK: turn around */
   for (int i = 0; i < p / 2; i++) {
     double t = eigenvalues[i];
     eigenvalues[i] = eigenvalues[p - 1 - i];
     eigenvalues[p - 1 - i] = t;
   }
-  PetscCall(PetscFree2(work, iwork));
+  PetscCall(PetscFree(work));
   PetscCall(PetscFree3(Xloc, Cloc, Zloc));
   PetscCall(PetscFree(Xc));
   if (rank == 0) Cblacs_gridexit(ctx_root);
   Cblacs_gridexit(ctx_grid);
   Cfree_blacs_system_handle(handle_grid);
   Cfree_blacs_system_handle(handle_root);
-  /* every rank returns the same spectrum (pdsyevd gives it on all ranks of the grid) */
+  /* every rank returns the same spectrum */
   PetscCallMPI(MPI_Bcast(eigenvalues, p, MPI_DOUBLE, 0, comm));
   PetscFunctionReturn(0);
 }
@@ -158,16 +146,22 @@ PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *memb
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(PetscMalloc4(p, &mean1, p, &mean2, p, &eig1, p, &eig2));
-  /* the traces from the distributed spectra */
-  PetscCall(RnStatsCovarianceSpectrum(comm, M, p, members1, mean1, eig1));
-  PetscCall(RnStatsCovarianceSpectrum(comm, M, p, members2, mean2, eig2));
   memset(out, 0, sizeof *out);
-  for (int k = 0; k < p; k++) {
-    out->mean_sq_dist += (mean1[k] - mean2[k]) * (mean1[k] - mean2[k]);
-    out->trace1 += eig1[k];
-    out->trace2 += eig2[k];
-  }
   if (rank == 0) {
+    /* means and traces (sums of variances) need no decomposition */
+    for (int k = 0; k < p; k++) {
+      double m1 = 0, m2 = 0, v1 = 0, v2 = 0;
+      for (int i = 0; i < M; i++) m1 += members1[(size_t)i * p + k], m2 += members2[(size_t)i * p + k];
+      m1 /= M, m2 /= M;
+      for (int i = 0; i < M; i++) {
+        const double d1 = members1[(size_t)i * p + k] - m1, d2 = members2[(size_t)i * p + k] - m2;
+        v1 += d1 * d1, v2 += d2 * d2;
+      }
+      mean1[k] = m1, mean2[k] = m2;
+      out->mean_sq_dist += (m1 - m2) * (m1 - m2);
+      out->trace1 += v1 / (M - 1);
+      out->trace2 += v2 / (M - 1);
+    }
     /* B = A1 A2^T with A_i the centred members / sqrt(M - 1) */
     double *B;
     PetscCall(PetscMalloc1((size_t)M * M, &B));
@@ -180,7 +174,7 @@ PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *memb
     PetscCall(NuclearNorm(M, B, &out->cross));
     PetscCall(PetscFree(B));
   }
-  PetscCallMPI(MPI_Bcast(&out->cross, 1, MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Bcast(out, 4, MPI_DOUBLE, 0, comm)); /* mean_sq_dist, traces, cross */
   out->w2 = sqrt(PetscMax(out->mean_sq_dist + out->trace1 + out->trace2 - 2.0 * out->cross, 0.0));
   PetscCall(PetscFree4(mean1, mean2, eig1, eig2));
   PetscFunctionReturn(0);

@@ -1,6 +1,6 @@
 /* stats.h: statistics of an ensemble's parameter vectors, distributed with
  * ScaLAPACK: the covariance over members (p x p, formed by pdsyrk from the
- * centred member matrix), its spectrum (pdsyevd), and the Gaussian
+ * centred member matrix), its spectrum (pdsyev, eigenvalues only), and the Gaussian
  * Wasserstein-2 distance between two laws
  *   W2^2 = |m1 - m2|^2 + tr C1 + tr C2 - 2 tr (C1^1/2 C2 C1^1/2)^1/2.
  * Every rank of comm takes part; the member matrices (M x p, row-major) are
