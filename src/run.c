@@ -12,8 +12,11 @@
 #define RESNODE_SOURCE_DIR "."
 #endif
 
-/* The embedded default: the test-equation fit, small enough for a laptop. */
-static const char rn_default_config[] = "experiment = \"node-fit\";\n";
+/* The embedded default: the test-equation fit of configs/node-fit.cfg, small
+ * enough for a laptop. */
+static const char rn_default_config[] = "experiment = \"node-fit\";\n"
+                                        "ode = { solver = \"dopri5\"; adaptive = true; rtol = 1e-7; atol = 1e-9; };\n"
+                                        "train = { optimizer = \"adam\"; lr = 0.01; iterations = 1000; };\n";
 
 static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
 

@@ -18,4 +18,9 @@ awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' && ok "loss falls ($fir
 # the ResNet path of the same experiment
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set 'model.depth="resnet"' --set model.N=30 --set "run.dir=\"$TMP/resnet\""
 expect_status 0 "node-fit with a tied ResNet of depth 30"
+# the embedded default (no CONFIG) is the full test-equation fit: loss below 0.05
+rn 2 --set "run.dir=\"$TMP/default\""
+expect_status 0 "the embedded default runs"
+final=$(tail -1 "$TMP/default/train.csv" | cut -d, -f6)
+awk -v l="$final" 'BEGIN { exit !(l < 0.05) }' && ok "the default fit reaches loss $final < 0.05" || bad "final loss of the default fit: $final"
 finish
