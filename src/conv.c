@@ -7,6 +7,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef RN_CONV_CHUNK_DOUBLES
+#define RN_CONV_CHUNK_DOUBLES (256u << 10) /* an im2col buffer of 2 MB: it stays in cache */
+#endif
+
 typedef struct {
   int k, stride, pad;
   double *col, *out; /* workspaces for a chunk of samples */
@@ -156,9 +160,9 @@ PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int 
   l->nparams = (PetscInt)cout * in.c * k * k + cout;
   PetscCall(PetscNew(&d));
   d->k = k, d->stride = stride, d->pad = pad;
-  /* chunks of about 2M doubles of im2col buffer: big GEMMs, bounded memory */
+  /* chunks of RN_CONV_CHUNK_DOUBLES of im2col buffer: GEMMs big enough, buffers in cache */
   per_sample = (size_t)PetscMax(in.c * k * k, cout) * out.h * out.w;
-  d->chunk = (int)PetscMax(1, PetscMin(256, (2u << 20) / PetscMax(per_sample, 1)));
+  d->chunk = (int)PetscMax(1, PetscMin(256, (RN_CONV_CHUNK_DOUBLES) / PetscMax(per_sample, 1)));
   PetscCall(PetscMalloc2((size_t)d->chunk * in.c * k * k * out.h * out.w, &d->col, (size_t)d->chunk * PetscMax(cout, 1) * out.h * out.w, &d->out));
   l->data = d;
   l->ops.forward = ConvForward;
