@@ -43,6 +43,8 @@ struct RnOde_s {
   PetscBool ts_fixed, ts_trajectory;
   /* the adjoint sweep under way: its steps' offset, the window of jumps */
   int adj_offset, adj_lo, adj_hi;
+  PetscBool swept; /* the last recorded forward pass was followed by a full adjoint sweep */
+  int swept_steps;
   const double *adj_dxobs;
 
   /* workspaces */
@@ -420,10 +422,14 @@ static PetscErrorCode NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajector
 static PetscErrorCode RearmTS(RnOde ode, TS ts, PetscBool trajectory)
 {
   PetscFunctionBeginUser;
-  if (trajectory) {
+  /* the memory trajectory can be used again when the last solve was swept
+   * back by an adjoint and this one has as many steps (a fixed grid); its
+   * stage vectors are then reused instead of allocated step by step */
+  if (trajectory && !(ode->grid_fixed && ode->swept && ode->swept_steps == ode->nsteps)) {
     PetscCall(TSResetTrajectory(ts));
     PetscCall(SetMemoryTrajectory(ts));
   }
+  ode->swept = PETSC_FALSE;
   PetscCall(TSSetTime(ts, 0.0));
   PetscCall(TSSetStepNumber(ts, 0));
   PetscCall(TSSetMaxTime(ts, ode->tobs[ode->nobs - 1]));
@@ -662,6 +668,7 @@ PetscErrorCode RnOdeBackward(RnOde ode, const double *dxobs, double *dx0, double
   if (ode->opt.adjoint == RN_ADJOINT_FULL) {
     PetscCall(TSSetCostGradients(ode->ts, 1, &lambda, NULL));
     PetscCall(AdjointRange(ode, ode->ts, 0, S, dxobs, lambda));
+    ode->swept = PETSC_TRUE, ode->swept_steps = S;
   } else {
     /* recomputations follow the forward pass's steps exactly */
     ode->grid_fixed = PETSC_TRUE;
