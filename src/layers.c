@@ -139,7 +139,17 @@ static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *thet
     memcpy(y, x, sizeof(double) * n);
     break;
   case RN_ACT_TANH:
-    for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+    /* tanh x = expm1(2x) / (expm1(2x) + 2): what libm's tanh computes, without
+     * its call overhead; exact to rounding, saturated where expm1 would overflow */
+    for (size_t i = 0; i < n; i++) {
+      const double v = x[i];
+      if (v > 20.0) y[i] = 1.0;
+      else if (v < -20.0) y[i] = -1.0;
+      else {
+        const double e = expm1(2.0 * v);
+        y[i] = e / (e + 2.0);
+      }
+    }
     break;
   case RN_ACT_RELU:
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0 ? x[i] : 0.0;
