@@ -8,9 +8,9 @@
  * Prints the median time per step, images/s and the GFLOP/s of the
  * convolutions (multiply-adds counted as 2 flops), and the dgemm rate of this
  * machine for reference. */
-#include "resnode/cifar.h"
-#include "resnode/optim.h"
-#include "resnode/rng.h"
+#include "resnode/experiments/cifar.h"
+#include "resnode/nn/optim.h"
+#include "resnode/core/rng.h"
 
 #include <cblas.h>
 #include <stdlib.h>

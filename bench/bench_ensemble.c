@@ -3,8 +3,8 @@
  * smooth cap, 256 samples, batch 32) at depth N = 16 and for the ODE limit
  * (dopri5, rtol 1e-9); every rank runs its own members (one-rank groups).
  *   mpirun -n 1|2 build/bench/bench_ensemble [members] [steps] */
-#include "resnode/ensemble.h"
-#include "resnode/rng.h"
+#include "resnode/ensemble/ensemble.h"
+#include "resnode/core/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* bench_stats: time of the ScaLAPACK ensemble statistics (covariance spectrum
  * and Gaussian W2 of two laws) for p = 2000 and 8000 parameters, M = 64
  * members.   mpirun -n 1|2 build/bench/bench_stats [p ...] */
-#include "resnode/rng.h"
-#include "resnode/stats.h"
+#include "resnode/core/rng.h"
+#include "resnode/ensemble/stats.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,5 @@
 /* resnode-mpi: the one binary. Everything is in the library; see run.h. */
-#include "resnode/run.h"
+#include "resnode/core/run.h"
 
 int main(int argc, char **argv)
 {

@@ -2,7 +2,7 @@
  * the standard binary format, for the command-line tests. */
 #include <stdlib.h>
 
-#include "resnode/data.h"
+#include "resnode/data/data.h"
 
 int main(int argc, char **argv)
 {

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/model.h"
-#include "resnode/rng.h"
+#include "resnode/nn/model.h"
+#include "resnode/core/rng.h"
 
 #define DIM 2
 #define TOTAL 6

@@ -6,9 +6,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/cifar.h"
-#include "resnode/optim.h"
-#include "resnode/rng.h"
+#include "resnode/experiments/cifar.h"
+#include "resnode/nn/optim.h"
+#include "resnode/core/rng.h"
 
 typedef struct {
   RnCifarModel m;

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "resnode/config.h"
+#include "resnode/core/config.h"
 
 static char last_message[2048];
 

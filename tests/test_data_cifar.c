@@ -1,11 +1,16 @@
-/* The CIFAR-10 reader, its input checks, the split, and augmentation. */
+/* The CIFAR-10 reader (record layout, input checks on every rank), the split,
+ * mean/std normalisation, and augmentation (hand-computed shifts and flips,
+ * keyed by sample and epoch only). */
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "resnode/data.h"
+#include "resnode/data/data.h"
+#include "resnode/core/rng.h"
 
 static char dir[256];
 static char last_message[2048];
@@ -16,152 +21,601 @@ static PetscErrorCode Capture(MPI_Comm comm, int line, const char *fun, const ch
   return n;
 }
 
-static void MakeData(const char *sub, int records)
+static const char *const train_files[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+
+/* the hand-written files: record r of file f */
+static int KnownLabel(int f, int r) { return (3 * r + f) % 10; }
+/* differs between channels at a pixel, and between (i, j) and (j, i) */
+static int KnownPixel(int f, int r, int c, int i, int j) { return (1 + r + 11 * f + 50 * c + 3 * i + 7 * j) % 256; }
+
+/* dir/sub with files in the documented layout: label, then R, G, B planes, each row-major */
+static void WriteKnown(const char *sub, int records_train, int records_test)
 {
-  char path[300];
-  snprintf(path, sizeof path, "%s/%s", dir, sub);
-  if (rn_test_rank == 0) RN_TEST_OK(RnCifarWriteSynthetic(path, records, 3));
+  char path[400];
+  if (rn_test_rank == 0) {
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0775), 0);
+    for (int f = 0; f < 6; f++) {
+      FILE *fp;
+      const int nrec = f < 5 ? records_train : records_test;
+      snprintf(path, sizeof path, "%s/%s/%s", dir, sub, train_files[f]);
+      fp = fopen(path, "wb");
+      CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+      for (int r = 0; r < nrec; r++) {
+        unsigned char rec[RN_CIFAR_RECORD];
+        rec[0] = (unsigned char)KnownLabel(f, r);
+        for (int c = 0; c < 3; c++)
+          for (int i = 0; i < 32; i++)
+            for (int j = 0; j < 32; j++) rec[1 + c * 1024 + i * 32 + j] = (unsigned char)KnownPixel(f, r, c, i, j);
+        CU_ASSERT_EQUAL(fwrite(rec, 1, sizeof rec, fp), sizeof rec);
+      }
+      CU_ASSERT_EQUAL(fclose(fp), 0);
+    }
+  }
   MPI_Barrier(PETSC_COMM_WORLD);
 }
 
-static void test_read_back(void)
+static void MakeSynthetic(const char *sub, int records, uint64_t seed)
 {
-  char path[300];
-  RnDataset ds;
-  FILE *fp;
-  unsigned char rec[RN_CIFAR_RECORD];
-  MakeData("good", 20);
-  snprintf(path, sizeof path, "%s/good", dir);
-  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
-  CU_ASSERT_EQUAL(ds->n, 100);
-  /* record 3 of data_batch_2 is sample 23: label and planes as in the file */
-  snprintf(path, sizeof path, "%s/good/data_batch_2.bin", dir);
-  fp = fopen(path, "rb");
-  fseek(fp, 3L * RN_CIFAR_RECORD, SEEK_SET);
-  CU_ASSERT_EQUAL(fread(rec, 1, RN_CIFAR_RECORD, fp), RN_CIFAR_RECORD);
-  fclose(fp);
-  CU_ASSERT_EQUAL(ds->labels[23], rec[0]);
-  CU_ASSERT(memcmp(ds->pixels + 23 * 3072, rec + 1, 3072) == 0);
-  RnDatasetDestroy(&ds);
-  snprintf(path, sizeof path, "%s/good", dir);
-  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_FALSE, 7, &ds));
-  CU_ASSERT_EQUAL(ds->n, 7);
-  RnDatasetDestroy(&ds);
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", dir, sub);
+  if (rn_test_rank == 0) RN_TEST_OK(RnCifarWriteSynthetic(path, records, seed));
+  MPI_Barrier(PETSC_COMM_WORLD);
 }
 
-static void ExpectLoadError(const char *sub, const char *words1, const char *words2)
+static void Path(char *path, size_t len, const char *sub) { snprintf(path, len, "%s/%s", dir, sub); }
+
+/* ---------------------------------------------------------------- reader */
+
+static void test_read_back(void)
 {
-  char path[300];
-  RnDataset ds = NULL;
+  char path[400];
+  RnDataset ds;
+  double *x;
+  int *idx, *lab;
+
+  WriteKnown("known", 6, 4);
+  Path(path, sizeof path, "known");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
+  CU_ASSERT_EQUAL_FATAL(ds->n, 30);
+  CU_ASSERT(ds->channels == 3 && ds->h == 32 && ds->w == 32 && ds->nclasses == 10);
+  /* file order, records in order; pixels as (c, h, w) */
+  int bad_labels = 0, bad_pixels = 0;
+  for (int s = 0; s < 30; s++) {
+    const int f = s / 6, r = s % 6;
+    bad_labels += ds->labels[s] != KnownLabel(f, r) || ds->origin[s] != s;
+    for (int c = 0; c < 3; c++)
+      for (int i = 0; i < 32; i++)
+        for (int j = 0; j < 32; j++) bad_pixels += ds->pixels[(size_t)s * 3072 + c * 1024 + i * 32 + j] != KnownPixel(f, r, c, i, j);
+  }
+  CU_ASSERT_EQUAL(bad_labels, 0);
+  CU_ASSERT_EQUAL(bad_pixels, 0);
+  /* a batch without normalisation or augmentation: pixel / 255 at (c, h, w) */
+  RN_TEST_OK(PetscMalloc3(3 * 3072, &x, 3, &idx, 3, &lab));
+  idx[0] = 29, idx[1] = 0, idx[2] = 13;
+  RN_TEST_OK(RnDatasetGetBatch(ds, idx, 3, NULL, NULL, NULL, 1, 0, x, lab));
+  bad_pixels = 0;
+  for (int b = 0; b < 3; b++) {
+    CU_ASSERT_EQUAL(lab[b], KnownLabel(idx[b] / 6, idx[b] % 6));
+    for (int c = 0; c < 3; c++)
+      for (int i = 0; i < 32; i++)
+        for (int j = 0; j < 32; j++) bad_pixels += x[b * 3072 + c * 1024 + i * 32 + j] != KnownPixel(idx[b] / 6, idx[b] % 6, c, i, j) / 255.0;
+  }
+  CU_ASSERT_EQUAL(bad_pixels, 0);
+  RN_TEST_OK(PetscFree3(x, idx, lab));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+  CU_ASSERT_PTR_NULL(ds);
+
+  /* the test batch */
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_FALSE, 0, &ds));
+  CU_ASSERT_EQUAL_FATAL(ds->n, 4);
+  CU_ASSERT(ds->labels[3] == KnownLabel(5, 3) && ds->pixels[3 * 3072 + 2 * 1024 + 5 * 32 + 9] == KnownPixel(5, 3, 2, 5, 9));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+
+  /* max_records: the first records, across a file boundary */
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 8, &ds));
+  CU_ASSERT_EQUAL_FATAL(ds->n, 8);
+  CU_ASSERT(ds->labels[7] == KnownLabel(1, 1) && ds->pixels[7 * 3072 + 1024 + 31 * 32 + 0] == KnownPixel(1, 1, 1, 31, 0));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 1000, &ds));
+  CU_ASSERT_EQUAL(ds->n, 30);
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
+/* The synthetic set: well-formed, deterministic, and learnable (a nearest
+ * class-mean classifier on its training files gets its test file right). */
+static void test_synthetic(void)
+{
+  char path[400], other[400];
+  RnDataset train, test;
+  double *cmean;
+  int count[10] = {0}, hits = 0;
+
+  MakeSynthetic("syn", 40, 11);
+  Path(path, sizeof path, "syn");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &train));
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_FALSE, 0, &test));
+  CU_ASSERT_EQUAL_FATAL(train->n, 200);
+  CU_ASSERT_EQUAL_FATAL(test->n, 40);
+  RN_TEST_OK(PetscCalloc1(10 * 3072, &cmean));
+  for (int s = 0; s < train->n; s++) {
+    count[train->labels[s]]++;
+    for (int k = 0; k < 3072; k++) cmean[train->labels[s] * 3072 + k] += train->pixels[(size_t)s * 3072 + k];
+  }
+  for (int l = 0; l < 10; l++) {
+    CU_ASSERT(count[l] > 0);
+    for (int k = 0; k < 3072; k++) cmean[l * 3072 + k] /= PetscMax(count[l], 1);
+  }
+  for (int s = 0; s < test->n; s++) {
+    int best = -1;
+    double best_d = 1e300;
+    for (int l = 0; l < 10; l++) {
+      double d = 0;
+      for (int k = 0; k < 3072; k++) d += PetscSqr(test->pixels[(size_t)s * 3072 + k] - cmean[l * 3072 + k]);
+      if (d < best_d) best_d = d, best = l;
+    }
+    hits += best == test->labels[s];
+  }
+  if (rn_test_rank == 0) printf("\n    nearest class mean: %d / %d test images ", hits, test->n);
+  CU_ASSERT(hits >= 36);
+  RN_TEST_OK(PetscFree(cmean));
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&test));
+
+  /* the same seed writes the same bytes, another seed others */
+  MakeSynthetic("syn-again", 40, 11);
+  MakeSynthetic("syn-other", 40, 12);
+  if (rn_test_rank == 0) {
+    char cmd[1000];
+    Path(other, sizeof other, "syn-again");
+    snprintf(cmd, sizeof cmd, "cmp -s %s/data_batch_3.bin %s/data_batch_3.bin", path, other);
+    CU_ASSERT_EQUAL(RnTestSystem(cmd), 0);
+    Path(other, sizeof other, "syn-other");
+    snprintf(cmd, sizeof cmd, "cmp -s %s/data_batch_3.bin %s/data_batch_3.bin", path, other);
+    CU_ASSERT_NOT_EQUAL(RnTestSystem(cmd), 0);
+  }
+}
+
+/* Loads dir/sub and expects RN_ERR_INPUT with a message holding each of the words. */
+static void ExpectLoadError(const char *sub, PetscBool train, const char *word1, const char *word2, const char *word3)
+{
+  char path[400];
+  RnDataset ds = (RnDataset)&ds; /* must come back NULL */
   PetscErrorCode err;
-  snprintf(path, sizeof path, "%s/%s", dir, sub);
+
+  Path(path, sizeof path, sub);
   last_message[0] = 0;
-  PetscPushErrorHandler(Capture, NULL);
-  err = RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds);
-  PetscPopErrorHandler();
-  if (rn_test_rank == 0) printf("\n    -> %s ", last_message);
+  RN_TEST_OK(PetscPushErrorHandler(Capture, NULL));
+  err = RnCifarLoad(PETSC_COMM_WORLD, path, train, 0, &ds);
+  RN_TEST_OK(PetscPopErrorHandler());
+  if (rn_test_rank == 0) printf("\n    %s -> %s ", sub, last_message);
   CU_ASSERT_EQUAL(err, RN_ERR_INPUT);
-  CU_ASSERT_PTR_NOT_NULL(strstr(last_message, words1));
-  CU_ASSERT_PTR_NOT_NULL(strstr(last_message, words2));
-  RnDatasetDestroy(&ds);
+  CU_ASSERT_PTR_NULL(ds);
+  CU_ASSERT_PTR_NOT_NULL(strstr(last_message, word1));
+  if (word2) CU_ASSERT_PTR_NOT_NULL(strstr(last_message, word2));
+  if (word3) CU_ASSERT_PTR_NOT_NULL(strstr(last_message, word3));
+}
+
+static void Truncate(const char *sub, const char *file, long bytes)
+{
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s/%s", dir, sub, file);
+  CU_ASSERT_EQUAL(truncate(path, bytes), 0);
+}
+
+static void SetByte(const char *sub, const char *file, long offset, int value)
+{
+  char path[400];
+  FILE *fp;
+  snprintf(path, sizeof path, "%s/%s/%s", dir, sub, file);
+  fp = fopen(path, "r+b");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+  CU_ASSERT_EQUAL(fseek(fp, offset, SEEK_SET), 0);
+  CU_ASSERT_EQUAL(fputc(value, fp), value);
+  CU_ASSERT_EQUAL(fclose(fp), 0);
 }
 
 static void test_bad_files(void)
 {
-  char path[300];
-  MakeData("truncated", 5);
-  MakeData("badlabel", 5);
-  MakeData("missing", 5);
-  MPI_Barrier(PETSC_COMM_WORLD);
+  char path[400];
+  const char *subs[] = {"truncated", "short", "empty", "badlabel", "badtest", "missing", "notest", "parent"};
+  for (int k = 0; k < 8; k++) MakeSynthetic(subs[k], 5, 3);
   if (rn_test_rank == 0) {
-    FILE *fp;
-    snprintf(path, sizeof path, "%s/truncated/data_batch_3.bin", dir);
-    RnTestSystem("true");
-    CU_ASSERT_EQUAL(truncate(path, 3 * RN_CIFAR_RECORD + 100), 0);
-    snprintf(path, sizeof path, "%s/badlabel/data_batch_4.bin", dir);
-    fp = fopen(path, "r+b");
-    fseek(fp, 2L * RN_CIFAR_RECORD, SEEK_SET);
-    fputc(12, fp);
-    fclose(fp);
+    Truncate("truncated", "data_batch_3.bin", 3 * RN_CIFAR_RECORD + 100);
+    Truncate("short", "data_batch_2.bin", 2 * RN_CIFAR_RECORD); /* whole records, too few */
+    Truncate("empty", "data_batch_1.bin", 0);
+    SetByte("badlabel", "data_batch_4.bin", 2L * RN_CIFAR_RECORD, 12);
+    SetByte("badtest", "test_batch.bin", 4L * RN_CIFAR_RECORD, 255);
     snprintf(path, sizeof path, "%s/missing/data_batch_5.bin", dir);
-    remove(path);
+    CU_ASSERT_EQUAL(remove(path), 0);
+    snprintf(path, sizeof path, "%s/notest/test_batch.bin", dir);
+    CU_ASSERT_EQUAL(remove(path), 0);
+    /* parent/cifar-10-batches-bin holds the files, parent is given */
+    snprintf(path, sizeof path, "mv %s/parent %s/batches && mkdir %s/parent && mv %s/batches %s/parent/cifar-10-batches-bin", dir, dir, dir, dir, dir);
+    CU_ASSERT_EQUAL(RnTestSystem(path), 0);
+    snprintf(path, sizeof path, "%s/plainfile", dir);
+    FILE *fp = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fclose(fp);
   }
   MPI_Barrier(PETSC_COMM_WORLD);
-  ExpectLoadError("truncated", "truncated/data_batch_3.bin", "3 whole records and 100 bytes over");
-  ExpectLoadError("badlabel", "badlabel/data_batch_4.bin: record 2 has label 12", "0..9");
-  ExpectLoadError("missing", "missing/data_batch_5.bin: missing", "test_batch.bin");
-  ExpectLoadError("no-such-directory", "no-such-directory' does not exist", "scripts/get-cifar10");
+  ExpectLoadError("truncated", PETSC_TRUE, "truncated/data_batch_3.bin: 9319 bytes", "3 records and 100 bytes over", "truncated");
+  ExpectLoadError("short", PETSC_TRUE, "short/data_batch_2.bin: 2 records", "data_batch_1.bin has 5", "truncated");
+  ExpectLoadError("empty", PETSC_TRUE, "empty/data_batch_1.bin: empty", "0 records", NULL);
+  ExpectLoadError("badlabel", PETSC_TRUE, "badlabel/data_batch_4.bin: record 2 has label 12", "0..9", NULL);
+  ExpectLoadError("badtest", PETSC_FALSE, "badtest/test_batch.bin: record 4 has label 255", "0..9", NULL);
+  ExpectLoadError("missing", PETSC_TRUE, "missing/data_batch_5.bin: missing", "data_batch_1.bin .. data_batch_5.bin and test_batch.bin", "scripts/get-cifar10 DIR");
+  ExpectLoadError("notest", PETSC_FALSE, "notest/test_batch.bin: missing", "scripts/get-cifar10 DIR", NULL);
+  ExpectLoadError("no-such-directory", PETSC_TRUE, "no-such-directory: No such file or directory", "test_batch.bin", "scripts/get-cifar10 DIR");
+  ExpectLoadError("plainfile", PETSC_TRUE, "plainfile: not a directory", "scripts/get-cifar10 DIR", NULL);
+  ExpectLoadError("parent", PETSC_TRUE, "parent/data_batch_1.bin: missing", "did you mean", "parent/cifar-10-batches-bin?");
+
+  /* the training set without the test file, and labels beyond max_records, are fine */
+  RnDataset ds;
+  Path(path, sizeof path, "notest");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
+  CU_ASSERT_EQUAL(ds->n, 25);
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+  Path(path, sizeof path, "badlabel");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 17, &ds));
+  CU_ASSERT_EQUAL(ds->n, 17);
+  RN_TEST_OK(RnDatasetDestroy(&ds));
 }
+
+/* Ranks that see different files (node-local disks) still fail together,
+ * with the message of the lowest failing rank. */
+static void test_ranks_disagree(void)
+{
+  char path[400];
+  RnDataset ds = NULL;
+  PetscErrorCode err;
+  const char *bad[2] = {"missing", "badlabel"}; /* made by test_bad_files */
+  const char *expect[2] = {"missing/data_batch_5.bin: missing", "badlabel/data_batch_4.bin: record 2 has label 12"};
+
+  if (rn_test_size < 2) return; /* needs ranks that disagree */
+  for (int k = 0; k < 2; k++) {
+    Path(path, sizeof path, rn_test_rank == rn_test_size - 1 ? bad[k] : "syn");
+    last_message[0] = 0;
+    RN_TEST_OK(PetscPushErrorHandler(Capture, NULL));
+    err = RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds);
+    RN_TEST_OK(PetscPopErrorHandler());
+    CU_ASSERT_EQUAL(err, RN_ERR_INPUT);
+    CU_ASSERT_PTR_NULL(ds);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_message, expect[k]));
+  }
+}
+
+/* ----------------------------------------------------------------- split */
 
 static void test_split(void)
 {
-  char path[300];
-  RnDataset all, train, val;
-  int seen[100] = {0};
-  snprintf(path, sizeof path, "%s/good", dir);
+  char path[400];
+  RnDataset all, train, val, t2, v2;
+  int seen[100] = {0}, perm[100], moved = 0;
+  PetscErrorCode err;
+
+  MakeSynthetic("split", 20, 5);
+  Path(path, sizeof path, "split");
   RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &all));
+  CU_ASSERT_EQUAL_FATAL(all->n, 100);
   RN_TEST_OK(RnDatasetSplit(all, 30, 5, &train, &val));
-  CU_ASSERT(train->n == 70 && val->n == 30);
+  CU_ASSERT_EQUAL_FATAL(train->n, 70);
+  CU_ASSERT_EQUAL_FATAL(val->n, 30);
   for (int i = 0; i < train->n; i++) seen[train->origin[i]]++;
   for (int i = 0; i < val->n; i++) seen[val->origin[i]]++;
-  for (int i = 0; i < 100; i++) CU_ASSERT_EQUAL(seen[i], 1); /* a partition */
-  for (int i = 0; i < val->n; i++) CU_ASSERT(memcmp(val->pixels + (size_t)i * 3072, all->pixels + (size_t)val->origin[i] * 3072, 3072) == 0);
-  RnDatasetDestroy(&all), RnDatasetDestroy(&train), RnDatasetDestroy(&val);
+  for (int i = 0; i < 100; i++) CU_ASSERT_EQUAL(seen[i], 1); /* disjoint and complete */
+  /* the documented permutation; samples move with their labels and pixels */
+  RnRandPermutation(5, RN_STREAM_SPLIT, 0, 0, 100, perm);
+  for (int i = 0; i < 100; i++) {
+    RnDataset d = i < 30 ? val : train;
+    const int j = i < 30 ? i : i - 30;
+    CU_ASSERT_EQUAL(d->origin[j], perm[i]);
+    CU_ASSERT_EQUAL(d->labels[j], all->labels[perm[i]]);
+    CU_ASSERT(memcmp(d->pixels + (size_t)j * 3072, all->pixels + (size_t)perm[i] * 3072, 3072) == 0);
+  }
+  /* deterministic in the seed */
+  RN_TEST_OK(RnDatasetSplit(all, 30, 5, &t2, &v2));
+  CU_ASSERT(memcmp(v2->origin, val->origin, 30 * sizeof(int)) == 0 && memcmp(t2->origin, train->origin, 70 * sizeof(int)) == 0);
+  RN_TEST_OK(RnDatasetDestroy(&t2));
+  RN_TEST_OK(RnDatasetDestroy(&v2));
+  RN_TEST_OK(RnDatasetSplit(all, 30, 6, &t2, &v2));
+  for (int i = 0; i < 30; i++) moved += v2->origin[i] != val->origin[i];
+  CU_ASSERT(moved > 20);
+  RN_TEST_OK(RnDatasetDestroy(&t2));
+  RN_TEST_OK(RnDatasetDestroy(&v2));
+  /* a split of a split keeps the original indices */
+  RN_TEST_OK(RnDatasetSplit(train, 10, 7, &t2, &v2));
+  for (int i = 0; i < 10; i++) CU_ASSERT(memcmp(v2->pixels + (size_t)i * 3072, all->pixels + (size_t)v2->origin[i] * 3072, 3072) == 0);
+  RN_TEST_OK(RnDatasetDestroy(&t2));
+  RN_TEST_OK(RnDatasetDestroy(&v2));
+  /* no validation: everything trains */
+  RN_TEST_OK(RnDatasetSplit(all, 0, 5, &t2, &v2));
+  CU_ASSERT(t2->n == 100 && v2->n == 0);
+  RN_TEST_OK(RnDatasetDestroy(&t2));
+  RN_TEST_OK(RnDatasetDestroy(&v2));
+  /* nothing left to train on, or a negative count: input errors */
+  for (int k = 0; k < 2; k++) {
+    last_message[0] = 0;
+    RN_TEST_OK(PetscPushErrorHandler(Capture, NULL));
+    err = RnDatasetSplit(all, k == 0 ? 100 : -1, 5, &t2, &v2);
+    RN_TEST_OK(PetscPopErrorHandler());
+    CU_ASSERT_EQUAL(err, RN_ERR_INPUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last_message, "the data set has 100"));
+  }
+  RN_TEST_OK(RnDatasetDestroy(&all));
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&val));
 }
 
-/* a hand-made image: pixel value = row index; shifts and flips by hand */
-static void test_augmentation(void)
+/* --------------------------------------------------------- normalisation */
+
+static void test_mean_std(void)
+{
+  char path[400];
+  RnDataset ds;
+  double *mean, *ref, std[3], *x, sum[3] = {0}, sq[3] = {0};
+  int *idx, *lab;
+
+  Path(path, sizeof path, "split");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
+  RN_TEST_OK(PetscMalloc3(3072, &mean, 3072, &ref, (size_t)ds->n * 3072, &x));
+  RN_TEST_OK(PetscMalloc2(ds->n, &idx, ds->n, &lab));
+  RN_TEST_OK(RnDatasetMeanStd(ds, mean, std));
+  /* the definition, in floating point */
+  for (int k = 0; k < 3072; k++) {
+    double s = 0;
+    for (int n = 0; n < ds->n; n++) s += ds->pixels[(size_t)n * 3072 + k] / 255.0;
+    ref[k] = s / ds->n;
+    CU_ASSERT_DOUBLE_EQUAL(mean[k], ref[k], 1e-14);
+  }
+  for (int c = 0; c < 3; c++) {
+    double s = 0;
+    for (int n = 0; n < ds->n; n++)
+      for (int k = c * 1024; k < (c + 1) * 1024; k++) s += PetscSqr(ds->pixels[(size_t)n * 3072 + k] / 255.0 - ref[k]);
+    CU_ASSERT(RnTestRelErr(std[c], sqrt(s / (ds->n * 1024.0)), 1e-300) < 1e-12);
+  }
+  /* so the normalised data has mean 0 and variance 1 in each channel */
+  for (int n = 0; n < ds->n; n++) idx[n] = n;
+  RN_TEST_OK(RnDatasetGetBatch(ds, idx, ds->n, mean, std, NULL, 0, 0, x, lab));
+  for (int n = 0; n < ds->n; n++)
+    for (int k = 0; k < 3072; k++) sum[k / 1024] += x[(size_t)n * 3072 + k], sq[k / 1024] += PetscSqr(x[(size_t)n * 3072 + k]);
+  for (int c = 0; c < 3; c++) {
+    CU_ASSERT_DOUBLE_EQUAL(sum[c] / (ds->n * 1024.0), 0.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(sq[c] / (ds->n * 1024.0), 1.0, 1e-12);
+  }
+  /* a constant channel is left unscaled, and the mean alone works */
+  for (int n = 0; n < ds->n; n++) memset(ds->pixels + (size_t)n * 3072 + 1024, 77, 1024);
+  RN_TEST_OK(RnDatasetMeanStd(ds, mean, std));
+  CU_ASSERT_DOUBLE_EQUAL(std[1], 1.0, 0);
+  CU_ASSERT_DOUBLE_EQUAL(mean[1024 + 500], 77 / 255.0, 1e-15);
+  RN_TEST_OK(RnDatasetMeanStd(ds, ref, NULL));
+  CU_ASSERT(memcmp(ref, mean, 3072 * sizeof(double)) == 0);
+  RN_TEST_OK(PetscFree3(mean, ref, x));
+  RN_TEST_OK(PetscFree2(idx, lab));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
+/* ---------------------------------------------------------- augmentation */
+
+/* An epoch whose draw for `sample` is (dy, dx, flip), or -1. */
+static int FindEpoch(const RnAugment *aug, uint64_t seed, uint32_t sample, int dy, int dx, PetscBool flip)
+{
+  for (int e = 0; e < 10000; e++) {
+    int ddy, ddx;
+    PetscBool f;
+    RnAugmentDraw(aug, seed, (uint32_t)e, sample, &ddy, &ddx, &f);
+    if (ddy == dy && ddx == dx && f == flip) return e;
+  }
+  return -1;
+}
+
+/* One 2 x 3 x 4 image, channel 0:  1  2  3  4   channel 1: 100 more.
+ *                                 11 12 13 14
+ *                                 21 22 23 24 */
+static void test_augment_by_hand(void)
 {
   RnDataset ds;
-  RnAugment aug = {2, PETSC_FALSE, PETSC_TRUE};
-  double x[3072], x2[2 * 3072];
-  int labels[2], idx[2] = {0, 1};
-  int found_shift = 0;
-  RN_TEST_OK(PetscNew(&ds));
-  ds->n = 2, ds->channels = 3, ds->h = 32, ds->w = 32, ds->nclasses = 10;
-  RN_TEST_OK(PetscMalloc3(2 * 3072, &ds->pixels, 2, &ds->labels, 2, &ds->origin));
-  for (int s = 0; s < 2; s++) {
-    ds->labels[s] = s, ds->origin[s] = s;
-    for (int c = 0; c < 3; c++)
-      for (int i = 0; i < 32; i++)
-        for (int j = 0; j < 32; j++) ds->pixels[s * 3072 + c * 1024 + i * 32 + j] = (uint8_t)(i * 4 + (j < 16 ? 1 : 2));
+  RnAugment aug = {1, PETSC_FALSE, PETSC_TRUE};
+  const uint64_t seed = 17;
+  double x[24], mean[24], std[2] = {0.5, 0.25};
+  int idx = 0, label, epoch;
+  /* (dy, dx, flip) = (1, -1, yes): out(i, j) = in(i - 1, (3 - j) + 1) */
+  const int a_edge[12] = {4, 4, 3, 2, 4, 4, 3, 2, 14, 14, 13, 12}, a_zero[12] = {0, 0, 0, 0, 0, 4, 3, 2, 0, 14, 13, 12};
+  /* (-1, 1, no): out(i, j) = in(i + 1, j - 1) */
+  const int b_edge[12] = {11, 11, 12, 13, 21, 21, 22, 23, 21, 21, 22, 23}, b_zero[12] = {0, 11, 12, 13, 0, 21, 22, 23, 0, 0, 0, 0};
+  /* (0, 0, yes): a mirror */
+  const int c_any[12] = {4, 3, 2, 1, 14, 13, 12, 11, 24, 23, 22, 21};
+  struct {
+    int dy, dx;
+    PetscBool flip;
+    const int *edge, *zero;
+  } cases[3] = {{1, -1, PETSC_TRUE, a_edge, a_zero}, {-1, 1, PETSC_FALSE, b_edge, b_zero}, {0, 0, PETSC_TRUE, c_any, c_any}};
+
+  RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 1, 2, 3, 4, 10, &ds));
+  ds->labels[0] = 6;
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 4; j++) ds->pixels[c * 12 + i * 4 + j] = (uint8_t)(100 * c + 10 * i + j + 1);
+  for (int k = 0; k < 24; k++) mean[k] = 0.01 * k;
+
+  /* the draws are the documented ones */
+  for (uint32_t e = 0; e < 50; e++) {
+    int dy, dx;
+    PetscBool flip;
+    RnAugmentDraw(&aug, seed, e, 0, &dy, &dx, &flip);
+    CU_ASSERT_EQUAL(dy, (int)(RnRandUniformAt(seed, RN_STREAM_AUGMENT, e, 0, 0) * 3) - 1);
+    CU_ASSERT_EQUAL(dx, (int)(RnRandUniformAt(seed, RN_STREAM_AUGMENT, e, 0, 1) * 3) - 1);
+    CU_ASSERT_EQUAL(flip, RnRandUniformAt(seed, RN_STREAM_AUGMENT, e, 0, 2) < 0.5);
   }
-  /* no augmentation: pixel / 255 */
-  RN_TEST_OK(RnDatasetGetBatch(ds, idx, 1, NULL, NULL, NULL, 1, 0, x, labels));
-  CU_ASSERT_DOUBLE_EQUAL(x[5 * 32 + 20], (5 * 4 + 2) / 255.0, 1e-15);
-  int flips = 0;
-  for (uint32_t epoch = 0; epoch < 40; epoch++) {
-    RN_TEST_OK(RnDatasetGetBatch(ds, idx, 1, NULL, NULL, &aug, 1, epoch, x, labels));
-    /* output (i, j) shows input row i - dy (clamped: edge fill); row 10 is never clamped */
-    const int v10 = (int)lround(x[10 * 32 + 0] * 255.0), dy = 10 - v10 / 4;
-    CU_ASSERT(dy >= -2 && dy <= 2);
-    found_shift |= dy != 0;
-    /* every row: the clamped source row */
-    for (int i = 0; i < 32; i++) CU_ASSERT_EQUAL((int)lround(x[i * 32 + 16] * 255.0) / 4, PetscMin(PetscMax(i - dy, 0), 31));
-    /* column 0 shows a left-half pixel (1) unflipped, a right-half one (2) flipped */
-    flips += (v10 % 4) == 2;
-    /* the same sample, epoch and seed give the same result in another batch */
-    RN_TEST_OK(RnDatasetGetBatch(ds, (int[]){1, 0}, 2, NULL, NULL, &aug, 1, epoch, x2, labels));
-    CU_ASSERT(memcmp(x, x2 + 3072, sizeof x) == 0);
+  for (int k = 0; k < 3; k++)
+    for (int zero = 0; zero < 2; zero++) {
+      const int *expect = zero ? cases[k].zero : cases[k].edge;
+      aug.zero_fill = zero ? PETSC_TRUE : PETSC_FALSE;
+      epoch = FindEpoch(&aug, seed, 0, cases[k].dy, cases[k].dx, cases[k].flip);
+      CU_ASSERT_FATAL(epoch >= 0);
+      /* raw pixels / 255 */
+      RN_TEST_OK(RnDatasetGetBatch(ds, &idx, 1, NULL, NULL, &aug, seed, (uint32_t)epoch, x, &label));
+      CU_ASSERT_EQUAL(label, 6);
+      for (int c = 0; c < 2; c++)
+        for (int p = 0; p < 12; p++) {
+          const int v = expect[p] ? expect[p] + 100 * c : 0;
+          CU_ASSERT_DOUBLE_EQUAL(x[c * 12 + p], v / 255.0, 1e-15);
+        }
+      /* normalised: the source pixel's mean, the channel's std; the fill is 0 */
+      RN_TEST_OK(RnDatasetGetBatch(ds, &idx, 1, mean, std, &aug, seed, (uint32_t)epoch, x, &label));
+      for (int c = 0; c < 2; c++)
+        for (int p = 0; p < 12; p++) {
+          const int v = expect[p];
+          /* the source index of value v: row v / 10, column v % 10 - 1 */
+          const double want = v ? ((v + 100 * c) / 255.0 - mean[c * 12 + (v / 10) * 4 + v % 10 - 1]) / std[c] : 0.0;
+          CU_ASSERT_DOUBLE_EQUAL(x[c * 12 + p], want, 1e-14);
+        }
+    }
+  /* no augmentation, or none asked for: the image itself */
+  RnAugment none = {0, PETSC_TRUE, PETSC_FALSE};
+  RN_TEST_OK(RnDatasetGetBatch(ds, &idx, 1, NULL, NULL, &none, seed, 3, x, &label));
+  for (int p = 0; p < 24; p++) CU_ASSERT_DOUBLE_EQUAL(x[p], ds->pixels[p] / 255.0, 0);
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
+/* A reference: pad the normalised image by s (zeros or edge copies), take
+ * the crop at (s - dy, s - dx), mirror it. */
+static void Reference(const RnDataset ds, int n, const double *mean, const double *std, int s, PetscBool zero, int dy, int dx, PetscBool flip, double *out)
+{
+  const int H = ds->h, W = ds->w, PH = H + 2 * s, PW = W + 2 * s;
+  double *pad = malloc(sizeof(double) * PH * PW);
+  for (int c = 0; c < ds->channels; c++) {
+    for (int i = 0; i < PH; i++)
+      for (int j = 0; j < PW; j++) {
+        int si = i - s, sj = j - s;
+        const int inside = si >= 0 && si < H && sj >= 0 && sj < W;
+        si = si < 0 ? 0 : si >= H ? H - 1 : si;
+        sj = sj < 0 ? 0 : sj >= W ? W - 1 : sj;
+        const int k = c * H * W + si * W + sj;
+        pad[i * PW + j] = (!inside && zero) ? 0.0 : (ds->pixels[(size_t)n * ds->channels * H * W + k] / 255.0 - mean[k]) / std[c];
+      }
+    for (int i = 0; i < H; i++)
+      for (int j = 0; j < W; j++) {
+        const double v = pad[(i + s - dy) * PW + (j + s - dx)];
+        out[c * H * W + i * W + (flip ? W - 1 - j : j)] = v;
+      }
   }
-  CU_ASSERT(flips > 5 && flips < 35);
-  CU_ASSERT(found_shift);
-  /* zero fill: shifted-in pixels are 0 */
-  aug.zero_fill = PETSC_TRUE;
-  aug.flip = PETSC_FALSE;
-  int zeros = 0;
-  for (uint32_t epoch = 0; epoch < 10; epoch++) {
-    RN_TEST_OK(RnDatasetGetBatch(ds, idx, 1, NULL, NULL, &aug, 2, epoch, x, labels));
-    for (int i = 0; i < 3072; i++) zeros += x[i] == 0.0;
+  free(pad);
+}
+
+static void test_augment_reference(void)
+{
+  RnDataset ds;
+  double *mean, std[3] = {0.2, 0.3, 0.25}, *x, *ref;
+  int idx[5] = {0, 1, 2, 3, 4}, lab[5], hist_dy[9] = {0}, hist_dx[9] = {0}, flips = 0, draws = 0, worst_bad = 0;
+  double worst = 0;
+
+  RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 5, 3, 32, 32, 10, &ds));
+  RN_TEST_OK(PetscMalloc3(3072, &mean, 5 * 3072, &x, 3072, &ref));
+  for (int k = 0; k < 5 * 3072; k++) ds->pixels[k] = (uint8_t)(256 * RnRandUniformAt(1, RN_STREAM_TEST, 5, 0, (uint32_t)k));
+  for (int n = 0; n < 5; n++) ds->labels[n] = n;
+  for (int k = 0; k < 3072; k++) mean[k] = 0.4 + 0.2 * RnRandUniformAt(1, RN_STREAM_TEST, 6, 0, (uint32_t)k);
+  for (int zero = 0; zero < 2; zero++) {
+    RnAugment aug = {4, zero ? PETSC_TRUE : PETSC_FALSE, PETSC_TRUE};
+    for (uint32_t epoch = 0; epoch < 40; epoch++) {
+      RN_TEST_OK(RnDatasetGetBatch(ds, idx, 5, mean, std, &aug, 9, epoch, x, lab));
+      for (int b = 0; b < 5; b++) {
+        int dy, dx;
+        PetscBool flip;
+        RnAugmentDraw(&aug, 9, epoch, (uint32_t)b, &dy, &dx, &flip);
+        Reference(ds, b, mean, std, 4, aug.zero_fill, dy, dx, flip, ref);
+        for (int k = 0; k < 3072; k++) worst = PetscMax(worst, PetscAbsReal(x[b * 3072 + k] - ref[k]));
+        worst_bad += lab[b] != b;
+      }
+    }
   }
-  CU_ASSERT(zeros > 0);
-  RnDatasetDestroy(&ds);
+  CU_ASSERT(worst < 1e-14);
+  CU_ASSERT_EQUAL(worst_bad, 0);
+  /* the draws: every shift in range, flips about half the time, none without flips */
+  RnAugment aug = {4, PETSC_FALSE, PETSC_TRUE}, noflip = {4, PETSC_FALSE, PETSC_FALSE};
+  for (uint32_t epoch = 0; epoch < 400; epoch++)
+    for (uint32_t s = 0; s < 10; s++) {
+      int dy, dx;
+      PetscBool flip;
+      RnAugmentDraw(&aug, 3, epoch, s, &dy, &dx, &flip);
+      CU_ASSERT_FATAL(dy >= -4 && dy <= 4 && dx >= -4 && dx <= 4);
+      hist_dy[dy + 4]++, hist_dx[dx + 4]++, flips += flip, draws++;
+      RnAugmentDraw(&noflip, 3, epoch, s, &dy, &dx, &flip);
+      CU_ASSERT(!flip);
+    }
+  for (int k = 0; k < 9; k++) CU_ASSERT(hist_dy[k] > draws / 9 / 2 && hist_dx[k] > draws / 9 / 2);
+  CU_ASSERT(flips > 0.45 * draws && flips < 0.55 * draws);
+  RN_TEST_OK(PetscFree3(mean, x, ref));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
+/* The same sample and epoch: the same augmentation in any batch, in any
+ * order, on any rank, and after a split. */
+static void test_augment_keyed_by_sample(void)
+{
+  char path[400];
+  RnDataset all, train, val;
+  RnAugment aug = {4, PETSC_FALSE, PETSC_TRUE};
+  double *x, *y, *z;
+  int lab[20], batch[20], differ = 0;
+
+  Path(path, sizeof path, "split");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &all));
+  RN_TEST_OK(PetscMalloc3(20 * 3072, &x, 20 * 3072, &y, 3072, &z));
+  for (uint32_t epoch = 0; epoch < 3; epoch++) {
+    /* samples 0..19 in order, and reversed */
+    for (int b = 0; b < 20; b++) batch[b] = b;
+    RN_TEST_OK(RnDatasetGetBatch(all, batch, 20, NULL, NULL, &aug, 4, epoch, x, lab));
+    for (int b = 0; b < 20; b++) batch[b] = 19 - b;
+    RN_TEST_OK(RnDatasetGetBatch(all, batch, 20, NULL, NULL, &aug, 4, epoch, y, lab));
+    for (int b = 0; b < 20; b++) CU_ASSERT(memcmp(x + b * 3072, y + (19 - b) * 3072, 3072 * sizeof(double)) == 0);
+    /* sample 7 alone */
+    batch[0] = 7;
+    RN_TEST_OK(RnDatasetGetBatch(all, batch, 1, NULL, NULL, &aug, 4, epoch, z, lab));
+    CU_ASSERT(memcmp(z, x + 7 * 3072, 3072 * sizeof(double)) == 0);
+    /* ranks: each takes a different batch around sample 7; rank 0's result is everyone's */
+    for (int b = 0; b < 5; b++) batch[b] = (7 + 13 * (b + rn_test_rank)) % 100;
+    batch[rn_test_rank % 5] = 7;
+    RN_TEST_OK(RnDatasetGetBatch(all, batch, 5, NULL, NULL, &aug, 4, epoch, y, lab));
+    memcpy(z, y + (rn_test_rank % 5) * 3072, 3072 * sizeof(double));
+    CU_ASSERT_EQUAL(MPI_Bcast(z, 3072, MPI_DOUBLE, 0, PETSC_COMM_WORLD), MPI_SUCCESS);
+    CU_ASSERT(memcmp(z, y + (rn_test_rank % 5) * 3072, 3072 * sizeof(double)) == 0);
+  }
+  /* another epoch, another transform (for most samples) */
+  for (int b = 0; b < 20; b++) batch[b] = b;
+  RN_TEST_OK(RnDatasetGetBatch(all, batch, 20, NULL, NULL, &aug, 4, 100, y, lab));
+  for (int b = 0; b < 20; b++) differ += memcmp(x + b * 3072, y + b * 3072, 3072 * sizeof(double)) != 0;
+  CU_ASSERT(differ >= 15);
+  /* after a split, a sample keeps the transform of its original index */
+  RN_TEST_OK(RnDatasetSplit(all, 40, 8, &train, &val));
+  for (int k = 0; k < 5; k++) {
+    batch[0] = k;
+    RN_TEST_OK(RnDatasetGetBatch(train, batch, 1, NULL, NULL, &aug, 4, 2, z, lab));
+    batch[0] = train->origin[k];
+    RN_TEST_OK(RnDatasetGetBatch(all, batch, 1, NULL, NULL, &aug, 4, 2, y, lab));
+    CU_ASSERT(memcmp(z, y, 3072 * sizeof(double)) == 0);
+  }
+  RN_TEST_OK(PetscFree3(x, y, z));
+  RN_TEST_OK(RnDatasetDestroy(&all));
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&val));
+}
+
+static void test_cleanup(void)
+{
+  char cmd[400];
+  MPI_Barrier(PETSC_COMM_WORLD);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (rn_test_rank == 0 && dir[0]) CU_ASSERT_EQUAL(RnTestSystem(cmd), 0);
 }
 
 static void Register(void)
 {
   RnTestTempDir("rn-cifar", dir, sizeof dir);
-  RnTestAddSuite("cifar_data", "read_back", test_read_back, "bad_files", test_bad_files, "split", test_split, "augmentation", test_augmentation, NULL);
+  RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, NULL);
+  RnTestAddSuite("dataset", "split", test_split, "mean_std", test_mean_std, NULL);
+  RnTestAddSuite("augmentation", "by_hand", test_augment_by_hand, "reference", test_augment_reference, "keyed_by_sample", test_augment_keyed_by_sample, NULL);
+  RnTestAddSuite("cleanup", "cleanup", test_cleanup, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/ensemble.h"
-#include "resnode/rng.h"
+#include "resnode/ensemble/ensemble.h"
+#include "resnode/core/rng.h"
 
 #define D 2
 #define SAMPLES 64

@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/layers.h"
-#include "resnode/rng.h"
+#include "resnode/nn/layers.h"
+#include "resnode/core/rng.h"
 
 typedef struct {
   RnLayer layer;

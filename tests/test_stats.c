@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/rng.h"
-#include "resnode/stats.h"
+#include "resnode/core/rng.h"
+#include "resnode/ensemble/stats.h"
 
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work, const int *lwork, int *info);
 

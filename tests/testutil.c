@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "resnode/core.h"
-#include "resnode/rng.h"
+#include "resnode/core/core.h"
+#include "resnode/core/rng.h"
 
 int rn_test_rank = 0, rn_test_size = 1;
 

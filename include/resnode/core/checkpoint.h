@@ -1,0 +1,59 @@
+/* checkpoint.h: checkpoints, resume, and preemption signals.
+ *
+ * A run registers the pieces of its state (parameters, optimizer state,
+ * counters, batch-norm statistics, ensemble state, ...) as named byte ranges
+ * and the metrics files it appends to. RnCheckpointerStep, called once per
+ * step by every rank, decides collectively whether to write a checkpoint
+ * (every K steps, every S seconds, or because a SIGTERM/SIGUSR1 arrived), so
+ * no rank is left inside a collective.
+ *
+ * Files: RUN_DIR/checkpoints/ckpt-<step>.bin, written by rank 0 (state that
+ * lives on other ranks is gathered first) to a temporary file, fsync'ed,
+ * renamed, then completed by ckpt-<step>.done. Format (little-endian):
+ *   char[8] magic "RNCKPT\0\1", uint32 version (1), uint32 nfields,
+ *   int64 step, then per field: char[48] name, uint64 bytes, bytes of data;
+ *   then per metrics file: char[48] name, int64 offset;
+ *   last: uint64 FNV-1a checksum of everything before it.
+ * The two newest complete checkpoints are kept; on resume the newest one
+ * whose checksum verifies is used (a corrupt one is reported and skipped),
+ * and the metrics files are truncated back to their recorded offsets. */
+#ifndef RESNODE_CHECKPOINT_H
+#define RESNODE_CHECKPOINT_H
+
+#include "resnode/core/config.h"
+#include "resnode/core/metrics.h"
+
+typedef struct RnCheckpointer_s *RnCheckpointer;
+
+typedef struct {
+  int every_steps;       /* 0: never by count */
+  double every_seconds;  /* 0: never by time */
+  int keep;              /* complete checkpoints kept (>= 1) */
+} RnCheckpointOptions;
+
+/* Keys checkpoint.every_steps, checkpoint.every_seconds, checkpoint.keep. */
+PetscErrorCode RnCheckpointOptionsFromConfig(RnConfig cfg, RnCheckpointOptions *opt);
+
+PetscErrorCode RnCheckpointerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions *opt, RnCheckpointer *ck);
+/* A piece of state: `bytes` bytes at data. owner_rank: the world rank that
+ * holds the authoritative copy (0 for replicated state). Every rank
+ * registers the same fields in the same order. */
+PetscErrorCode RnCheckpointerAddField(RnCheckpointer ck, const char *name, void *data, size_t bytes, int owner_rank);
+PetscErrorCode RnCheckpointerAddMetrics(RnCheckpointer ck, const char *name, RnMetrics m);
+/* If the run directory holds a complete checkpoint: load it into the
+ * registered fields (on their owners), truncate the metrics, and return
+ * its step in *step (else *step = -1 and nothing changes). */
+PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step);
+/* Called after step `step` is complete. Writes a checkpoint when due; sets
+ * *stop when a preemption signal arrived (the checkpoint is then written
+ * already and the caller should return RN_ERR_PREEMPTED). */
+PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool final, PetscBool *stop);
+PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step);
+PetscErrorCode RnCheckpointerDestroy(RnCheckpointer *ck);
+
+/* Install SIGTERM/SIGUSR1 handlers (first: finish the step, checkpoint, exit
+ * 3; second SIGTERM: exit at once). */
+PetscErrorCode RnSignalsInstall(void);
+PetscBool RnSignalPending(void);
+
+#endif

@@ -1,0 +1,68 @@
+/* config.h: configuration files (libconfig syntax) with every key validated.
+ *
+ * A program reads all its keys through the getters below (each names the
+ * key, its default, and its range); a key missing from the file gets its
+ * default, which is also written into the tree, so RnConfigWrite produces the
+ * resolved configuration of the run. After the last getter,
+ * RnConfigCheckUnused reports any key in the file that nobody asked for (with
+ * a did-you-mean). Every error is an input error (RN_ERR_INPUT, raised on the
+ * config's communicator, where every rank parses the same file) and reads
+ *     FILE:LINE: key: what is wrong; what was expected
+ * or, for a command-line override, "--set key=value: key: ...". */
+#ifndef RESNODE_CONFIG_H
+#define RESNODE_CONFIG_H
+
+#include "resnode/core/core.h"
+
+typedef struct RnConfig_s *RnConfig;
+
+/* Marker for "no default: the key is required". */
+#define RN_REQUIRED NULL
+
+PetscErrorCode RnConfigCreate(MPI_Comm comm, RnConfig *cfg);
+/* Parse a file (syntax errors: FILE:LINE: message). */
+PetscErrorCode RnConfigLoadFile(RnConfig cfg, const char *path);
+/* Parse text compiled into the binary (embedded defaults); name is used in messages. */
+PetscErrorCode RnConfigLoadString(RnConfig cfg, const char *name, const char *text);
+/* Apply "key=value" (value in libconfig syntax: 1, 1.5, "text", true, [1,2], (..)).
+ * Creates the key, or replaces its value. */
+PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment);
+/* The directory of the loaded file ("." for strings): relative paths in the
+ * config are resolved against it. */
+const char *RnConfigDirectory(RnConfig cfg);
+const char *RnConfigSourceName(RnConfig cfg);
+/* The communicator whose ranks all read this config (errors are raised on it). */
+MPI_Comm RnConfigComm(RnConfig cfg);
+
+/* Getters. `def` is used when the key is absent; pass RN_REQUIRED (for
+ * pointers) or use the *Required variants to make a key mandatory. Ranges are
+ * inclusive. */
+PetscErrorCode RnConfigGetInt(RnConfig cfg, const char *key, int def, int min, int max, int *value);
+PetscErrorCode RnConfigGetInt64(RnConfig cfg, const char *key, long long def, long long min, long long max, long long *value);
+PetscErrorCode RnConfigGetReal(RnConfig cfg, const char *key, double def, double min, double max, double *value);
+PetscErrorCode RnConfigGetBool(RnConfig cfg, const char *key, PetscBool def, PetscBool *value);
+PetscErrorCode RnConfigGetString(RnConfig cfg, const char *key, const char *def, char *value, size_t len);
+/* A string out of a NULL-terminated list of choices; *index is its position. */
+PetscErrorCode RnConfigGetChoice(RnConfig cfg, const char *key, const char *def, const char *const choices[], int *index);
+/* A path; relative paths are taken relative to the config file's directory.
+ * must_exist: 0 no check, 1 a readable file, 2 a directory. */
+PetscErrorCode RnConfigGetPath(RnConfig cfg, const char *key, const char *def, int must_exist, char *value, size_t len);
+/* Arrays/lists of numbers: [1, 2, 3]. At most maxn entries; n returns the count. */
+PetscErrorCode RnConfigGetIntArray(RnConfig cfg, const char *key, int ndef, const int *def, int min, int max, int minn, int maxn, int *n, int *values);
+PetscErrorCode RnConfigGetRealArray(RnConfig cfg, const char *key, int ndef, const double *def, double min, double max, int minn, int maxn, int *n, double *values);
+/* Number of elements of a list or group (0 when absent). For lists of groups
+ * such as model.layers = ({...}, {...}); elements are then addressed as
+ * "model.layers.[0].type". */
+PetscErrorCode RnConfigGetLength(RnConfig cfg, const char *key, int *n);
+PetscBool RnConfigHas(RnConfig cfg, const char *key);
+/* An input error at a key ("FILE:LINE: key: <message>"), for checks that
+ * involve several keys. */
+PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(3, 4);
+
+/* Error if the file holds keys no getter asked for. */
+PetscErrorCode RnConfigCheckUnused(RnConfig cfg);
+/* Write the resolved configuration (rank 0 of the communicator). */
+PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path);
+PetscErrorCode RnConfigDestroy(RnConfig *cfg);
+
+#endif

@@ -1,0 +1,75 @@
+/* metrics.h: the run directory and what a run leaves in it.
+ *
+ *   RUN_DIR/config.cfg      the resolved configuration (every key, defaults included)
+ *   RUN_DIR/manifest.json   versions, command, ranks, groups, start/end, status
+ *   RUN_DIR/log.txt         a copy of rank 0's messages
+ *   RUN_DIR/<name>.csv      metrics: a header, then one row per record, appended
+ *                           and flushed line by line by rank 0 (a killed job keeps them)
+ *   RUN_DIR/snapshots/      parameter snapshots (format below)
+ *   RUN_DIR/checkpoints/    checkpoints (checkpoint.h)
+ *
+ * Snapshot format (little-endian), version 1:
+ *   char[8]  magic "RNSNAP\0\1"
+ *   uint32   version (1)
+ *   int32    member, int32 depth (0 = the ODE limit), int32 reserved
+ *   int64    step
+ *   double   time
+ *   int64    n
+ *   double   values[n]
+ *   uint64   FNV-1a checksum of values' bytes */
+#ifndef RESNODE_METRICS_H
+#define RESNODE_METRICS_H
+
+#include "resnode/core/core.h"
+
+typedef struct RnRunDir_s *RnRunDir;
+struct RnRunDir_s {
+  RnCtx ctx;
+  char path[PETSC_MAX_PATH_LEN];
+  char command[4096];
+  char experiment[64];
+  char start_time[64];
+  char status[32];
+  int lock_fd;
+};
+
+/* Creates (or, resuming, opens) the run directory on rank 0, checks that it
+ * is writable and takes its lock (a second run on the same directory is
+ * refused); every rank learns the outcome. */
+PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rd);
+/* path/name into buf */
+PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len);
+/* Writes manifest.json (rank 0) with the given status ("running", "completed",
+ * "failed", "preempted"); atomically (temp + rename). */
+PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status);
+PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
+
+/* A metrics CSV owned by rank 0 of ctx->world; other ranks hold an inert handle. */
+typedef struct RnMetrics_s *RnMetrics;
+PetscErrorCode RnMetricsOpen(RnRunDir rd, const char *name, const char *header, RnMetrics *m);
+/* Append one row (already formatted, without newline), flushed at once. */
+PetscErrorCode RnMetricsRow(RnMetrics m, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(2, 3);
+/* The file's byte length now (for checkpoints), and truncation back to it on resume. */
+PetscErrorCode RnMetricsOffset(RnMetrics m, long long *offset);
+PetscErrorCode RnMetricsTruncate(RnMetrics m, long long offset);
+PetscErrorCode RnMetricsClose(RnMetrics *m);
+
+/* Snapshots (rank-local I/O; call on the rank that holds the values). */
+typedef struct {
+  int member, depth;
+  long long step;
+  double time;
+} RnSnapshotInfo;
+PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values);
+/* Reads a snapshot; *values is PetscMalloc'ed. Bad magic, version, size or
+ * checksum is an input error naming the file (raised on PETSC_COMM_SELF). */
+PetscErrorCode RnSnapshotRead(const char *path, RnSnapshotInfo *info, PetscInt *n, double **values);
+
+/* FNV-1a 64-bit over bytes (checksums of snapshots and checkpoints). */
+uint64_t RnChecksum(const void *data, size_t len, uint64_t seed_hash);
+#define RN_CHECKSUM_INIT 0xcbf29ce484222325ULL
+
+/* Writes data to path atomically: path.tmp, fsync, rename, fsync of the directory. */
+PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,86 @@
+/* data.h: image data sets in memory (CIFAR-10's standard binary files), splits,
+ * normalisation and augmentation.
+ *
+ * CIFAR-10 binary format: data_batch_1.bin .. data_batch_5.bin (training)
+ * and test_batch.bin, each of records of 1 label byte (0..9) and 3072 pixel
+ * bytes: the R plane, then G, then B, each 32 x 32 row-major (so a record's
+ * pixels are already in (c, h, w) order); 10000 records per file. Get them
+ * with scripts/get-cifar10 DIR (-> DIR/cifar-10-batches-bin).
+ *
+ * Every rank reads the files and keeps the pixels as uint8 (60000 images:
+ * 184 MB a rank). Each rank checks them on its own and the ranks agree on
+ * the outcome (RnAgreeInput), so a bad or missing file is an RN_ERR_INPUT on
+ * every rank at once, even when the ranks' file systems differ. */
+#ifndef RESNODE_DATA_H
+#define RESNODE_DATA_H
+
+#include "resnode/core/core.h"
+
+typedef struct RnDataset_s *RnDataset;
+struct RnDataset_s {
+  MPI_Comm comm; /* the ranks that hold this same data set (errors are raised on it) */
+  int n, channels, h, w, nclasses;
+  uint8_t *pixels; /* n x (channels, h, w), row-major */
+  int *labels;     /* n, in 0..nclasses-1 */
+  int *origin;     /* index of each sample in the data set it was loaded as (keys
+                      its augmentation, so it survives splits) */
+};
+
+#define RN_CIFAR_RECORD 3073 /* bytes a record: label + 3 x 32 x 32 */
+
+/* Collective on comm. train: the five data batches (50000 images, in file
+ * order), else the test batch (10000). max_records > 0 keeps only the first
+ * max_records samples (quick configs): the size of every file is still
+ * checked, labels only of the records read. Input errors (RN_ERR_INPUT, on
+ * every rank, message naming the file): dir missing or not a directory, a file
+ * missing, a size that is not a whole number of records, a file with fewer
+ * records than the others of the set (truncated), a label > 9. */
+PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *ds);
+
+/* An empty data set of n samples (pixels and labels uninitialised, origin[i] = i). */
+PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w, int nclasses, RnDataset *ds);
+PetscErrorCode RnDatasetDestroy(RnDataset *ds);
+
+/* A partition by the permutation perm of (seed, RN_STREAM_SPLIT, a = 0, b = 0)
+ * of 0..n-1: samples perm[0 .. validation-1] go to val (in that order), the
+ * rest to train. 0 <= validation < all->n, else RN_ERR_INPUT. Keeps origin. */
+PetscErrorCode RnDatasetSplit(RnDataset all, int validation, uint64_t seed, RnDataset *train, RnDataset *val);
+
+/* mean[channels h w]: the per-pixel mean in [0, 1] units (pixel / 255).
+ * std[channels] (or NULL): per channel, the root mean square of
+ * pixel / 255 - mean over the channel's pixels of all samples, so that
+ * normalised data has mean 0 and variance 1 in each channel (a constant
+ * channel gets std 1). Exact: integer sums. */
+PetscErrorCode RnDatasetMeanStd(RnDataset ds, double *mean, double *std);
+
+typedef struct {
+  int max_shift;       /* random shifts dy, dx uniform in [-max_shift, max_shift] (4 in the paper) */
+  PetscBool zero_fill; /* shifted-in pixels are 0 after normalisation (the mean image);
+                          else the edge pixel is replicated */
+  PetscBool flip;      /* a horizontal flip with probability 1/2 */
+} RnAugment;
+
+/* The transform of one sample: dy, dx and flip from RnRandUniformAt(seed,
+ * RN_STREAM_AUGMENT, epoch, sample, k) with k = 0 (dy), 1 (dx), 2 (flip).
+ * sample is the sample's origin, so the transform depends on (seed, epoch,
+ * sample) only: not on the batch, its order or the rank. */
+void RnAugmentDraw(const RnAugment *aug, uint64_t seed, uint32_t epoch, uint32_t sample, int *dy, int *dx, PetscBool *flip);
+
+/* For b < count, sample n = indices[b] (0 <= n < ds->n):
+ *   labels[b] = ds->labels[n],
+ *   x[b][c][i][j] = z(c, i - dy, j' - dx), j' = flip ? w-1-j : j,
+ *   z(c, i, j) = (pixel(n, c, i, j) / 255 - mean[c][i][j]) / std[c],
+ * (mean NULL: 0, std NULL: 1; aug NULL: dy = dx = 0, no flip), and outside
+ * the image z = 0 (zero_fill) or z at the nearest edge pixel. So the image is
+ * normalised, shifted by (dy, dx) (as a crop of the image padded by
+ * max_shift) and then mirrored. x holds count * channels * h * w doubles. */
+PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
+                                 double *x, int *labels);
+
+/* Writes dir/data_batch_1..5.bin and dir/test_batch.bin, records_per_file
+ * records each, with learnable class patterns (a 10 x 10 square whose place
+ * and colour depend on the class, on uniform noise); creates dir (not its
+ * parents). Rank-local: call it on one rank. Deterministic in seed. */
+PetscErrorCode RnCifarWriteSynthetic(const char *dir, int records_per_file, uint64_t seed);
+
+#endif

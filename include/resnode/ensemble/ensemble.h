@@ -1,0 +1,64 @@
+/* ensemble.h: SGD as a stochastic process on the risk of a depth-N tied
+ * ResNet or of its neural-ODE limit, and ensembles of its realisations.
+ *
+ *   theta_{j+1} = theta_j - eta * g_j + sqrt(eta) * Sigma * xi_j
+ *
+ * g_j: the mini-batch (or full-batch) gradient of
+ *   R^N(theta) = mean_i |y_i - x_N(x_i; T_L(theta))|^2 + gamma * H(theta),
+ *   H(theta) = sum_k |theta_k|^q / q (q = 2: |theta|^2 / 2).
+ * Member m draws its initial theta, its noise xi_j and its mini-batch j from
+ * the counter-based RNG keyed by (seed, m, j), identically for every depth
+ * and for the limit (the coupling that makes theta_t - theta_t^N small in
+ * variance). A member runs in one group of ranks: the mini-batch is split
+ * over them and the gradient summed with one Allreduce. */
+#ifndef RESNODE_ENSEMBLE_H
+#define RESNODE_ENSEMBLE_H
+
+#include "resnode/core/config.h"
+#include "resnode/nn/model.h"
+
+typedef struct {
+  /* data */
+  int dim, samples;
+  double *x, *y;      /* samples x dim each */
+  /* model */
+  double T;
+  RnCap cap;
+  double gamma, power;
+  /* SGD */
+  double eta;
+  int steps, batch;   /* batch 0: full batch */
+  double sigma;
+  double *sigma_diag; /* NULL, or one per parameter */
+  int nsigma_diag;
+  int record_every;
+  /* ensemble */
+  int members;
+  int first_member; /* member ids first_member .. first_member + members - 1 (array jobs) */
+  int ndepths;
+  int depths[64];
+  PetscBool limit;
+  RnOdeOptions ode;
+} RnEnsembleOptions;
+
+/* Reads data.*, model.T, model.cap, model.cap_level, penalty.*, sgd.*,
+ * ensemble.*, ode.*; the field itself is model.field (built per group). */
+PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt);
+PetscErrorCode RnEnsembleOptionsDestroy(RnEnsembleOptions *opt);
+
+typedef struct RnEnsemble_s *RnEnsemble;
+
+/* comm: the group that runs members; field: the vector field (owned by the caller). */
+PetscErrorCode RnEnsembleCreate(MPI_Comm comm, uint64_t seed, RnNet field, const RnEnsembleOptions *opt, RnEnsemble *ens);
+/* Number of parameters and of records (steps / record_every + 1). */
+PetscInt RnEnsembleParamCount(RnEnsemble ens);
+int RnEnsembleRecordCount(RnEnsemble ens);
+/* Runs member m at depth N (N = 0: the ODE limit). Outputs (valid on every
+ * rank of the group): risk[nrec] and theta[nrec * p] at steps 0,
+ * record_every, ..., steps. */
+PetscErrorCode RnEnsembleRunMember(RnEnsemble ens, int member, int N, double *risk, double *theta);
+/* The risk R^N(theta) on the whole data set (collective on the group). */
+PetscErrorCode RnEnsembleRisk(RnEnsemble ens, int N, const double *theta, double *risk);
+PetscErrorCode RnEnsembleDestroy(RnEnsemble *ens);
+
+#endif

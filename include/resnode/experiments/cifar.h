@@ -1,0 +1,34 @@
+/* cifar.h: the CIFAR-10 network of Avelin and Nystrom's experiment:
+ *   stem:  conv3x3(3 -> C, stride 2) + ReLU, batch norm
+ *   block: N weight-tied steps x += (1/N) conv3x3(relu(conv3x3(x))) (or untied,
+ *          or the neural ODE dx/dt = conv(relu(conv(x))) on [0, 1] through TS)
+ *   head:  batch norm, conv3x3(C -> 64, stride 4) + ReLU, batch norm,
+ *          4x4 average pooling, linear 64 -> 10, softmax cross-entropy.
+ * Parameters in one flat buffer: stem, block, head. Batch norm reduces its
+ * statistics over comm (the ranks that share a batch). */
+#ifndef RESNODE_CIFAR_H
+#define RESNODE_CIFAR_H
+
+#include "resnode/nn/model.h"
+
+typedef struct {
+  RnNet stem, field, head;
+  RnFlow flow;
+  PetscInt nstem, nblock, nhead, n; /* parameter counts; n = all */
+  int N;                            /* 0: the ODE */
+  /* work for a local batch */
+  int cap;
+  double *x, *tape_stem, *h0, *hT, *tape_head, *logits, *dlogits, *dhT, *dh0;
+  int *labels;
+} RnCifarModel;
+
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnCifarModel *m);
+/* Work buffers for local batches of up to `batch` images (m->x, m->labels are the input). */
+PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
+/* Forward, and backward when grad != NULL (the gradient of the mean loss
+ * over global_batch images is added to grad); local loss sum and hits. */
+PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct);
+PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training);
+PetscErrorCode RnCifarModelDestroy(RnCifarModel *m);
+
+#endif

@@ -1,0 +1,130 @@
+/* layers.h: differentiable layers on a batch, and the Net that chains them.
+ *
+ * Conventions (all layers):
+ *  - data are double, sample-major: x[b * size(in) + i]; an image sample is
+ *    (c, h, w) row-major, a vector sample has h = w = 1;
+ *  - a layer's parameters are a slice theta[0 .. nparams) of the owner's
+ *    flat buffer, its gradient the same slice of the flat gradient buffer;
+ *  - forward(x) -> y may keep per-sample values in its tape slice;
+ *  - backward takes x, y, dy and returns dx = (dy/dx)^T dy (overwritten;
+ *    dx may be NULL when the input needs no gradient) and adds
+ *    (dy/dtheta)^T dy into dtheta (accumulated);
+ *  - layers that need statistics over the whole batch (batch norm) reduce them
+ *    over the layer's communicator, so the result does not depend on how the
+ *    batch was split over the ranks of a group. */
+#ifndef RESNODE_LAYERS_H
+#define RESNODE_LAYERS_H
+
+#include "resnode/core/core.h"
+
+typedef struct {
+  int c, h, w;
+} RnShape;
+
+static inline PetscInt RnShapeSize(RnShape s) { return (PetscInt)s.c * s.h * s.w; }
+
+typedef enum {
+  RN_LAYER_DENSE,
+  RN_LAYER_ACTIVATION,
+  RN_LAYER_CONV2D,
+  RN_LAYER_BATCHNORM,
+  RN_LAYER_AVGPOOL,
+  RN_LAYER_GLOBALAVGPOOL,
+  RN_LAYER_SCALE
+} RnLayerType;
+
+typedef enum {
+  RN_ACT_IDENTITY,
+  RN_ACT_TANH,
+  RN_ACT_RELU,
+  RN_ACT_SOFTPLUS,
+  RN_ACT_CUBE
+} RnActivation;
+
+extern const char *const RnActivationNames[]; /* "identity", "tanh", "relu", "softplus", "cube", NULL */
+
+typedef struct RnLayer_s *RnLayer;
+
+typedef struct {
+  PetscErrorCode (*forward)(RnLayer, int batch, const double *theta, const double *x, double *y, double *tape);
+  PetscErrorCode (*backward)(RnLayer, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape);
+  /* Initial parameters from the counter-based RNG keyed by (seed, member, layer_id). */
+  PetscErrorCode (*init)(RnLayer, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta);
+  PetscErrorCode (*destroy)(RnLayer);
+} RnLayerOps;
+
+struct RnLayer_s {
+  RnLayerType type;
+  char name[32];
+  RnShape in, out;
+  PetscInt nparams;        /* parameters in the flat buffer */
+  PetscInt tape_per_sample;/* doubles per sample kept from forward to backward */
+  PetscInt nstate;         /* non-parameter state (batch-norm running statistics) */
+  double *state;           /* nstate doubles, owned by the layer */
+  PetscBool training;      /* batch norm: batch statistics (true) or running ones */
+  MPI_Comm comm;           /* batch statistics are reduced over this communicator */
+  RnLayerOps ops;
+  void *data;              /* type-specific */
+};
+
+/* A new layer with its shapes set (for the constructors): training mode, no
+ * parameters, batch statistics over PETSC_COMM_SELF. */
+PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnShape out, RnLayer *layer);
+
+/* Constructors. */
+PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer);
+PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *layer);
+/* y = theta * x componentwise (a diagonal linear map; the linear test field). */
+PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer);
+/* conv2d with cout output channels, k x k kernel, stride, zero padding; bias. */
+PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int pad, RnLayer *layer);
+/* Batch norm over (batch, h, w) per channel with affine scale and shift;
+ * momentum for the running averages (PyTorch convention, 0.1), eps 1e-5. */
+PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum, double eps, RnLayer *layer);
+/* Average pooling with a k x k window and stride k. */
+PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer);
+PetscErrorCode RnLayerCreateGlobalAvgPool(RnShape in, RnLayer *layer);
+PetscErrorCode RnLayerDestroy(RnLayer *layer);
+
+/* Net: a chain of layers. Its parameters are the concatenation of its
+ * layers' slices; its tape holds every intermediate activation and each
+ * layer's own tape, per sample. */
+typedef struct RnNet_s *RnNet;
+struct RnNet_s {
+  int nlayers, capacity;
+  RnLayer *layers;
+  PetscInt *param_offset;   /* nlayers + 1 entries */
+  PetscInt *act_offset;     /* per-sample offset of layer i's output in the tape */
+  PetscInt *ltape_offset;   /* per-sample offset of layer i's own tape */
+  PetscInt nparams;
+  PetscInt tape_per_sample;
+  RnShape in, out;
+  PetscBool setup;
+  double *work;       /* gradient ping-pong buffers of the backward pass */
+  int work_batch;
+  size_t work_stride;
+};
+
+PetscErrorCode RnNetCreate(RnShape in, RnNet *net);
+/* Appends a layer; the net owns it. Its input shape must be the net's current output. */
+PetscErrorCode RnNetAdd(RnNet net, RnLayer layer);
+PetscErrorCode RnNetSetUp(RnNet net);
+/* y = net(x); tape has batch * tape_per_sample doubles. */
+PetscErrorCode RnNetForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape);
+/* dx (may be NULL) and dtheta += from dy; uses the tape of the forward at the same x. */
+PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape);
+PetscErrorCode RnNetInit(RnNet net, uint64_t seed, uint32_t member, uint32_t first_layer_id, double *theta);
+PetscErrorCode RnNetSetTraining(RnNet net, PetscBool training);
+/* Total non-parameter state and copies in/out of it (for checkpoints). */
+PetscInt RnNetStateSize(RnNet net);
+PetscErrorCode RnNetGetState(RnNet net, double *state);
+PetscErrorCode RnNetSetState(RnNet net, const double *state);
+PetscErrorCode RnNetDestroy(RnNet *net);
+
+/* Losses on a batch. They return the SUM over the batch (callers divide);
+ * grad (may be NULL) receives d(sum)/d(input). */
+PetscErrorCode RnLossSquaredError(int batch, int dim, const double *pred, const double *target, double *loss_sum, double *grad);
+/* Softmax cross-entropy on logits; correct (may be NULL) counts argmax hits. */
+PetscErrorCode RnLossSoftmaxCrossEntropy(int batch, int nclasses, const double *logits, const int *labels, double *loss_sum, double *grad, int *correct);
+
+#endif

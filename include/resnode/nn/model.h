@@ -1,0 +1,87 @@
+/* model.h: the depth of a model. A flow maps the input x_0 of a block to its
+ * states at the observation times t_1 < ... < t_K = T, by
+ *   - RN_FLOW_RESNET: the weight-tied ResNet x_{k+1} = x_k + (T/N) f_theta(x_k),
+ *     k = 0..N-1, with hand-written backpropagation;
+ *   - RN_FLOW_UNTIED: the same with theta_k per step (N copies of the field's
+ *     parameters, concatenated in the flat buffer);
+ *   - RN_FLOW_ODE: the neural ODE dx/dt = f_theta(x) through PETSc TS (ode.h).
+ * The ResNet at depth N is TS's forward Euler ("1fe") with N steps: the two
+ * agree to rounding (a test).
+ *
+ * Also here: the parameter cap T_L of the capped risk. */
+#ifndef RESNODE_MODEL_H
+#define RESNODE_MODEL_H
+
+#include "resnode/core/config.h"
+#include "resnode/nn/layers.h"
+#include "resnode/ode/ode.h"
+
+typedef enum { RN_FLOW_RESNET, RN_FLOW_UNTIED, RN_FLOW_ODE } RnFlowKind;
+extern const char *const RnFlowKindNames[]; /* "resnet", "untied", "ode", NULL */
+
+typedef struct RnFlow_s *RnFlow;
+struct RnFlow_s {
+  RnFlowKind kind;
+  MPI_Comm comm;
+  RnNet field;      /* not owned */
+  int depth;        /* N for the ResNets */
+  int nobs;
+  double *tobs;
+  int *obs_layer;   /* ResNets: the step index k with k h = t_i */
+  PetscInt nparams; /* field parameters (times N when untied) */
+  int dim;
+  RnOde ode;        /* RN_FLOW_ODE */
+  /* ResNet tape of the last forward pass */
+  int batch, tape_batch;
+  double *states;   /* (N + 1) x batch x dim */
+  double *tapes;    /* N x batch x field tape */
+  double *adj, *work;
+};
+
+PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int depth, int nobs, const double *tobs, RnFlow *flow);
+/* ODE solver options (RN_FLOW_ODE only; ignored otherwise). */
+PetscErrorCode RnFlowSetOdeOptions(RnFlow flow, const RnOdeOptions *opt);
+PetscErrorCode RnFlowSetRecord(RnFlow flow, PetscBool record);
+/* x0: batch x dim; xobs: nobs x batch x dim (all this rank's samples). */
+PetscErrorCode RnFlowForward(RnFlow flow, int batch, const double *theta, const double *x0, double *xobs);
+/* dxobs: nobs x batch x dim; dx0 may be NULL (overwritten); dtheta += this rank's part. */
+PetscErrorCode RnFlowBackward(RnFlow flow, const double *theta, const double *dxobs, double *dx0, double *dtheta);
+/* Initial parameters (untied: every step gets its own draw). */
+PetscErrorCode RnFlowInit(RnFlow flow, uint64_t seed, uint32_t member, uint32_t first_layer_id, double *theta);
+PetscErrorCode RnFlowDestroy(RnFlow *flow);
+
+/* T_L: componentwise cap of the parameters at level L. */
+typedef enum { RN_CAP_NONE, RN_CAP_HARD, RN_CAP_SMOOTH } RnCapKind;
+extern const char *const RnCapKindNames[]; /* "none", "hard", "smooth", NULL */
+typedef struct {
+  RnCapKind kind;
+  double level;
+} RnCap;
+/* capped = T_L(theta) */
+void RnCapApply(RnCap cap, PetscInt n, const double *theta, double *capped);
+/* dtheta = T_L'(theta) * dcapped (componentwise; in place allowed) */
+void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dcapped, double *dtheta);
+
+/* A Net from a config list of layer groups, e.g.
+ *   field = ( { type = "cube"; }, { type = "dense"; out = 50; activation = "tanh"; },
+ *             { type = "dense"; out = 2; } );
+ * types: dense (out, activation), scale (y = theta * x), conv (channels, kernel, stride, pad,
+ * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
+ * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
+ * statistics over comm. */
+PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *net);
+
+/* The depth of a model from the config:
+ *   model.depth = "ode" | "resnet" | "untied"; model.N (ResNets)
+ * and the solver options under ode.* (see ode.h). */
+typedef struct {
+  RnFlowKind kind;
+  int N;
+  RnOdeOptions ode;
+} RnDepthOptions;
+PetscErrorCode RnDepthOptionsFromConfig(RnConfig cfg, const char *prefix, RnDepthOptions *opt);
+PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt);
+/* A short name for logs: "ode(dopri5, adaptive)", "resnet(N=16)". */
+void RnDepthDescribe(const RnDepthOptions *opt, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,193 @@
+/* core.c: run context, logging, error handler. */
+#include "resnode/core/core.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx)
+{
+  RnCtx c;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&c));
+  c->world = world;
+  PetscCallMPI(MPI_Comm_rank(world, &c->world_rank));
+  PetscCallMPI(MPI_Comm_size(world, &c->world_size));
+  c->group = MPI_COMM_NULL;
+  c->leaders = MPI_COMM_NULL;
+  c->seed = 1;
+  c->verbose = 1;
+  /* lines rewritten in place only on an interactive terminal: under mpirun the
+   * ranks may see a pty even when the output goes to a file, so batch jobs
+   * (Slurm) and RESNODE_PROGRESS=lines get plain, throttled lines */
+  {
+    const char *mode = getenv("RESNODE_PROGRESS");
+    c->progress_tty = (c->world_rank == 0 && isatty(STDOUT_FILENO) && !getenv("SLURM_JOB_ID")) ? PETSC_TRUE : PETSC_FALSE;
+    if (mode && !strcmp(mode, "lines")) c->progress_tty = PETSC_FALSE;
+    if (mode && !strcmp(mode, "tty")) c->progress_tty = PETSC_TRUE;
+  }
+  *ctx = c;
+  PetscCall(RnCtxSetGroups(c, 1));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCtxSetGroups(RnCtx ctx, int group_count)
+{
+  int group_size;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(group_count >= 1, ctx->world, "parallel.groups: must be at least 1, got %d", group_count);
+  RnInputCheck(ctx->world_size % group_count == 0, ctx->world,
+               "parallel.groups = %d does not divide the %d MPI ranks: run with a multiple of %d ranks (mpirun -n %d ...) or change parallel.groups",
+               group_count, ctx->world_size, group_count, group_count);
+  if (ctx->group != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&ctx->group));
+  if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&ctx->leaders));
+  group_size = ctx->world_size / group_count;
+  ctx->group_count = group_count;
+  ctx->group_id = ctx->world_rank / group_size;
+  PetscCallMPI(MPI_Comm_split(ctx->world, ctx->group_id, ctx->world_rank, &ctx->group));
+  PetscCallMPI(MPI_Comm_rank(ctx->group, &ctx->group_rank));
+  PetscCallMPI(MPI_Comm_size(ctx->group, &ctx->group_size));
+  PetscCallMPI(MPI_Comm_split(ctx->world, ctx->group_rank == 0 ? 0 : MPI_UNDEFINED, ctx->world_rank, &ctx->leaders));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCtxDestroy(RnCtx *ctx)
+{
+  PetscFunctionBeginUser;
+  if (!ctx || !*ctx) PetscFunctionReturn(0);
+  if ((*ctx)->group != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&(*ctx)->group));
+  if ((*ctx)->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&(*ctx)->leaders));
+  if ((*ctx)->log_file) fclose((*ctx)->log_file);
+  PetscCall(PetscFree(*ctx));
+  *ctx = NULL;
+  PetscFunctionReturn(0);
+}
+
+static int rn_progress_open = 0; /* a progress line is on screen without newline */
+static double rn_progress_last = -1e30; /* when the last plain progress line went out */
+#define RN_PROGRESS_INTERVAL 10.0     /* seconds between plain progress lines */
+
+PetscErrorCode RnLog(RnCtx ctx, const char *fmt, ...)
+{
+  va_list ap;
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  if (rn_progress_open) {
+    fputc('\n', stdout);
+    rn_progress_open = 0;
+  }
+  va_start(ap, fmt);
+  vfprintf(stdout, fmt, ap);
+  va_end(ap);
+  fflush(stdout);
+  if (ctx->log_file) {
+    va_start(ap, fmt);
+    vfprintf(ctx->log_file, fmt, ap);
+    va_end(ap);
+    fflush(ctx->log_file);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...)
+{
+  va_list ap;
+  char line[512];
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0 || ctx->verbose < 1) PetscFunctionReturn(0);
+  if (!ctx->progress_tty && RnWallTime() - rn_progress_last < RN_PROGRESS_INTERVAL) PetscFunctionReturn(0);
+  rn_progress_last = RnWallTime();
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (ctx->progress_tty) {
+    fprintf(stdout, "\r\033[K%s", line);
+    rn_progress_open = 1;
+  } else {
+    fprintf(stdout, "%s\n", line);
+  }
+  fflush(stdout);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnProgressEnd(RnCtx ctx)
+{
+  PetscFunctionBeginUser;
+  if (ctx->world_rank == 0 && rn_progress_open) {
+    fputc('\n', stdout);
+    fflush(stdout);
+    rn_progress_open = 0;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Input errors: one clean line from rank 0 of the communicator that raised
+ * it. Everything else: PETSc's traceback. */
+static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  if (n == RN_ERR_INPUT || n == RN_ERR_PREEMPTED || n == RN_ERR_NONFINITE) {
+    if (p == PETSC_ERROR_INITIAL) {
+      int rank = 0, world_rank = 0;
+      if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
+      MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+      if (rank == 0) {
+        if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
+        const char *what = n == RN_ERR_PREEMPTED ? "stopped" : "error";
+        if (comm == PETSC_COMM_SELF && world_rank != 0) fprintf(stderr, "resnode-mpi: %s (rank %d): %s\n", what, world_rank, mess);
+        else fprintf(stderr, "resnode-mpi: %s: %s\n", what, mess);
+        fflush(stderr);
+      }
+    }
+    return n;
+  }
+  return PetscTraceBackErrorHandler(comm, line, fun, file, n, p, mess, ctx);
+}
+
+PetscErrorCode RnErrorHandlerPush(void)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscPushErrorHandler(RnErrorHandler, NULL));
+  PetscFunctionReturn(0);
+}
+
+int RnExitFromError(PetscErrorCode err)
+{
+  if (err == 0) return RN_EXIT_OK;
+  if (err == RN_ERR_INPUT) return RN_EXIT_INPUT;
+  if (err == RN_ERR_PREEMPTED) return RN_EXIT_PREEMPTED;
+  if (err == RN_ERR_NONFINITE) return RN_EXIT_NONFINITE;
+  /* Anything else may have left other ranks inside a collective. */
+  fflush(stdout);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, RN_EXIT_FAILED);
+  return RN_EXIT_FAILED;
+}
+
+PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message)
+{
+  int rank, size, first, candidate;
+  char message[1024] = "";
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  candidate = local_failed ? rank : size;
+  PetscCallMPI(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, comm));
+  if (first == size) PetscFunctionReturn(0);
+  if (rank == first && local_message) PetscCall(PetscStrncpy(message, local_message, sizeof message));
+  PetscCallMPI(MPI_Bcast(message, sizeof message, MPI_CHAR, first, comm));
+  RnInputError(comm, "%s", message);
+}
+
+double RnWallTime(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

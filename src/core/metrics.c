@@ -1,0 +1,388 @@
+/* metrics.c: run directory, manifest, metrics CSV files, snapshots. */
+#include "resnode/core/metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t RnChecksum(const void *data, size_t len, uint64_t h)
+{
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+static void NowString(char *buf, size_t len)
+{
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* mkdir -p; returns 0 or an errno */
+static int MakeDirs(const char *path)
+{
+  char tmp[PETSC_MAX_PATH_LEN];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof tmp) return ENAMETOOLONG;
+  memcpy(tmp, path, len + 1);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0775) && errno != EEXIST) return errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0775) && errno != EEXIST) return errno;
+  return 0;
+}
+
+PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
+{
+  char tmp[PETSC_MAX_PATH_LEN + 8], dir[PETSC_MAX_PATH_LEN];
+  int fd;
+  const char *p = data;
+  size_t left = len;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664);
+  PetscCheck(fd >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s: %s", tmp, strerror(errno));
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp);
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) || close(fd)) {
+    int err = errno;
+    unlink(tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot flush %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+  }
+  PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  /* make the rename itself durable */
+  PetscCall(PetscStrncpy(dir, path, sizeof dir));
+  {
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else strcpy(dir, ".");
+  }
+  fd = open(dir, O_RDONLY);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Free space below which a run refuses to start: a run that cannot write its
+ * checkpoints would lose its work. */
+#define RN_MIN_FREE_BYTES (16.0 * 1024 * 1024)
+
+PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rdir)
+{
+  RnRunDir rd;
+  char msg[PETSC_MAX_PATH_LEN + 256] = "";
+  int failed = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&rd));
+  rd->ctx = ctx;
+  rd->lock_fd = -1;
+  PetscCall(PetscStrncpy(rd->path, path, sizeof rd->path));
+  PetscCall(PetscStrncpy(rd->experiment, experiment, sizeof rd->experiment));
+  for (int i = 0; i < argc; i++) {
+    size_t used = strlen(rd->command);
+    if (used + strlen(argv[i]) + 2 >= sizeof rd->command) break;
+    if (i) strcat(rd->command, " ");
+    strcat(rd->command, argv[i]);
+  }
+  NowString(rd->start_time, sizeof rd->start_time);
+  if (ctx->world_rank == 0) {
+    char probe[PETSC_MAX_PATH_LEN + 32], lock[PETSC_MAX_PATH_LEN + 32];
+    struct statvfs vfs;
+    int err = MakeDirs(path);
+    if (err) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "run directory %s: cannot create it: %s; set run.dir to a writable place", path, strerror(err));
+    }
+    if (!failed) {
+      FILE *fp;
+      snprintf(probe, sizeof probe, "%s/.write-test", path);
+      fp = fopen(probe, "w");
+      if (!fp || fputs("ok\n", fp) < 0 || fclose(fp)) {
+        failed = 1;
+        snprintf(msg, sizeof msg, "run directory %s is not writable: %s; set run.dir to a writable place", path, strerror(errno));
+      }
+      unlink(probe);
+    }
+    if (!failed && statvfs(path, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < RN_MIN_FREE_BYTES) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "run directory %s: only %.1f MB free on its file system; a run needs room for its checkpoints (at least %.0f MB)", path,
+               (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6, RN_MIN_FREE_BYTES / 1e6);
+    }
+    if (!failed) {
+      /* flock is released by the kernel when the process dies, so a killed
+       * run never leaves a stale lock behind */
+      snprintf(lock, sizeof lock, "%s/.lock", path);
+      rd->lock_fd = open(lock, O_RDWR | O_CREAT, 0664);
+      if (rd->lock_fd < 0 || flock(rd->lock_fd, LOCK_EX | LOCK_NB)) {
+        char owner[128] = "";
+        if (rd->lock_fd >= 0) {
+          ssize_t r = pread(rd->lock_fd, owner, sizeof owner - 1, 0);
+          owner[r > 0 ? r : 0] = 0;
+          owner[strcspn(owner, "\n")] = 0;
+        }
+        failed = 1;
+        snprintf(msg, sizeof msg, "run directory %s is in use by another run (%s); wait for it, or choose another run.dir", path, owner[0] ? owner : "lock held");
+      } else {
+        char owner[128], host[64] = "?";
+        gethostname(host, sizeof host);
+        snprintf(owner, sizeof owner, "pid %d on %s since %s\n", (int)getpid(), host, rd->start_time);
+        if (ftruncate(rd->lock_fd, 0) == 0 && pwrite(rd->lock_fd, owner, strlen(owner), 0) < 0) { /* informative only */
+        }
+      }
+    }
+    if (!failed) {
+      char sub[PETSC_MAX_PATH_LEN + 32];
+      snprintf(sub, sizeof sub, "%s/snapshots", path);
+      MakeDirs(sub);
+      snprintf(sub, sizeof sub, "%s/checkpoints", path);
+      MakeDirs(sub);
+      snprintf(sub, sizeof sub, "%s/log.txt", path);
+      ctx->log_file = fopen(sub, "a"); /* a resumed run continues its log */
+    }
+  }
+  PetscCall(RnAgreeInput(ctx->world, failed, msg));
+  PetscCallMPI(MPI_Bcast(rd->start_time, sizeof rd->start_time, MPI_CHAR, 0, ctx->world));
+  *rdir = rd;
+  PetscCall(RnRunDirSetStatus(rd, "running"));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(buf, len, "%s/%s", rd->path, name));
+  PetscFunctionReturn(0);
+}
+
+/* JSON string escaping for the few free-text fields. */
+static void JsonString(char *out, size_t len, const char *in)
+{
+  size_t o = 0;
+  out[o++] = '"';
+  for (; *in && o + 8 < len; in++) {
+    if (*in == '"' || *in == '\\') out[o++] = '\\', out[o++] = *in;
+    else if ((unsigned char)*in < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", *in);
+    else out[o++] = *in;
+  }
+  out[o++] = '"';
+  out[o] = 0;
+}
+
+PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
+{
+  char petsc_version[128], mpi_version[MPI_MAX_LIBRARY_VERSION_STRING], now[64], host[64] = "?";
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], path[PETSC_MAX_PATH_LEN + 32];
+  char text[16384];
+  int mpi_len;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->status, status, sizeof rd->status));
+  if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
+  PetscCall(PetscGetVersion(petsc_version, sizeof petsc_version));
+  PetscCallMPI(MPI_Get_library_version(mpi_version, &mpi_len));
+  mpi_version[strcspn(mpi_version, "\n,")] = 0;
+  NowString(now, sizeof now);
+  gethostname(host, sizeof host);
+  JsonString(cmd, sizeof cmd, rd->command);
+  JsonString(mpi_json, sizeof mpi_json, mpi_version);
+  PetscCall(PetscSNPrintf(text, sizeof text,
+                          "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
+                          "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
+                          "  \"end\": \"%s\",\n  \"status\": \"%s\"\n}\n",
+                          RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status));
+  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
+  PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
+{
+  PetscFunctionBeginUser;
+  if (!rd || !*rd) PetscFunctionReturn(0);
+  if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
+  if ((*rd)->ctx->log_file) {
+    fclose((*rd)->ctx->log_file);
+    (*rd)->ctx->log_file = NULL;
+  }
+  PetscCall(PetscFree(*rd));
+  *rd = NULL;
+  PetscFunctionReturn(0);
+}
+
+struct RnMetrics_s {
+  FILE *fp; /* rank 0 only */
+  char path[PETSC_MAX_PATH_LEN + 32];
+};
+
+PetscErrorCode RnMetricsOpen(RnRunDir rd, const char *name, const char *header, RnMetrics *metrics)
+{
+  RnMetrics m;
+  int failed = 0;
+  char msg[PETSC_MAX_PATH_LEN + 128] = "";
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&m));
+  PetscCall(RnRunDirFile(rd, name, m->path, sizeof m->path));
+  if (rd->ctx->world_rank == 0) {
+    struct stat st;
+    int exists = stat(m->path, &st) == 0 && st.st_size > 0;
+    /* append: a resumed run continues its files (truncated to the checkpoint) */
+    m->fp = fopen(m->path, "a");
+    if (!m->fp) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "cannot open %s for appending: %s", m->path, strerror(errno));
+    } else if (!exists) {
+      fprintf(m->fp, "%s\n", header);
+      fflush(m->fp);
+    }
+  }
+  PetscCall(RnAgreeInput(rd->ctx->world, failed, msg));
+  *metrics = m;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsRow(RnMetrics m, const char *fmt, ...)
+{
+  va_list ap;
+
+  PetscFunctionBeginUser;
+  if (!m || !m->fp) PetscFunctionReturn(0);
+  va_start(ap, fmt);
+  vfprintf(m->fp, fmt, ap);
+  va_end(ap);
+  fputc('\n', m->fp);
+  PetscCheck(fflush(m->fp) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s", m->path, strerror(errno));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsOffset(RnMetrics m, long long *offset)
+{
+  PetscFunctionBeginUser;
+  *offset = 0;
+  if (m && m->fp) {
+    PetscCheck(fflush(m->fp) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", m->path);
+    *offset = (long long)ftello(m->fp);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsTruncate(RnMetrics m, long long offset)
+{
+  PetscFunctionBeginUser;
+  if (!m || !m->fp) PetscFunctionReturn(0);
+  PetscCheck(fflush(m->fp) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", m->path);
+  PetscCheck(ftruncate(fileno(m->fp), (off_t)offset) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot truncate %s: %s", m->path, strerror(errno));
+  PetscCheck(fseeko(m->fp, (off_t)offset, SEEK_SET) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot seek %s", m->path);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsClose(RnMetrics *m)
+{
+  PetscFunctionBeginUser;
+  if (!m || !*m) PetscFunctionReturn(0);
+  if ((*m)->fp) fclose((*m)->fp);
+  PetscCall(PetscFree(*m));
+  *m = NULL;
+  PetscFunctionReturn(0);
+}
+
+static const char rn_snapshot_magic[8] = {'R', 'N', 'S', 'N', 'A', 'P', 0, 1};
+
+PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values)
+{
+  size_t len = 8 + 4 + 4 * 3 + 8 + 8 + 8 + sizeof(double) * (size_t)n + 8;
+  char *buf, *p;
+  uint32_t version = 1;
+  int32_t ints[3] = {info->member, info->depth, 0};
+  int64_t step = info->step, count = n;
+  uint64_t sum;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(len, &buf));
+  p = buf;
+  memcpy(p, rn_snapshot_magic, 8), p += 8;
+  memcpy(p, &version, 4), p += 4;
+  memcpy(p, ints, 12), p += 12;
+  memcpy(p, &step, 8), p += 8;
+  memcpy(p, &info->time, 8), p += 8;
+  memcpy(p, &count, 8), p += 8;
+  memcpy(p, values, sizeof(double) * (size_t)n), p += sizeof(double) * (size_t)n;
+  sum = RnChecksum(values, sizeof(double) * (size_t)n, RN_CHECKSUM_INIT);
+  memcpy(p, &sum, 8);
+  PetscCall(RnWriteFileAtomic(path, buf, len));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnSnapshotRead(const char *path, RnSnapshotInfo *info, PetscInt *n, double **values)
+{
+  FILE *fp = fopen(path, "rb");
+  char magic[8];
+  uint32_t version;
+  int32_t ints[3];
+  int64_t step, count;
+  uint64_t sum, expect;
+  double *v;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(fp, PETSC_COMM_SELF, "snapshot %s: cannot open: %s", path, strerror(errno));
+  if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, rn_snapshot_magic, 8)) {
+    fclose(fp);
+    RnInputError(PETSC_COMM_SELF, "snapshot %s: not a resnode snapshot (bad magic number)", path);
+  }
+  if (fread(&version, 4, 1, fp) != 1 || version != 1) {
+    fclose(fp);
+    RnInputError(PETSC_COMM_SELF, "snapshot %s: unsupported version %u (this build reads version 1)", path, (unsigned)version);
+  }
+  if (fread(ints, 4, 3, fp) != 3 || fread(&step, 8, 1, fp) != 1 || fread(&info->time, 8, 1, fp) != 1 || fread(&count, 8, 1, fp) != 1 || count < 0 || count > (int64_t)1 << 34) {
+    fclose(fp);
+    RnInputError(PETSC_COMM_SELF, "snapshot %s: truncated or corrupt header", path);
+  }
+  PetscCall(PetscMalloc1(PetscMax(count, 1), &v));
+  if (fread(v, sizeof(double), (size_t)count, fp) != (size_t)count || fread(&sum, 8, 1, fp) != 1) {
+    fclose(fp);
+    PetscCall(PetscFree(v));
+    RnInputError(PETSC_COMM_SELF, "snapshot %s: truncated (expected %lld values)", path, (long long)count);
+  }
+  fclose(fp);
+  expect = RnChecksum(v, sizeof(double) * (size_t)count, RN_CHECKSUM_INIT);
+  if (sum != expect) {
+    PetscCall(PetscFree(v));
+    RnInputError(PETSC_COMM_SELF, "snapshot %s: checksum mismatch (file corrupt)", path);
+  }
+  info->member = ints[0];
+  info->depth = ints[1];
+  info->step = step;
+  *n = (PetscInt)count;
+  *values = v;
+  PetscFunctionReturn(0);
+}

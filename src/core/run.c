@@ -1,0 +1,211 @@
+/* run.c: command line, configuration, run directory, experiment dispatch. */
+#include "resnode/core/run.h"
+#include "resnode/core/checkpoint.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#ifndef RESNODE_SOURCE_DIR
+#define RESNODE_SOURCE_DIR "."
+#endif
+
+/* The embedded default: the test-equation fit of configs/node-fit.cfg, small
+ * enough for a laptop. */
+static const char rn_default_config[] = "experiment = \"node-fit\";\n"
+                                        "ode = { solver = \"dopri5\"; adaptive = true; rtol = 1e-7; atol = 1e-9; };\n"
+                                        "train = { optimizer = \"adam\"; lr = 0.01; iterations = 1000; };\n";
+
+static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
+
+const char *RnSourceDir(void)
+{
+  const char *env = getenv("RESNODE_SOURCE_DIR");
+  return env && env[0] ? env : RESNODE_SOURCE_DIR;
+}
+
+PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script)
+{
+  char cmd[3 * PETSC_MAX_PATH_LEN];
+  int status;
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  PetscCall(PetscSNPrintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/analysis/%s' '%s' > '%s/plot.log' 2>&1", RnSourceDir(), script, rd->path, rd->path));
+  status = system(cmd);
+  if (status != 0) PetscCall(RnLog(ctx, "warning: the plot script analysis/%s failed (see %s/plot.log); the data are in %s\n", script, rd->path, rd->path));
+  PetscFunctionReturn(0);
+}
+
+static void PrintUsage(void)
+{
+  printf("usage: resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]\n"
+         "  CONFIG          a libconfig file (configs/*.cfg); without it the embedded\n"
+         "                  default (the test-equation fit) runs\n"
+         "  --set k=v       override one key (repeatable), e.g. --set train.lr=1e-3\n"
+         "  --resume DIR    continue the run in DIR from its newest complete checkpoint\n"
+         "  --help, --version\n"
+         "experiments:\n");
+  for (int i = 0; rn_experiments[i]; i++) printf("  %-10s %s\n", rn_experiments[i]->name, rn_experiments[i]->summary);
+}
+
+typedef struct {
+  const char *config_path;
+  const char *resume_dir;
+  int nsets;
+  const char **sets;
+} RnArgs;
+
+/* Split our own arguments from PETSc's (which start with a single '-'). */
+static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char **petsc_argv)
+{
+  memset(args, 0, sizeof *args);
+  args->sets = calloc((size_t)argc, sizeof(char *));
+  petsc_argv[(*petsc_argc)++] = argv[0];
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--set")) {
+      if (i + 1 >= argc) return fprintf(stderr, "resnode-mpi: error: --set needs key=value\n"), 2;
+      args->sets[args->nsets++] = argv[++i];
+    } else if (!strncmp(argv[i], "--set=", 6)) {
+      args->sets[args->nsets++] = argv[i] + 6;
+    } else if (!strcmp(argv[i], "--resume")) {
+      if (i + 1 >= argc) return fprintf(stderr, "resnode-mpi: error: --resume needs a run directory\n"), 2;
+      args->resume_dir = argv[++i];
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      return -1;
+    } else if (!strcmp(argv[i], "--version")) {
+      return -2;
+    } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+      return fprintf(stderr, "resnode-mpi: error: unknown option %s (see --help)\n", argv[i]), 2;
+    } else if (argv[i][0] != '-' && !args->config_path && (*petsc_argc == 1 || petsc_argv[*petsc_argc - 1][0] != '-')) {
+      args->config_path = argv[i];
+    } else {
+      petsc_argv[(*petsc_argc)++] = argv[i];
+    }
+  }
+  petsc_argv[*petsc_argc] = NULL;
+  return 0;
+}
+
+static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len)
+{
+  const char *names[16];
+  int index = 0, n = 0, verbose;
+  long long seed;
+  char default_dir[256], stamp[32];
+  time_t now;
+  struct tm tm;
+
+  PetscFunctionBeginUser;
+  for (n = 0; rn_experiments[n]; n++) names[n] = rn_experiments[n]->name;
+  names[n] = NULL;
+  PetscCall(RnConfigGetChoice(cfg, "experiment", RN_REQUIRED, names, &index));
+  *experiment = rn_experiments[index];
+  PetscCall(RnConfigGetInt64(cfg, "seed", 1, 0, (long long)1 << 62, &seed));
+  ctx->seed = (uint64_t)seed;
+  PetscCall(RnConfigGetInt(cfg, "verbose", 1, 0, 2, &verbose));
+  ctx->verbose = verbose;
+  /* a time stamp agreed by all ranks names a fresh run directory */
+  now = time(NULL);
+  PetscCallMPI(MPI_Bcast(&now, sizeof now, MPI_BYTE, 0, ctx->world));
+  gmtime_r(&now, &tm);
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  PetscCall(PetscSNPrintf(default_dir, sizeof default_dir, "runs/%s-%s", (*experiment)->name, stamp));
+  PetscCall(RnConfigGetString(cfg, "run.dir", default_dir, run_dir, len));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, int *exit_code)
+{
+  RnConfig cfg = NULL;
+  const RnExperiment *experiment = NULL;
+  void *options = NULL;
+  char run_dir[PETSC_MAX_PATH_LEN], config_out[PETSC_MAX_PATH_LEN + 32], resume_config[PETSC_MAX_PATH_LEN + 32];
+  RnRunDir rd = NULL;
+  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE;
+  PetscErrorCode err;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfigCreate(ctx->world, &cfg));
+  if (args->config_path) PetscCall(RnConfigLoadFile(cfg, args->config_path));
+  else if (args->resume_dir) {
+    /* resuming without a config: the run's own resolved config */
+    PetscCall(PetscSNPrintf(resume_config, sizeof resume_config, "%s/config.cfg", args->resume_dir));
+    PetscCall(RnConfigLoadFile(cfg, resume_config));
+  } else {
+    PetscCall(RnLog(ctx, "resnode-mpi: no CONFIG given: running the embedded default (the test-equation fit); see --help\n"));
+    PetscCall(RnConfigLoadString(cfg, "<embedded default>", rn_default_config));
+  }
+  for (int i = 0; i < args->nsets; i++) PetscCall(RnConfigSet(cfg, args->sets[i]));
+  if (args->resume_dir) {
+    char set[PETSC_MAX_PATH_LEN + 16];
+    PetscCall(PetscSNPrintf(set, sizeof set, "run.dir=\"%s\"", args->resume_dir));
+    PetscCall(RnConfigSet(cfg, set));
+  }
+  PetscCall(ReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir));
+  PetscCall(experiment->read_options(ctx, cfg, &options));
+  PetscCall(RnConfigCheckUnused(cfg));
+  PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
+
+  PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
+  PetscCall(RnRunDirFile(rd, "config.cfg", config_out, sizeof config_out));
+  PetscCall(RnConfigWrite(cfg, config_out));
+  PetscCall(RnLog(ctx, "resnode-mpi %s: %s on %d rank(s) in %d group(s); run directory %s\n", RESNODE_VERSION, experiment->name, ctx->world_size, ctx->group_count, rd->path));
+
+  err = experiment->run(ctx, rd, options);
+  if (err) {
+    /* keep what was written, and say how the run ended */
+    RnRunDirSetStatus(rd, err == RN_ERR_PREEMPTED ? "preempted" : (err == RN_ERR_NONFINITE ? "failed-nonfinite" : "failed"));
+    RnRunDirDestroy(&rd);
+    PetscFree(options);
+    RnConfigDestroy(&cfg);
+    return err;
+  }
+  PetscCall(RnRunDirSetStatus(rd, "completed"));
+  PetscCall(RnLog(ctx, "done: results in %s\n", rd->path));
+  *exit_code = RN_EXIT_OK;
+  PetscCall(RnRunDirDestroy(&rd));
+  PetscCall(PetscFree(options));
+  PetscCall(RnConfigDestroy(&cfg));
+  PetscFunctionReturn(0);
+}
+
+int RnMain(int argc, char **argv)
+{
+  RnArgs args;
+  int petsc_argc = 0, status, exit_code = RN_EXIT_FAILED;
+  char **petsc_argv = calloc((size_t)argc + 1, sizeof(char *));
+  RnCtx ctx = NULL;
+  PetscErrorCode err;
+
+  status = ParseArgs(argc, argv, &args, &petsc_argc, petsc_argv);
+  if (status) {
+    int rank = 0, initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0 && status == -1) PrintUsage();
+    if (rank == 0 && status == -2) printf("resnode-mpi %s\n", RESNODE_VERSION);
+    MPI_Finalize();
+    return status < 0 ? 0 : status;
+  }
+  if (PetscInitialize(&petsc_argc, &petsc_argv, NULL, NULL)) return RN_EXIT_FAILED;
+  if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
+  if (RnSignalsInstall()) return RN_EXIT_FAILED;
+  err = RnCtxCreate(PETSC_COMM_WORLD, &ctx);
+  /* ranks are the parallelism: BLAS threads on top of them would oversubscribe
+   * the cores (OPENBLAS_NUM_THREADS still decides when it is set) */
+  if (!err && ctx->world_size > 1 && !getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  if (!err) err = Run(argc, argv, &args, ctx, &exit_code);
+  if (err) {
+    /* input errors are collective: finish cleanly; anything else aborts */
+    exit_code = RnExitFromError(err);
+  }
+  RnCtxDestroy(&ctx);
+  PetscFinalize();
+  free(args.sets);
+  free(petsc_argv);
+  return exit_code;
+}

@@ -1,0 +1,333 @@
+/* cifar10.c: the CIFAR-10 reader, splits, normalisation, augmentation. */
+#include "resnode/data/data.h"
+#include "resnode/core/rng.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const rn_cifar_train_files[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
+static const char *const rn_cifar_test_files[] = {"test_batch.bin"};
+#define RN_CIFAR_PIXELS 3072
+#define RN_CIFAR_CHUNK 1024 /* records per read: 3 MB */
+#define RN_CIFAR_EXPECTED "a CIFAR-10 directory holds data_batch_1.bin .. data_batch_5.bin and test_batch.bin (the binary version)"
+#define RN_CIFAR_HOWTO "get them with scripts/get-cifar10 DIR and point data.dir to DIR/cifar-10-batches-bin"
+
+PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w, int nclasses, RnDataset *ds)
+{
+  RnDataset d;
+  const size_t chw = (size_t)channels * h * w;
+
+  PetscFunctionBeginUser;
+  PetscCheck(n >= 0 && channels > 0 && h > 0 && w > 0 && nclasses > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "bad data set shape n %d, %d x %d x %d, %d classes", n, channels, h, w,
+             nclasses);
+  PetscCall(PetscNew(&d));
+  d->comm = comm;
+  d->n = n, d->channels = channels, d->h = h, d->w = w, d->nclasses = nclasses;
+  /* at least one element each so that an empty set still has valid pointers */
+  PetscCall(PetscMalloc3(PetscMax(chw * (size_t)n, 1), &d->pixels, PetscMax(n, 1), &d->labels, PetscMax(n, 1), &d->origin));
+  for (int i = 0; i < n; i++) d->origin[i] = i;
+  *ds = d;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetDestroy(RnDataset *ds)
+{
+  PetscFunctionBeginUser;
+  if (!ds || !*ds) PetscFunctionReturn(0);
+  PetscCall(PetscFree3((*ds)->pixels, (*ds)->labels, (*ds)->origin));
+  PetscCall(PetscFree(*ds));
+  *ds = NULL;
+  PetscFunctionReturn(0);
+}
+
+/* Checks that dir and the set's files exist and have whole, equal numbers of
+ * records; rank-local (the caller agrees). */
+static PetscErrorCode CifarCheckFiles(const char *dir, const char *const *files, int nfiles, long long *counts, int *failedp, char *msg, size_t len)
+{
+  struct stat st;
+  int failed = 0, longest = 0;
+  const char *why = NULL;
+  char path[PETSC_MAX_PATH_LEN], hint[PETSC_MAX_PATH_LEN + 64] = "";
+
+  PetscFunctionBeginUser;
+  if (!dir || !dir[0]) {
+    PetscCall(PetscSNPrintf(msg, len, "no CIFAR-10 directory given; " RN_CIFAR_EXPECTED ": " RN_CIFAR_HOWTO));
+    *failedp = 1;
+    PetscFunctionReturn(0);
+  }
+  if (stat(dir, &st) != 0) why = strerror(errno);
+  else if (!S_ISDIR(st.st_mode)) why = "not a directory";
+  if (why) {
+    PetscCall(PetscSNPrintf(msg, len, "CIFAR-10 directory %s: %s; " RN_CIFAR_EXPECTED ": " RN_CIFAR_HOWTO, dir, why));
+    *failedp = 1;
+    PetscFunctionReturn(0);
+  }
+  /* the commonest slip: DIR given instead of DIR/cifar-10-batches-bin */
+  PetscCall(PetscSNPrintf(path, sizeof path, "%s/cifar-10-batches-bin", dir));
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) PetscCall(PetscSNPrintf(hint, sizeof hint, " (did you mean %s?)", path));
+  for (int f = 0; f < nfiles && !failed; f++) {
+    PetscCall(PetscSNPrintf(path, sizeof path, "%s/%s", dir, files[f]));
+    counts[f] = 0;
+    if (stat(path, &st) != 0) {
+      PetscCall(PetscSNPrintf(msg, len, "%s: %s%s; " RN_CIFAR_EXPECTED ": " RN_CIFAR_HOWTO, path, errno == ENOENT ? "missing" : strerror(errno), hint));
+      failed = 1;
+    } else if (!S_ISREG(st.st_mode)) {
+      PetscCall(PetscSNPrintf(msg, len, "%s: not a regular file; " RN_CIFAR_EXPECTED, path));
+      failed = 1;
+    } else if (st.st_size == 0) {
+      PetscCall(PetscSNPrintf(msg, len, "%s: empty (0 records): truncated, or a failed copy", path));
+      failed = 1;
+    } else if (st.st_size % RN_CIFAR_RECORD != 0) {
+      PetscCall(PetscSNPrintf(msg, len, "%s: %lld bytes is not a whole number of %d-byte records (%lld records and %lld bytes over): truncated, or not the CIFAR-10 binary version", path,
+                              (long long)st.st_size, RN_CIFAR_RECORD, (long long)(st.st_size / RN_CIFAR_RECORD), (long long)(st.st_size % RN_CIFAR_RECORD)));
+      failed = 1;
+    } else {
+      counts[f] = st.st_size / RN_CIFAR_RECORD;
+      if (counts[f] > counts[longest]) longest = f;
+    }
+  }
+  /* whole records but fewer than the set's other files: cut at a record boundary */
+  for (int f = 0; f < nfiles && !failed; f++)
+    if (counts[f] != counts[longest]) {
+      PetscCall(PetscSNPrintf(msg, len, "%s/%s: %lld records, but %s/%s has %lld (truncated? every file of the set has as many, 10000 in CIFAR-10)", dir, files[f], counts[f], dir,
+                              files[longest], counts[longest]));
+      failed = 1;
+    }
+  *failedp = failed;
+  PetscFunctionReturn(0);
+}
+
+/* Reads the first records of each file into ds; rank-local (the caller agrees). */
+static PetscErrorCode CifarReadFiles(const char *dir, const char *const *files, int nfiles, const long long *counts, RnDataset ds, int *failedp, char *msg, size_t len)
+{
+  unsigned char *chunk;
+  int filled = 0, failed = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1((size_t)RN_CIFAR_CHUNK * RN_CIFAR_RECORD, &chunk));
+  for (int f = 0; f < nfiles && filled < ds->n && !failed; f++) {
+    char path[PETSC_MAX_PATH_LEN];
+    FILE *fp;
+    const long long want = PetscMin(counts[f], (long long)(ds->n - filled));
+
+    PetscCall(PetscSNPrintf(path, sizeof path, "%s/%s", dir, files[f]));
+    fp = fopen(path, "rb");
+    if (!fp) {
+      PetscCall(PetscSNPrintf(msg, len, "%s: cannot open: %s", path, strerror(errno)));
+      failed = 1;
+      break;
+    }
+    for (long long r0 = 0; r0 < want && !failed; r0 += RN_CIFAR_CHUNK) {
+      const size_t m = (size_t)PetscMin((long long)RN_CIFAR_CHUNK, want - r0);
+      const size_t got = fread(chunk, RN_CIFAR_RECORD, m, fp);
+      if (got != m) {
+        PetscCall(PetscSNPrintf(msg, len, "%s: record %lld: %s (the file changed while being read?)", path, r0 + (long long)got, ferror(fp) ? strerror(errno) : "unexpected end of file"));
+        failed = 1;
+        break;
+      }
+      for (size_t k = 0; k < m; k++) {
+        const unsigned char *rec = chunk + k * RN_CIFAR_RECORD;
+        if (rec[0] > 9) {
+          PetscCall(PetscSNPrintf(msg, len, "%s: record %lld has label %d; CIFAR-10 labels are 0..9 (CIFAR-100's binary files have 2 label bytes a record)", path, r0 + (long long)k, rec[0]));
+          failed = 1;
+          break;
+        }
+        ds->labels[filled] = rec[0];
+        memcpy(ds->pixels + (size_t)filled * RN_CIFAR_PIXELS, rec + 1, RN_CIFAR_PIXELS); /* R, G, B planes: (c, h, w) already */
+        filled++;
+      }
+    }
+    fclose(fp); /* read-only: nothing to lose */
+  }
+  PetscCall(PetscFree(chunk));
+  *failedp = failed;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *dsp)
+{
+  const char *const *files = train ? rn_cifar_train_files : rn_cifar_test_files;
+  const int nfiles = train ? 5 : 1;
+  long long counts[5] = {0}, total = 0;
+  char msg[1024] = "";
+  int failed = 0, any;
+  RnDataset ds = NULL;
+
+  PetscFunctionBeginUser;
+  *dsp = NULL;
+  PetscCheck(max_records >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "max_records %d < 0", max_records);
+  /* every rank checks its own view of the files (node-local file systems may
+   * differ), then all agree, so no rank is left behind in a collective */
+  PetscCall(CifarCheckFiles(dir, files, nfiles, counts, &failed, msg, sizeof msg));
+  for (int f = 0; f < nfiles; f++) total += counts[f];
+  if (max_records > 0 && total > max_records) total = max_records;
+  if (!failed && total > INT_MAX) {
+    PetscCall(PetscSNPrintf(msg, sizeof msg, "%s: %lld records are more than this reader can index", dir, total));
+    failed = 1;
+  }
+  PetscCall(RnAgreeInput(comm, failed, msg));
+  PetscCall(RnDatasetCreate(comm, (int)total, 3, 32, 32, 10, &ds));
+  PetscCall(CifarReadFiles(dir, files, nfiles, counts, ds, &failed, msg, sizeof msg));
+  PetscCallMPI(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm));
+  if (any) PetscCall(RnDatasetDestroy(&ds)); /* before the agreed error unwinds */
+  PetscCall(RnAgreeInput(comm, failed, msg));
+  *dsp = ds;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetSplit(RnDataset all, int validation, uint64_t seed, RnDataset *train, RnDataset *val)
+{
+  int *perm;
+  const size_t chw = (size_t)all->channels * all->h * all->w;
+
+  PetscFunctionBeginUser;
+  *train = *val = NULL;
+  RnInputCheck(validation >= 0 && validation < all->n, all->comm, "a validation split of %d samples must be in [0, %d): the data set has %d", validation, all->n, all->n);
+  PetscCall(PetscMalloc1(all->n, &perm));
+  RnRandPermutation(seed, RN_STREAM_SPLIT, 0, 0, all->n, perm);
+  PetscCall(RnDatasetCreate(all->comm, all->n - validation, all->channels, all->h, all->w, all->nclasses, train));
+  PetscCall(RnDatasetCreate(all->comm, validation, all->channels, all->h, all->w, all->nclasses, val));
+  for (int i = 0; i < all->n; i++) {
+    RnDataset d = i < validation ? *val : *train;
+    const int j = i < validation ? i : i - validation;
+    memcpy(d->pixels + (size_t)j * chw, all->pixels + (size_t)perm[i] * chw, chw);
+    d->labels[j] = all->labels[perm[i]];
+    d->origin[j] = all->origin[perm[i]];
+  }
+  PetscCall(PetscFree(perm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetMeanStd(RnDataset ds, double *mean, double *std)
+{
+  const int chw = ds->channels * ds->h * ds->w, hw = ds->h * ds->w;
+  const uint64_t n = (uint64_t)ds->n;
+  uint64_t *s1, *s2;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(ds->n > 0, ds->comm, "the mean of an empty data set is undefined");
+  /* integer sums, sample by sample (contiguous): exact and cache-friendly */
+  PetscCall(PetscCalloc2(chw, &s1, chw, &s2));
+  for (int s = 0; s < ds->n; s++) {
+    const uint8_t *px = ds->pixels + (size_t)s * chw;
+    for (int i = 0; i < chw; i++) {
+      const uint64_t p = px[i];
+      s1[i] += p;
+      s2[i] += p * p;
+    }
+  }
+  for (int i = 0; i < chw; i++) mean[i] = (double)s1[i] / (255.0 * (double)n);
+  if (std)
+    for (int c = 0; c < ds->channels; c++) {
+      /* n^2 var_i = n s2 - s1^2, an exact integer for n up to ~10^7 */
+      double acc = 0;
+      for (int i = c * hw; i < (c + 1) * hw; i++) acc += (double)(n * s2[i] - s1[i] * s1[i]);
+      std[c] = sqrt(acc / ((double)n * (double)n * hw)) / 255.0;
+      if (!(std[c] > 0)) std[c] = 1.0; /* a constant channel: leave it unscaled */
+    }
+  PetscCall(PetscFree2(s1, s2));
+  PetscFunctionReturn(0);
+}
+
+void RnAugmentDraw(const RnAugment *aug, uint64_t seed, uint32_t epoch, uint32_t sample, int *dy, int *dx, PetscBool *flip)
+{
+  const int span = 2 * aug->max_shift + 1;
+  /* u < 1, but guard the product's rounding all the same */
+  *dy = PetscMin((int)(RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 0) * span), span - 1) - aug->max_shift;
+  *dx = PetscMin((int)(RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 1) * span), span - 1) - aug->max_shift;
+  *flip = (aug->flip && RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 2) < 0.5) ? PETSC_TRUE : PETSC_FALSE;
+}
+
+PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
+                                 double *x, int *labels)
+{
+  const int C = ds->channels, H = ds->h, W = ds->w, hw = H * W, chw = C * hw;
+  const PetscBool zero_fill = aug && aug->zero_fill ? PETSC_TRUE : PETSC_FALSE;
+  int *col;
+
+  PetscFunctionBeginUser;
+  PetscCheck(!aug || aug->max_shift >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "augmentation shift %d < 0", aug->max_shift);
+  PetscCall(PetscMalloc1(W, &col));
+  for (int b = 0; b < count; b++) {
+    const int n = indices[b];
+    const uint8_t *px;
+    double *out = x + (size_t)b * chw;
+    int dy = 0, dx = 0;
+    PetscBool flip = PETSC_FALSE;
+
+    PetscCheck(n >= 0 && n < ds->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "sample %d of the batch is %d, outside the data set's [0, %d)", b, n, ds->n);
+    px = ds->pixels + (size_t)n * chw;
+    if (aug) RnAugmentDraw(aug, seed, epoch, (uint32_t)ds->origin[n], &dy, &dx, &flip); /* keyed by the sample, not its place */
+    labels[b] = ds->labels[n];
+    /* the source column of each output column; -1: outside, zero filled */
+    for (int j = 0; j < W; j++) {
+      int sj = (flip ? W - 1 - j : j) - dx;
+      if (sj < 0 || sj >= W) sj = zero_fill ? -1 : PetscMin(PetscMax(sj, 0), W - 1);
+      col[j] = sj;
+    }
+    for (int c = 0; c < C; c++) {
+      const double inv = 1.0 / (std ? std[c] : 1.0);
+      for (int i = 0; i < H; i++) {
+        int si = i - dy;
+        double *row = out + c * hw + i * W;
+        if (si < 0 || si >= H) {
+          if (zero_fill) {
+            for (int j = 0; j < W; j++) row[j] = 0.0;
+            continue;
+          }
+          si = PetscMin(PetscMax(si, 0), H - 1);
+        }
+        for (int j = 0; j < W; j++) {
+          const int k = c * hw + si * W + col[j];
+          row[j] = col[j] < 0 ? 0.0 : (px[k] / 255.0 - (mean ? mean[k] : 0.0)) * inv;
+        }
+      }
+    }
+  }
+  PetscCall(PetscFree(col));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarWriteSynthetic(const char *dir, int records_per_file, uint64_t seed)
+{
+  const char *files[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+  unsigned char *buf;
+
+  PetscFunctionBeginUser;
+  PetscCheck(records_per_file > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "records_per_file %d must be positive", records_per_file);
+  PetscCheck(mkdir(dir, 0775) == 0 || errno == EEXIST, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s: %s", dir, strerror(errno));
+  PetscCall(PetscMalloc1((size_t)records_per_file * RN_CIFAR_RECORD, &buf));
+  for (int f = 0; f < 6; f++) {
+    char path[PETSC_MAX_PATH_LEN];
+    FILE *fp;
+    size_t written;
+    int closed;
+
+    for (int r = 0; r < records_per_file; r++) {
+      unsigned char *rec = buf + (size_t)r * RN_CIFAR_RECORD;
+      const int label = (int)(RnRandUniformAt(seed, RN_STREAM_DATA, (uint32_t)f, (uint32_t)r, 0) * 10);
+      /* a class-coloured square at a class-dependent place (5 rows x 2
+       * columns of places, 3 colours), on noise in [60, 100) */
+      const int ci = 4 + 2 * (label % 5), cj = 4 + 9 * (label / 5);
+      rec[0] = (unsigned char)label;
+      for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 32; i++)
+          for (int j = 0; j < 32; j++) {
+            double v = 60 + 40 * RnRandUniformAt(seed, RN_STREAM_DATA, (uint32_t)(100 + f), (uint32_t)r, (uint32_t)(c * 1024 + i * 32 + j));
+            if (i >= ci && i < ci + 10 && j >= cj && j < cj + 10) v += ((label + c) % 3) * 70;
+            rec[1 + c * 1024 + i * 32 + j] = (unsigned char)PetscMin(255.0, v);
+          }
+    }
+    PetscCall(PetscSNPrintf(path, sizeof path, "%s/%s", dir, files[f]));
+    fp = fopen(path, "wb");
+    PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s: %s", path, strerror(errno));
+    written = fwrite(buf, RN_CIFAR_RECORD, (size_t)records_per_file, fp);
+    closed = fclose(fp); /* a full disk may only show here */
+    PetscCheck(written == (size_t)records_per_file && closed == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s", path, strerror(errno));
+  }
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}

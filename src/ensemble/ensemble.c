@@ -1,0 +1,287 @@
+/* ensemble.c: the SGD process for one member at one depth (see ensemble.h). */
+#include "resnode/ensemble/ensemble.h"
+#include "resnode/core/rng.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+struct RnEnsemble_s {
+  MPI_Comm comm;
+  int rank, size;
+  uint64_t seed;
+  RnNet field;
+  const RnEnsembleOptions *opt;
+  PetscInt p;
+  int nrec;
+  /* work */
+  double *capped, *grad, *grad_sum, *noise, *xb, *yb, *xT, *dxT;
+  int *idx;
+};
+
+static const char *const rn_data_kinds[] = {"synthetic", "csv", NULL};
+static const char *const rn_targets[] = {"sine", "linear", NULL};
+static const char *const rn_presets[] = {"reduced", "full", NULL};
+
+/* data.file: rows of 2 * dim numbers (x then y), '#' comments, a header line allowed. */
+static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEnsembleOptions *opt)
+{
+  FILE *fp = fopen(path, "r");
+  char line[65536];
+  int lineno = 0, n = 0, cap = 1024;
+
+  PetscFunctionBeginUser;
+  if (!fp) PetscCall(RnConfigError(cfg, "data.file", "cannot open '%s': %s", path, strerror(errno)));
+  PetscCall(PetscMalloc2((size_t)cap * dim, &opt->x, (size_t)cap * dim, &opt->y));
+  while (fgets(line, sizeof line, fp)) {
+    double v[512];
+    int k = 0;
+    char *p = line, *end;
+    lineno++;
+    if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0) continue;
+    while (k < 512) {
+      double d = strtod(p, &end);
+      if (end == p) break;
+      v[k++] = d;
+      p = end + strspn(end, " \t,");
+    }
+    if (k == 0 && n == 0 && lineno == 1) continue; /* a header */
+    if (k != 2 * dim || p[strspn(p, " \t\r\n")] != 0) {
+      fclose(fp);
+      RnInputError(RnConfigComm(cfg), "%s:%d: expected %d numbers (x_1..x_%d then y_1..y_%d), found %d%s", path, lineno, 2 * dim, dim, dim, k,
+                   p[strspn(p, " \t\r\n")] ? " and text that is not a number" : "");
+    }
+    if (n == cap) {
+      double *x2, *y2;
+      PetscCall(PetscMalloc2((size_t)2 * cap * dim, &x2, (size_t)2 * cap * dim, &y2));
+      PetscCall(PetscArraycpy(x2, opt->x, (size_t)n * dim));
+      PetscCall(PetscArraycpy(y2, opt->y, (size_t)n * dim));
+      PetscCall(PetscFree2(opt->x, opt->y));
+      opt->x = x2, opt->y = y2, cap *= 2;
+    }
+    for (int d = 0; d < dim; d++) {
+      opt->x[(size_t)n * dim + d] = v[d];
+      opt->y[(size_t)n * dim + d] = v[dim + d];
+    }
+    n++;
+  }
+  fclose(fp);
+  RnInputCheck(n >= 1, RnConfigComm(cfg), "%s: no data rows (expected lines of %d numbers)", path, 2 * dim);
+  opt->samples = n;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
+{
+  int kind, target, preset, cap;
+  double amplitude;
+  uint64_t data_seed = 12345;
+  long long seed_ll;
+  const int reduced_depths[] = {2, 4, 8, 16, 32, 64}, full_depths[] = {2, 4, 8, 16, 32, 64, 128};
+
+  PetscFunctionBeginUser;
+  memset(opt, 0, sizeof *opt);
+  PetscCall(RnConfigGetChoice(cfg, "ensemble.preset", "reduced", rn_presets, &preset));
+  PetscCall(RnConfigGetInt(cfg, "data.dim", 2, 1, 4096, &opt->dim));
+  PetscCall(RnConfigGetChoice(cfg, "data.kind", "synthetic", rn_data_kinds, &kind));
+  if (kind == 0) {
+    PetscCall(RnConfigGetInt(cfg, "data.samples", 256, 1, 100000000, &opt->samples));
+    PetscCall(RnConfigGetChoice(cfg, "data.target", "sine", rn_targets, &target));
+    PetscCall(RnConfigGetReal(cfg, "data.amplitude", 0.5, -1e3, 1e3, &amplitude));
+    PetscCall(RnConfigGetInt64(cfg, "data.seed", 12345, 0, (long long)1 << 62, &seed_ll));
+    data_seed = (uint64_t)seed_ll;
+    PetscCall(PetscMalloc2((size_t)opt->samples * opt->dim, &opt->x, (size_t)opt->samples * opt->dim, &opt->y));
+    /* x uniform in [-1, 1]^d; y a fixed smooth map of x */
+    RnRandUniform(data_seed, RN_STREAM_DATA, 0, 0, (size_t)opt->samples * opt->dim, opt->x);
+    for (size_t i = 0; i < (size_t)opt->samples * opt->dim; i++) {
+      opt->x[i] = 2.0 * opt->x[i] - 1.0;
+      opt->y[i] = target == 0 ? opt->x[i] + amplitude * sin(PETSC_PI * opt->x[i]) : amplitude * opt->x[i];
+    }
+  } else {
+    char path[PETSC_MAX_PATH_LEN];
+    PetscCall(RnConfigGetPath(cfg, "data.file", RN_REQUIRED, 1, path, sizeof path));
+    PetscCall(ReadCsvData(cfg, path, opt->dim, opt));
+  }
+  PetscCall(RnConfigGetReal(cfg, "model.T", 1.0, 1e-9, 1e9, &opt->T));
+  PetscCall(RnConfigGetChoice(cfg, "model.cap", "smooth", RnCapKindNames, &cap));
+  opt->cap.kind = (RnCapKind)cap;
+  PetscCall(RnConfigGetReal(cfg, "model.cap_level", 5.0, 1e-9, 1e9, &opt->cap.level));
+  PetscCall(RnConfigGetReal(cfg, "penalty.gamma", 1e-3, 0.0, 1e9, &opt->gamma));
+  PetscCall(RnConfigGetReal(cfg, "penalty.power", 2.0, 2.0, 64.0, &opt->power));
+  if (fabs(opt->power / 2.0 - round(opt->power / 2.0)) > 0) PetscCall(RnConfigError(cfg, "penalty.power", "must be an even integer (2, 4, ...) so H is convex with quadratic growth, got %g", opt->power));
+  PetscCall(RnConfigGetReal(cfg, "sgd.eta", 0.05, 1e-12, 1e3, &opt->eta));
+  PetscCall(RnConfigGetInt(cfg, "sgd.steps", preset ? 400 : 200, 1, 1000000000, &opt->steps));
+  PetscCall(RnConfigGetInt(cfg, "sgd.batch", 32, 0, 100000000, &opt->batch));
+  PetscCall(RnConfigGetReal(cfg, "sgd.sigma", 0.1, 0.0, 1e6, &opt->sigma));
+  if (RnConfigHas(cfg, "sgd.sigma_diag")) {
+    PetscCall(PetscMalloc1(1 << 20, &opt->sigma_diag));
+    PetscCall(RnConfigGetRealArray(cfg, "sgd.sigma_diag", 0, NULL, 0.0, 1e6, 1, 1 << 20, &opt->nsigma_diag, opt->sigma_diag));
+  }
+  PetscCall(RnConfigGetInt(cfg, "sgd.record_every", preset ? 20 : 10, 1, 1000000000, &opt->record_every));
+  PetscCall(RnConfigGetInt(cfg, "ensemble.members", preset ? 64 : 32, 1, 1000000, &opt->members));
+  PetscCall(RnConfigGetInt(cfg, "ensemble.first_member", 0, 0, 1 << 30, &opt->first_member));
+  PetscCall(RnConfigGetIntArray(cfg, "ensemble.depths", preset ? 7 : 6, preset ? full_depths : reduced_depths, 1, 1 << 20, 1, 64, &opt->ndepths, opt->depths));
+  PetscCall(RnConfigGetBool(cfg, "ensemble.limit", PETSC_TRUE, &opt->limit));
+  PetscCall(RnOdeOptionsFromConfig(cfg, "ode", &opt->ode));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleOptionsDestroy(RnEnsembleOptions *opt)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree2(opt->x, opt->y));
+  PetscCall(PetscFree(opt->sigma_diag));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleCreate(MPI_Comm comm, uint64_t seed, RnNet field, const RnEnsembleOptions *opt, RnEnsemble *ensp)
+{
+  RnEnsemble e;
+  const int B = opt->batch > 0 ? opt->batch : opt->samples;
+  const size_t maxb = (size_t)PetscMax(B, opt->samples);
+
+  PetscFunctionBeginUser;
+  PetscCheck(RnShapeSize(field->in) == opt->dim && RnShapeSize(field->out) == opt->dim, comm, RN_ERR_INPUT,
+             "model.field maps %d to %d entries; the data have dimension %d (x and y of equal dimension)", (int)RnShapeSize(field->in), (int)RnShapeSize(field->out), opt->dim);
+  if (opt->sigma_diag)
+    PetscCheck(opt->nsigma_diag == field->nparams, comm, RN_ERR_INPUT, "sgd.sigma_diag has %d entries; the model has %d parameters (one each)", opt->nsigma_diag, (int)field->nparams);
+  PetscCall(PetscNew(&e));
+  e->comm = comm;
+  PetscCallMPI(MPI_Comm_rank(comm, &e->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &e->size));
+  e->seed = seed;
+  e->field = field;
+  e->opt = opt;
+  e->p = field->nparams;
+  e->nrec = opt->steps / opt->record_every + 1 + (opt->steps % opt->record_every ? 1 : 0);
+  PetscCall(PetscMalloc4(e->p, &e->capped, e->p, &e->grad, e->p, &e->grad_sum, e->p + 1, &e->noise));
+  PetscCall(PetscMalloc5(maxb * opt->dim, &e->xb, maxb * opt->dim, &e->yb, maxb * opt->dim, &e->xT, maxb * opt->dim, &e->dxT, B, &e->idx));
+  *ensp = e;
+  PetscFunctionReturn(0);
+}
+
+PetscInt RnEnsembleParamCount(RnEnsemble e) { return e->p; }
+int RnEnsembleRecordCount(RnEnsemble e) { return e->nrec; }
+
+static PetscErrorCode MakeFlow(RnEnsemble e, int N, RnFlow *flow)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnFlowCreate(e->comm, e->field, N > 0 ? RN_FLOW_RESNET : RN_FLOW_ODE, N, 1, &e->opt->T, flow));
+  if (N == 0) PetscCall(RnFlowSetOdeOptions(*flow, &e->opt->ode));
+  PetscFunctionReturn(0);
+}
+
+static double Penalty(const RnEnsembleOptions *o, PetscInt p, const double *theta)
+{
+  double h = 0.0;
+  for (PetscInt k = 0; k < p; k++) h += pow(fabs(theta[k]), o->power) / o->power;
+  return o->gamma * h;
+}
+
+/* mean over the given samples (this rank's share of count) of |y - x_T|^2,
+ * summed over the group; grad (may be NULL) gets the local gradient wrt the
+ * capped parameters. */
+static PetscErrorCode BatchLoss(RnEnsemble e, RnFlow flow, int count, int local, double *loss, double *grad)
+{
+  const int d = e->opt->dim;
+  double local_sum;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnFlowSetRecord(flow, grad ? PETSC_TRUE : PETSC_FALSE));
+  PetscCall(RnFlowForward(flow, local, e->capped, e->xb, e->xT));
+  PetscCall(RnLossSquaredError(1, local * d, e->xT, e->yb, &local_sum, e->dxT));
+  PetscCallMPI(MPI_Allreduce(&local_sum, loss, 1, MPI_DOUBLE, MPI_SUM, e->comm));
+  *loss /= count;
+  if (grad) {
+    for (int i = 0; i < local * d; i++) e->dxT[i] /= count;
+    PetscCall(PetscArrayzero(grad, e->p));
+    PetscCall(RnFlowBackward(flow, e->capped, e->dxT, NULL, grad));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RiskWithFlow(RnEnsemble e, RnFlow flow, const double *theta, double *risk)
+{
+  const RnEnsembleOptions *o = e->opt;
+  const int n = o->samples, lo = (int)((long long)n * e->rank / e->size), hi = (int)((long long)n * (e->rank + 1) / e->size);
+  double loss;
+
+  PetscFunctionBeginUser;
+  RnCapApply(o->cap, e->p, theta, e->capped);
+  PetscCall(PetscArraycpy(e->xb, o->x + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
+  PetscCall(PetscArraycpy(e->yb, o->y + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
+  PetscCall(BatchLoss(e, flow, n, hi - lo, &loss, NULL));
+  *risk = loss + Penalty(o, e->p, theta);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleRisk(RnEnsemble e, int N, const double *theta, double *risk)
+{
+  RnFlow flow;
+
+  PetscFunctionBeginUser;
+  PetscCall(MakeFlow(e, N, &flow));
+  PetscCall(RiskWithFlow(e, flow, theta, risk));
+  PetscCall(RnFlowDestroy(&flow));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleRunMember(RnEnsemble e, int member, int N, double *risk, double *theta_rec)
+{
+  const RnEnsembleOptions *o = e->opt;
+  const int B = o->batch > 0 ? o->batch : o->samples;
+  const int lo = (int)((long long)B * e->rank / e->size), hi = (int)((long long)B * (e->rank + 1) / e->size);
+  const double sq = sqrt(o->eta);
+  RnFlow flow;
+  double *theta, loss;
+  int rec = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(MakeFlow(e, N, &flow));
+  PetscCall(PetscMalloc1(e->p, &theta));
+  /* the same initial parameters for every depth: keyed by the member only */
+  PetscCall(RnNetInit(e->field, e->seed, (uint32_t)member, 0, theta));
+  for (int j = 0; j <= o->steps; j++) {
+    if (j % o->record_every == 0 || j == o->steps) {
+      PetscCall(RiskWithFlow(e, flow, theta, &risk[rec]));
+      PetscCheck(isfinite(risk[rec]), e->comm, RN_ERR_NONFINITE, "ensemble: the risk of member %d at depth %d is %g at step %d; lower sgd.eta or raise the cap", member, N, risk[rec], j);
+      PetscCall(PetscArraycpy(theta_rec + (size_t)rec * e->p, theta, e->p));
+      rec++;
+    }
+    if (j == o->steps) break;
+    /* mini-batch j of member m: indices drawn with replacement, keyed by (m, j) */
+    if (o->batch > 0)
+      for (int i = 0; i < B; i++) e->idx[i] = PetscMin(o->samples - 1, (int)(RnRandUniformAt(e->seed, RN_STREAM_ORDER, (uint32_t)member, (uint32_t)j, (uint32_t)i) * o->samples));
+    else
+      for (int i = 0; i < B; i++) e->idx[i] = i;
+    for (int i = lo; i < hi; i++) {
+      PetscCall(PetscArraycpy(e->xb + (size_t)(i - lo) * o->dim, o->x + (size_t)e->idx[i] * o->dim, o->dim));
+      PetscCall(PetscArraycpy(e->yb + (size_t)(i - lo) * o->dim, o->y + (size_t)e->idx[i] * o->dim, o->dim));
+    }
+    RnCapApply(o->cap, e->p, theta, e->capped);
+    PetscCall(BatchLoss(e, flow, B, hi - lo, &loss, e->grad));
+    PetscCallMPI(MPI_Allreduce(e->grad, e->grad_sum, (int)e->p, MPI_DOUBLE, MPI_SUM, e->comm));
+    RnCapBackward(o->cap, e->p, theta, e->grad_sum, e->grad_sum);
+    RnRandNormal(e->seed, RN_STREAM_NOISE, (uint32_t)member, (uint32_t)j, (size_t)e->p, e->noise);
+    for (PetscInt k = 0; k < e->p; k++) {
+      const double h_prime = o->power == 2.0 ? theta[k] : copysign(pow(fabs(theta[k]), o->power - 1.0), theta[k]);
+      const double g = e->grad_sum[k] + o->gamma * h_prime;
+      const double s = o->sigma_diag ? o->sigma_diag[k] : o->sigma;
+      theta[k] += -o->eta * g + sq * s * e->noise[k];
+    }
+  }
+  PetscCall(PetscFree(theta));
+  PetscCall(RnFlowDestroy(&flow));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleDestroy(RnEnsemble *e)
+{
+  PetscFunctionBeginUser;
+  if (!e || !*e) PetscFunctionReturn(0);
+  PetscCall(PetscFree4((*e)->capped, (*e)->grad, (*e)->grad_sum, (*e)->noise));
+  PetscCall(PetscFree5((*e)->xb, (*e)->yb, (*e)->xT, (*e)->dxT, (*e)->idx));
+  PetscCall(PetscFree(*e));
+  *e = NULL;
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,241 @@
+/* annulus.c: the paper's two-class star-shaped rings in the plane
+ * (x = r (cos phi, sin phi), r = rho (2 + cos 5 phi); inner class rho in
+ * [0, 1], outer class rho in [1.5, 3]), optionally zero-padded to more
+ * dimensions; a tied ResNet (or the ODE) with a width-16 ReLU block
+ * f(x) = W2 relu(W1 x + b1) + b2 and a linear softmax head; accuracy
+ * against N and for the ODE by k-fold cross-validation. Work units (depth,
+ * fold) go to the groups in rounds. */
+#include "resnode/nn/model.h"
+#include "resnode/nn/optim.h"
+#include "resnode/core/rng.h"
+#include "resnode/core/run.h"
+
+#include <math.h>
+#include <string.h>
+
+#define ANNULUS_MAX_DEPTHS 32
+
+typedef struct {
+  int samples, pad, width, folds, epochs, batch, groups;
+  int ndepths, depths[ANNULUS_MAX_DEPTHS];
+  PetscBool ode, plot;
+  RnOdeOptions ode_opt;
+  RnOptimOptions optim;
+} AnnulusOptions;
+
+static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options)
+{
+  AnnulusOptions *o;
+  const int depths_default[6] = {1, 2, 4, 8, 16, 32};
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&o));
+  PetscCall(RnConfigGetInt(cfg, "data.samples", 1000, 10, 10000000, &o->samples));
+  PetscCall(RnConfigGetInt(cfg, "data.pad_dims", 0, 0, 1000, &o->pad));
+  PetscCall(RnConfigGetInt(cfg, "model.width", 16, 1, 100000, &o->width));
+  PetscCall(RnConfigGetIntArray(cfg, "model.depths", 6, depths_default, 1, 100000, 0, ANNULUS_MAX_DEPTHS, &o->ndepths, o->depths));
+  PetscCall(RnConfigGetBool(cfg, "model.ode", PETSC_TRUE, &o->ode));
+  if (o->ndepths == 0 && !o->ode) PetscCall(RnConfigError(cfg, "model.depths", "no model to train: give depths, or set model.ode = true"));
+  PetscCall(RnOdeOptionsFromConfig(cfg, "ode", &o->ode_opt));
+  PetscCall(RnOptimOptionsFromConfig(cfg, "train", &o->optim));
+  PetscCall(RnConfigGetInt(cfg, "train.epochs", 50, 1, 1000000, &o->epochs));
+  PetscCall(RnConfigGetInt(cfg, "train.batch", 64, 1, 4096, &o->batch));
+  PetscCall(RnConfigGetInt(cfg, "train.folds", 5, 2, 100, &o->folds));
+  if (o->samples < 2 * o->folds) PetscCall(RnConfigError(cfg, "train.folds", "%d folds need at least %d samples (data.samples = %d)", o->folds, 2 * o->folds, o->samples));
+  PetscCall(RnConfigGetInt(cfg, "parallel.groups", ctx->world_size, 1, 1 << 20, &o->groups));
+  if (ctx->world_size % o->groups)
+    PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count", o->groups, ctx->world_size));
+  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
+  *options = o;
+  PetscFunctionReturn(0);
+}
+
+static int AnnulusGroupCount(RnCtx ctx, const void *options) { return ((const AnnulusOptions *)options)->groups; }
+
+/* sample i: class i % 2, keyed by i alone */
+static void AnnulusSample(uint64_t seed, int i, int dim, double *x, int *label)
+{
+  const double phi = 2 * PETSC_PI * RnRandUniformAt(seed, RN_STREAM_DATA, 7, (uint32_t)i, 0);
+  const double u = RnRandUniformAt(seed, RN_STREAM_DATA, 7, (uint32_t)i, 1);
+  const int c = i % 2;
+  const double rho = c == 0 ? u : 1.5 + 1.5 * u, r = rho * (2 + cos(5 * phi));
+  memset(x, 0, sizeof(double) * dim);
+  x[0] = r * cos(phi), x[1] = r * sin(phi);
+  *label = c;
+}
+
+typedef struct {
+  RnNet field, head;
+  RnFlow flow;
+  PetscInt nblock, n;
+  double *xT, *logits, *dlogits, *dxT, *tape;
+} AnnulusModel;
+
+static PetscErrorCode ModelCreate(MPI_Comm comm, const AnnulusOptions *o, int N, int cap, AnnulusModel *m)
+{
+  const int d = 2 + o->pad;
+  RnShape in = {d, 1, 1}, hid = {o->width, 1, 1};
+  RnLayer l;
+  const double T = 1.0;
+
+  PetscFunctionBeginUser;
+  memset(m, 0, sizeof *m);
+  PetscCall(RnNetCreate(in, &m->field));
+  PetscCall(RnLayerCreateDense(in, o->width, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnLayerCreateActivation(hid, RN_ACT_RELU, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnLayerCreateDense(hid, d, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnNetSetUp(m->field));
+  PetscCall(RnNetCreate(in, &m->head));
+  PetscCall(RnLayerCreateDense(in, 2, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnNetSetUp(m->head));
+  PetscCall(RnFlowCreate(comm, m->field, N ? RN_FLOW_RESNET : RN_FLOW_ODE, N, 1, &T, &m->flow));
+  if (!N) PetscCall(RnFlowSetOdeOptions(m->flow, &o->ode_opt));
+  m->nblock = m->flow->nparams;
+  m->n = m->nblock + m->head->nparams;
+  PetscCall(PetscMalloc5((size_t)cap * d, &m->xT, (size_t)cap * 2, &m->logits, (size_t)cap * 2, &m->dlogits, (size_t)cap * d, &m->dxT, (size_t)cap * m->head->tape_per_sample + 1, &m->tape));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ModelDestroy(AnnulusModel *m)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree5(m->xT, m->logits, m->dlogits, m->dxT, m->tape));
+  PetscCall(RnFlowDestroy(&m->flow));
+  PetscCall(RnNetDestroy(&m->field));
+  PetscCall(RnNetDestroy(&m->head));
+  PetscFunctionReturn(0);
+}
+
+/* loss sum and hits on b local samples; gradient of the mean over `global` when grad */
+static PetscErrorCode ModelPass(AnnulusModel *m, int b, int global, const double *theta, const double *x, const int *labels, double *grad, double *loss, int *hits)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnFlowSetRecord(m->flow, grad ? PETSC_TRUE : PETSC_FALSE));
+  PetscCall(RnFlowForward(m->flow, b, theta, x, m->xT));
+  PetscCall(RnNetForward(m->head, b, theta + m->nblock, m->xT, m->logits, m->tape));
+  PetscCall(RnLossSoftmaxCrossEntropy(b, 2, m->logits, labels, loss, m->dlogits, hits));
+  if (!grad) PetscFunctionReturn(0);
+  for (int i = 0; i < 2 * b; i++) m->dlogits[i] /= global;
+  PetscCall(RnNetBackward(m->head, b, theta + m->nblock, m->xT, m->dlogits, m->dxT, grad + m->nblock, m->tape));
+  PetscCall(RnFlowBackward(m->flow, theta, m->dxT, NULL, grad));
+  PetscFunctionReturn(0);
+}
+
+/* accuracy over the samples idx[0..n) split over the group */
+static PetscErrorCode Accuracy(RnCtx ctx, AnnulusModel *m, const double *theta, const double *X, const int *Y, const int *idx, int n, int dim, double *x, int *y, double *acc)
+{
+  const int lo = (int)((long long)n * ctx->group_rank / ctx->group_size), hi = (int)((long long)n * (ctx->group_rank + 1) / ctx->group_size);
+  double l, local, total;
+  int h;
+
+  PetscFunctionBeginUser;
+  for (int i = lo; i < hi; i++) {
+    PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)idx[i] * dim, dim));
+    y[i - lo] = Y[idx[i]];
+  }
+  PetscCall(ModelPass(m, hi - lo, n, theta, x, y, NULL, &l, &h));
+  local = h;
+  PetscCallMPI(MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, ctx->group));
+  *acc = total / n;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
+{
+  AnnulusOptions *o = options;
+  const int dim = 2 + o->pad, S = o->samples, D = o->ndepths + (o->ode ? 1 : 0), nunits = D * o->folds;
+  const int rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
+  double *X, *x, *recv = NULL, start = RnWallTime();
+  int *Y, *y, *perm, *train_idx, *test_idx;
+  RnMetrics folds_csv, acc_csv;
+  double *acc_sum, *acc_sq;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3((size_t)S * dim, &X, S, &Y, S, &perm));
+  PetscCall(PetscMalloc5((size_t)S * dim, &x, S, &y, S, &train_idx, S, &test_idx, D, &acc_sum));
+  PetscCall(PetscCalloc1(D, &acc_sq));
+  for (int d = 0; d < D; d++) acc_sum[d] = 0;
+  for (int i = 0; i < S; i++) AnnulusSample(ctx->seed, i, dim, X + (size_t)i * dim, &Y[i]);
+  /* the folds: a fixed permutation of the samples cut in k pieces */
+  RnRandPermutation(ctx->seed, RN_STREAM_SPLIT, 0, 0, S, perm);
+  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(4 * ctx->group_count, &recv));
+  PetscCall(RnMetricsOpen(rd, "folds.csv", "group,member,N,model,fold,train_acc,test_acc,seconds", &folds_csv));
+  PetscCall(RnLog(ctx, "annulus: %d samples in R^%d, width %d, %d depths%s, %d-fold cross-validation: %d units on %d group(s)\n", S, dim, o->width, o->ndepths,
+                  o->ode ? " + the ODE" : "", o->folds, nunits, ctx->group_count));
+  for (int round = 0; round < rounds; round++) {
+    const int unit = round * ctx->group_count + ctx->group_id, active = unit < nunits;
+    const int di = active ? unit / o->folds : 0, fold = active ? unit % o->folds : 0;
+    const int N = di < o->ndepths ? o->depths[di] : 0;
+    const int f_lo = (int)((long long)S * fold / o->folds), f_hi = (int)((long long)S * (fold + 1) / o->folds);
+    int ntrain = 0, ntest = 0;
+    AnnulusModel m;
+    RnOptim optim;
+    double *theta, *grad, *gsum, row[4], t0 = RnWallTime(), train_acc, test_acc;
+
+    for (int i = 0; i < S; i++) {
+      if (i >= f_lo && i < f_hi) test_idx[ntest++] = perm[i];
+      else train_idx[ntrain++] = perm[i];
+    }
+    PetscCall(ModelCreate(ctx->group, o, N, PetscMax(o->batch, S), &m));
+    PetscCall(PetscMalloc3(m.n, &theta, m.n, &grad, m.n, &gsum));
+    PetscCall(RnFlowInit(m.flow, ctx->seed, (uint32_t)fold, 0, theta));
+    PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, 50, theta + m.nblock));
+    PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
+    for (int epoch = 0; epoch < o->epochs; epoch++) {
+      int *order = y; /* scratch for the order */
+      RnRandPermutation(ctx->seed, RN_STREAM_ORDER, (uint32_t)fold, (uint32_t)epoch, ntrain, order);
+      for (int i = 0; i < ntrain; i++) order[i] = train_idx[order[i]];
+      for (int b0 = 0; b0 + o->batch <= ntrain; b0 += o->batch) {
+        const int lo = b0 + (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = b0 + (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
+        int labels[4096], h;
+        double l;
+        for (int i = lo; i < hi; i++) {
+          PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)order[i] * dim, dim));
+          labels[i - lo] = Y[order[i]];
+        }
+        PetscCall(PetscArrayzero(grad, m.n));
+        PetscCall(ModelPass(&m, hi - lo, o->batch, theta, x, labels, grad, &l, &h));
+        PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n, MPI_DOUBLE, MPI_SUM, ctx->group));
+        PetscCall(RnOptimStep(optim, 1.0, theta, gsum));
+      }
+    }
+    PetscCall(Accuracy(ctx, &m, theta, X, Y, train_idx, ntrain, dim, x, y, &train_acc));
+    PetscCall(Accuracy(ctx, &m, theta, X, Y, test_idx, ntest, dim, x, y, &test_acc));
+    row[0] = active ? unit : -1, row[1] = train_acc, row[2] = test_acc, row[3] = RnWallTime() - t0;
+    if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, 4, MPI_DOUBLE, recv, 4, MPI_DOUBLE, 0, ctx->leaders));
+    if (ctx->world_rank == 0)
+      for (int g = 0; g < ctx->group_count; g++) {
+        const double *r = recv + 4 * g;
+        if (r[0] < 0) continue;
+        const int u = (int)r[0], udi = u / o->folds, uN = udi < o->ndepths ? o->depths[udi] : 0;
+        PetscCall(RnMetricsRow(folds_csv, "%d,%d,%d,%s,%d,%.6f,%.6f,%.2f", g, u % o->folds, uN, uN ? "resnet" : "ode", u % o->folds, r[1], r[2], r[3]));
+        acc_sum[udi] += r[2], acc_sq[udi] += r[2] * r[2];
+      }
+    PetscCall(RnProgress(ctx, "round %d/%d  %.1f s", round + 1, rounds, RnWallTime() - start));
+    PetscCall(RnOptimDestroy(&optim));
+    PetscCall(PetscFree3(theta, grad, gsum));
+    PetscCall(ModelDestroy(&m));
+  }
+  PetscCall(RnProgressEnd(ctx));
+  PetscCall(RnMetricsClose(&folds_csv));
+  PetscCall(RnMetricsOpen(rd, "accuracy.csv", "N,model,folds,mean_test_acc,std_test_acc", &acc_csv));
+  for (int d = 0; d < D; d++) {
+    const int N = d < o->ndepths ? o->depths[d] : 0, k = o->folds;
+    const double mean = acc_sum[d] / k, sd = sqrt(PetscMax(acc_sq[d] / k - mean * mean, 0) * k / (k - 1));
+    PetscCall(RnMetricsRow(acc_csv, "%d,%s,%d,%.6f,%.6f", N, N ? "resnet" : "ode", k, mean, sd));
+    PetscCall(RnLog(ctx, "annulus: %-6s N = %-4d test accuracy %.4f +- %.4f (%d folds)\n", N ? "resnet" : "ode", N, mean, sd, k));
+  }
+  PetscCall(RnMetricsClose(&acc_csv));
+  if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "plot-annulus"));
+  PetscCall(PetscFree(recv));
+  PetscCall(PetscFree(acc_sq));
+  PetscCall(PetscFree3(X, Y, perm));
+  PetscCall(PetscFree5(x, y, train_idx, test_idx, acc_sum));
+  PetscFunctionReturn(0);
+}
+
+const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun};

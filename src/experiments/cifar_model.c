@@ -1,0 +1,114 @@
+/* cifar_model.c: the paper's CIFAR-10 network (see cifar.h). */
+#include "resnode/experiments/cifar.h"
+
+#include <string.h>
+
+
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnCifarModel *m)
+{
+  RnShape img = {3, 32, 32}, s;
+  RnLayer l;
+  const double T = 1.0;
+
+  PetscFunctionBeginUser;
+  memset(m, 0, sizeof *m);
+  m->N = kind == RN_FLOW_ODE ? 0 : N;
+  PetscCall(RnNetCreate(img, &m->stem));
+  PetscCall(RnLayerCreateConv2d(img, channels, 3, 2, 1, &l));
+  PetscCall(RnNetAdd(m->stem, l));
+  PetscCall(RnLayerCreateActivation(m->stem->out, RN_ACT_RELU, &l));
+  PetscCall(RnNetAdd(m->stem, l));
+  PetscCall(RnLayerCreateBatchNorm(comm, m->stem->out, 0.1, 1e-5, &l));
+  PetscCall(RnNetAdd(m->stem, l));
+  PetscCall(RnNetSetUp(m->stem));
+  s = m->stem->out;
+  PetscCall(RnNetCreate(s, &m->field));
+  PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnLayerCreateActivation(s, RN_ACT_RELU, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
+  PetscCall(RnNetAdd(m->field, l));
+  PetscCall(RnNetSetUp(m->field));
+  PetscCall(RnNetCreate(s, &m->head));
+  PetscCall(RnLayerCreateBatchNorm(comm, s, 0.1, 1e-5, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnLayerCreateConv2d(s, 64, 3, 4, 1, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnLayerCreateActivation(m->head->out, RN_ACT_RELU, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnLayerCreateBatchNorm(comm, m->head->out, 0.1, 1e-5, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnLayerCreateAvgPool(m->head->out, m->head->out.h, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnLayerCreateDense(m->head->out, 10, &l));
+  PetscCall(RnNetAdd(m->head, l));
+  PetscCall(RnNetSetUp(m->head));
+  PetscCall(RnFlowCreate(comm, m->field, kind, N, 1, &T, &m->flow));
+  if (kind == RN_FLOW_ODE && ode) PetscCall(RnFlowSetOdeOptions(m->flow, ode));
+  m->nstem = m->stem->nparams;
+  m->nblock = m->flow->nparams;
+  m->nhead = m->head->nparams;
+  m->n = m->nstem + m->nblock + m->nhead;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch)
+{
+  const size_t img = 3072, hid = (size_t)RnShapeSize(m->stem->out);
+
+  PetscFunctionBeginUser;
+  if (batch <= m->cap) PetscFunctionReturn(0);
+  if (m->cap) {
+    PetscCall(PetscFree5(m->x, m->tape_stem, m->h0, m->hT, m->tape_head));
+    PetscCall(PetscFree5(m->logits, m->dlogits, m->dhT, m->dh0, m->labels));
+  }
+  PetscCall(PetscMalloc5(batch * img, &m->x, batch * m->stem->tape_per_sample, &m->tape_stem, batch * hid, &m->h0, batch * hid, &m->hT, batch * m->head->tape_per_sample, &m->tape_head));
+  PetscCall(PetscMalloc5((size_t)batch * 10, &m->logits, (size_t)batch * 10, &m->dlogits, batch * hid, &m->dhT, batch * hid, &m->dh0, batch, &m->labels));
+  m->cap = batch;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelDestroy(RnCifarModel *m)
+{
+  PetscFunctionBeginUser;
+  if (m->cap) {
+    PetscCall(PetscFree5(m->x, m->tape_stem, m->h0, m->hT, m->tape_head));
+    PetscCall(PetscFree5(m->logits, m->dlogits, m->dhT, m->dh0, m->labels));
+  }
+  PetscCall(RnFlowDestroy(&m->flow));
+  PetscCall(RnNetDestroy(&m->stem));
+  PetscCall(RnNetDestroy(&m->field));
+  PetscCall(RnNetDestroy(&m->head));
+  PetscFunctionReturn(0);
+}
+
+/* Forward (and backward when grad != NULL) on the local batch already in
+ * m->x / m->labels; returns the local loss sum and correct count. */
+PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct)
+{
+  const double *th_stem = theta, *th_block = theta + m->nstem, *th_head = theta + m->nstem + m->nblock;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnFlowSetRecord(m->flow, grad ? PETSC_TRUE : PETSC_FALSE));
+  PetscCall(RnNetForward(m->stem, batch, th_stem, m->x, m->h0, m->tape_stem));
+  PetscCall(RnFlowForward(m->flow, batch, th_block, m->h0, m->hT));
+  PetscCall(RnNetForward(m->head, batch, th_head, m->hT, m->logits, m->tape_head));
+  PetscCall(RnLossSoftmaxCrossEntropy(batch, 10, m->logits, m->labels, loss_sum, m->dlogits, correct));
+  if (!grad) PetscFunctionReturn(0);
+  /* the mean over the global batch */
+  for (int i = 0; i < batch * 10; i++) m->dlogits[i] /= global_batch;
+  PetscCall(RnNetBackward(m->head, batch, th_head, m->hT, m->dlogits, m->dhT, grad + m->nstem + m->nblock, m->tape_head));
+  PetscCall(RnFlowBackward(m->flow, th_block, m->dhT, m->dh0, grad + m->nstem));
+  PetscCall(RnNetBackward(m->stem, batch, th_stem, m->x, m->dh0, NULL, grad, m->tape_stem));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnNetSetTraining(m->stem, training));
+  PetscCall(RnNetSetTraining(m->head, training));
+  PetscFunctionReturn(0);
+}
+

@@ -1,0 +1,169 @@
+/* identity.c: learn y = x on {-10, ..., 10} with four tanh layers of
+ * width 1 (the last one linear), as a plain chain and with a skip connection
+ * around the first three: the residual net trains, the plain one suffers
+ * from vanishing gradients. Reports epochs until mse < target and the
+ * gradient norm of every layer. */
+#include "resnode/nn/layers.h"
+#include "resnode/nn/optim.h"
+#include "resnode/core/rng.h"
+#include "resnode/core/run.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  int max_epochs, batch, npoints;
+  double xmax, target_mse;
+  RnOptimOptions optim;
+} IdentityOptions;
+
+static PetscErrorCode IdentityReadOptions(RnCtx ctx, RnConfig cfg, void **options)
+{
+  IdentityOptions *o;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&o));
+  PetscCall(RnConfigGetReal(cfg, "data.xmax", 10.0, 1e-3, 1e6, &o->xmax));
+  PetscCall(RnConfigGetInt(cfg, "data.points", 21, 2, 1000000, &o->npoints));
+  PetscCall(RnConfigGetInt(cfg, "train.max_epochs", 10000, 1, 100000000, &o->max_epochs));
+  PetscCall(RnConfigGetInt(cfg, "train.batch", 8, 1, 1000000, &o->batch));
+  PetscCall(RnConfigGetReal(cfg, "train.target_mse", 0.01, 0.0, 1e6, &o->target_mse));
+  PetscCall(RnOptimOptionsFromConfig(cfg, "train", &o->optim));
+  *options = o;
+  PetscFunctionReturn(0);
+}
+
+#define ID_LAYERS 4
+
+/* chain: dense(1,1)+tanh three times; head: dense(1,1). */
+static PetscErrorCode BuildChain(RnNet *chain, RnNet *head)
+{
+  RnShape one = {1, 1, 1};
+  RnLayer layer;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnNetCreate(one, chain));
+  for (int i = 0; i < 3; i++) {
+    PetscCall(RnLayerCreateDense(one, 1, &layer));
+    PetscCall(RnNetAdd(*chain, layer));
+    PetscCall(RnLayerCreateActivation(one, RN_ACT_TANH, &layer));
+    PetscCall(RnNetAdd(*chain, layer));
+  }
+  PetscCall(RnNetSetUp(*chain));
+  PetscCall(RnNetCreate(one, head));
+  PetscCall(RnLayerCreateDense(one, 1, &layer));
+  PetscCall(RnNetAdd(*head, layer));
+  PetscCall(RnNetSetUp(*head));
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  RnNet chain, head;
+  PetscBool residual;
+  double *tape_chain, *tape_head, *h, *y, *dy, *dh;
+  int capacity;
+} IdentityModel;
+
+/* loss sum over the samples; grad += its gradient when grad != NULL */
+static PetscErrorCode ModelLoss(IdentityModel *m, int n, const double *x, const double *theta, double *loss, double *grad)
+{
+  const double *th_head = theta + m->chain->nparams;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnNetForward(m->chain, n, theta, x, m->h, m->tape_chain));
+  if (m->residual)
+    for (int i = 0; i < n; i++) m->h[i] += x[i];
+  PetscCall(RnNetForward(m->head, n, th_head, m->h, m->y, m->tape_head));
+  PetscCall(RnLossSquaredError(n, 1, m->y, x, loss, m->dy));
+  if (grad) {
+    PetscCall(RnNetBackward(m->head, n, th_head, m->h, m->dy, m->dh, grad + m->chain->nparams, m->tape_head));
+    /* the skip adds dh to dx, which nobody needs; the chain sees dh either way */
+    PetscCall(RnNetBackward(m->chain, n, theta, x, m->dh, NULL, grad, m->tape_chain));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode TrainOne(RnCtx ctx, const IdentityOptions *o, PetscBool residual, RnMetrics csv, int *epochs_needed, double *final_mse)
+{
+  IdentityModel m = {0};
+  RnOptim optim;
+  const int P = o->npoints;
+  double *x, *theta, *grad, *grad_sum, *xb;
+  int *perm;
+  PetscInt np;
+
+  PetscFunctionBeginUser;
+  PetscCall(BuildChain(&m.chain, &m.head));
+  m.residual = residual;
+  np = m.chain->nparams + m.head->nparams;
+  PetscCall(PetscMalloc6(P, &x, np, &theta, np, &grad, np, &grad_sum, P, &perm, P, &xb));
+  PetscCall(PetscMalloc6((size_t)P * m.chain->tape_per_sample, &m.tape_chain, (size_t)P * m.head->tape_per_sample, &m.tape_head, P, &m.h, P, &m.y, P, &m.dy, P, &m.dh));
+  for (int i = 0; i < P; i++) x[i] = -o->xmax + 2.0 * o->xmax * i / (P - 1);
+  /* the same initial weights for both variants */
+  PetscCall(RnNetInit(m.chain, ctx->seed, 0, 0, theta));
+  PetscCall(RnNetInit(m.head, ctx->seed, 0, (uint32_t)m.chain->nlayers, theta + m.chain->nparams));
+  PetscCall(RnOptimCreate(np, &o->optim, &optim));
+  *epochs_needed = -1;
+  for (int epoch = 0; epoch < o->max_epochs; epoch++) {
+    double norms[ID_LAYERS] = {0}, mse;
+    RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, P, perm);
+    for (int start = 0; start < P; start += o->batch) {
+      const int count = PetscMin(o->batch, P - start);
+      /* this rank's slice of the mini-batch */
+      const int lo = start + count * ctx->group_rank / ctx->group_size, hi = start + count * (ctx->group_rank + 1) / ctx->group_size;
+      double loss;
+      for (int i = lo; i < hi; i++) xb[i - lo] = x[perm[i]];
+      PetscCall(PetscArrayzero(grad, np));
+      PetscCall(ModelLoss(&m, hi - lo, xb, theta, &loss, grad));
+      PetscCallMPI(MPI_Allreduce(grad, grad_sum, (int)np, MPI_DOUBLE, MPI_SUM, ctx->group));
+      for (PetscInt i = 0; i < np; i++) grad_sum[i] /= count; /* mean squared error */
+      for (int l = 0; l < ID_LAYERS; l++) norms[l] += hypot(grad_sum[2 * l], grad_sum[2 * l + 1]);
+      PetscCall(RnOptimStep(optim, 1.0, theta, grad_sum));
+    }
+    PetscCall(ModelLoss(&m, P, x, theta, &mse, NULL));
+    mse /= P;
+    PetscCheck(isfinite(mse), ctx->world, PETSC_ERR_FP, "identity: the mse is %g at epoch %d; lower train.lr", mse, epoch);
+    {
+      const int batches = (P + o->batch - 1) / o->batch;
+      PetscCall(RnMetricsRow(csv, "%d,%d,%d,%s,%d,%.10g,%.6e,%.6e,%.6e,%.6e", ctx->group_id, 0, ID_LAYERS, residual ? "residual" : "plain", epoch + 1, mse,
+                             norms[0] / batches, norms[1] / batches, norms[2] / batches, norms[3] / batches));
+    }
+    if ((epoch + 1) % 500 == 0) PetscCall(RnProgress(ctx, "%s: epoch %d mse %.4e", residual ? "residual" : "plain", epoch + 1, mse));
+    *final_mse = mse;
+    if (mse < o->target_mse) {
+      *epochs_needed = epoch + 1;
+      break;
+    }
+  }
+  PetscCall(RnProgressEnd(ctx));
+  PetscCall(RnOptimDestroy(&optim));
+  PetscCall(PetscFree6(x, theta, grad, grad_sum, perm, xb));
+  PetscCall(PetscFree6(m.tape_chain, m.tape_head, m.h, m.y, m.dy, m.dh));
+  PetscCall(RnNetDestroy(&m.chain));
+  PetscCall(RnNetDestroy(&m.head));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
+{
+  IdentityOptions *o = options;
+  RnMetrics csv, summary;
+  int epochs[2];
+  double mse[2];
+
+  PetscFunctionBeginUser;
+  PetscCall(RnMetricsOpen(rd, "train.csv", "group,member,N,model,epoch,mse,grad_norm_1,grad_norm_2,grad_norm_3,grad_norm_4", &csv));
+  PetscCall(RnMetricsOpen(rd, "summary.csv", "model,epochs_to_target,final_mse,target_mse,max_epochs", &summary));
+  for (int r = 0; r < 2; r++) {
+    PetscCall(TrainOne(ctx, o, r ? PETSC_TRUE : PETSC_FALSE, csv, &epochs[r], &mse[r]));
+    PetscCall(RnMetricsRow(summary, "%s,%d,%.10g,%g,%d", r ? "residual" : "plain", epochs[r], mse[r], o->target_mse, o->max_epochs));
+    if (epochs[r] > 0) PetscCall(RnLog(ctx, "identity: %-8s reached mse < %g after %d epochs\n", r ? "residual" : "plain", o->target_mse, epochs[r]));
+    else PetscCall(RnLog(ctx, "identity: %-8s did not reach mse < %g in %d epochs (mse %.4g)\n", r ? "residual" : "plain", o->target_mse, o->max_epochs, mse[r]));
+  }
+  PetscCall(RnMetricsClose(&csv));
+  PetscCall(RnMetricsClose(&summary));
+  PetscCall(RnRunPlotScript(ctx, rd, "plot-identity"));
+  PetscFunctionReturn(0);
+}
+
+const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun};

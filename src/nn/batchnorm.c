@@ -1,0 +1,170 @@
+/* batchnorm.c: batch normalisation per channel over (batch, h, w), with the
+ * batch statistics summed over the layer's communicator so that splitting a
+ * batch over the ranks of a group changes nothing. */
+#include "resnode/nn/layers.h"
+
+#include <math.h>
+
+typedef struct {
+  double momentum, eps;
+  double *mean, *invstd; /* statistics of the last training forward pass */
+  double *sums;          /* 2 C scratch for the reductions */
+} BatchNormData;
+
+/* Sum over (local batch, h, w) per channel of f, then over the communicator. */
+static PetscErrorCode ChannelSums(RnLayer l, int batch, const double *a, const double *b, double *out, int mode)
+{
+  BatchNormData *d = l->data;
+  const int C = l->in.c, HW = l->in.h * l->in.w;
+
+  PetscFunctionBeginUser;
+  for (int c = 0; c < 2 * C; c++) d->sums[c] = 0;
+  for (int s = 0; s < batch; s++)
+    for (int c = 0; c < C; c++) {
+      const double *ac = a + ((size_t)s * C + c) * HW, *bc = b ? b + ((size_t)s * C + c) * HW : NULL;
+      double s0 = 0, s1 = 0;
+      for (int i = 0; i < HW; i++) {
+        if (mode == 0) s0 += ac[i];                                  /* sum x */
+        else if (mode == 1) s0 += (ac[i] - d->mean[c]) * (ac[i] - d->mean[c]); /* centred squares */
+        else s0 += ac[i], s1 += ac[i] * bc[i];                       /* sum g, sum g xhat */
+      }
+      d->sums[c] += s0;
+      d->sums[C + c] += s1;
+    }
+  PetscCallMPI(MPI_Allreduce(d->sums, out, 2 * C, MPI_DOUBLE, MPI_SUM, l->comm));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode BatchNormForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
+{
+  BatchNormData *d = l->data;
+  const int C = l->in.c, HW = l->in.h * l->in.w;
+  const double *gamma = theta, *beta = theta + C;
+  double *running_mean = l->state, *running_var = l->state + C;
+  double *tot;
+  double count_local = (double)batch * HW, count;
+
+  PetscFunctionBeginUser;
+  if (!l->training) {
+    for (int s = 0; s < batch; s++)
+      for (int c = 0; c < C; c++) {
+        const double scale = gamma[c] / sqrt(running_var[c] + d->eps);
+        const double *xc = x + ((size_t)s * C + c) * HW;
+        double *yc = y + ((size_t)s * C + c) * HW, *hc = tape + ((size_t)s * C + c) * HW;
+        for (int i = 0; i < HW; i++) {
+          hc[i] = (xc[i] - running_mean[c]) / sqrt(running_var[c] + d->eps);
+          yc[i] = scale * (xc[i] - running_mean[c]) + beta[c];
+        }
+      }
+    PetscFunctionReturn(0);
+  }
+  PetscCallMPI(MPI_Allreduce(&count_local, &count, 1, MPI_DOUBLE, MPI_SUM, l->comm));
+  PetscCheck(count > 1, l->comm, PETSC_ERR_ARG_SIZ, "batch norm needs more than one value per channel in a batch");
+  PetscCall(PetscMalloc1(2 * C, &tot));
+  /* two passes (mean, then centred variance): accurate for large means */
+  PetscCall(ChannelSums(l, batch, x, NULL, tot, 0));
+  for (int c = 0; c < C; c++) d->mean[c] = tot[c] / count;
+  PetscCall(ChannelSums(l, batch, x, NULL, tot, 1));
+  for (int c = 0; c < C; c++) {
+    const double var = tot[c] / count;
+    d->invstd[c] = 1.0 / sqrt(var + d->eps);
+    running_mean[c] = (1.0 - d->momentum) * running_mean[c] + d->momentum * d->mean[c];
+    running_var[c] = (1.0 - d->momentum) * running_var[c] + d->momentum * var * count / (count - 1.0);
+  }
+  PetscCall(PetscFree(tot));
+  for (int s = 0; s < batch; s++)
+    for (int c = 0; c < C; c++) {
+      const double *xc = x + ((size_t)s * C + c) * HW;
+      double *yc = y + ((size_t)s * C + c) * HW, *hc = tape + ((size_t)s * C + c) * HW;
+      for (int i = 0; i < HW; i++) {
+        hc[i] = (xc[i] - d->mean[c]) * d->invstd[c];
+        yc[i] = gamma[c] * hc[i] + beta[c];
+      }
+    }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode BatchNormBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
+{
+  BatchNormData *d = l->data;
+  const int C = l->in.c, HW = l->in.h * l->in.w;
+  const double *gamma = theta;
+  double *dgamma = dtheta, *dbeta = dtheta + C;
+  const double *xhat = tape;
+  double *tot, count_local = (double)batch * HW, count;
+
+  PetscFunctionBeginUser;
+  /* parameter gradients: this rank's share (the training loop sums them) */
+  for (int s = 0; s < batch; s++)
+    for (int c = 0; c < C; c++) {
+      const double *g = dy + ((size_t)s * C + c) * HW, *h = xhat + ((size_t)s * C + c) * HW;
+      for (int i = 0; i < HW; i++) dgamma[c] += g[i] * h[i], dbeta[c] += g[i];
+    }
+  if (!dx) PetscFunctionReturn(0);
+  if (!l->training) {
+    for (int s = 0; s < batch; s++)
+      for (int c = 0; c < C; c++) {
+        const double scale = gamma[c] / sqrt(l->state[C + c] + d->eps);
+        for (int i = 0; i < HW; i++) dx[((size_t)s * C + c) * HW + i] = scale * dy[((size_t)s * C + c) * HW + i];
+      }
+    PetscFunctionReturn(0);
+  }
+  /* dx = gamma invstd (g - mean(g) - xhat mean(g xhat)), means over the whole batch */
+  PetscCallMPI(MPI_Allreduce(&count_local, &count, 1, MPI_DOUBLE, MPI_SUM, l->comm));
+  PetscCall(PetscMalloc1(2 * C, &tot));
+  PetscCall(ChannelSums(l, batch, dy, xhat, tot, 2));
+  for (int s = 0; s < batch; s++)
+    for (int c = 0; c < C; c++) {
+      const double mg = tot[c] / count, mgh = tot[C + c] / count, scale = gamma[c] * d->invstd[c];
+      const double *g = dy + ((size_t)s * C + c) * HW, *h = xhat + ((size_t)s * C + c) * HW;
+      double *o = dx + ((size_t)s * C + c) * HW;
+      for (int i = 0; i < HW; i++) o[i] = scale * (g[i] - mg - h[i] * mgh);
+    }
+  PetscCall(PetscFree(tot));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode BatchNormInit(RnLayer l, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta)
+{
+  const int C = l->in.c;
+
+  PetscFunctionBeginUser;
+  for (int c = 0; c < C; c++) theta[c] = 1.0, theta[C + c] = 0.0;
+  for (int c = 0; c < C; c++) l->state[c] = 0.0, l->state[C + c] = 1.0;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode BatchNormDestroy(RnLayer l)
+{
+  BatchNormData *d = l->data;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree3(d->mean, d->invstd, d->sums));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum, double eps, RnLayer *layer)
+{
+  RnLayer l;
+  BatchNormData *d;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnLayerAlloc(RN_LAYER_BATCHNORM, "batchnorm", in, in, &l));
+  l->comm = comm;
+  l->nparams = 2 * in.c;
+  l->tape_per_sample = RnShapeSize(in); /* xhat */
+  l->nstate = 2 * in.c;
+  PetscCall(PetscMalloc1(l->nstate, &l->state));
+  for (int c = 0; c < in.c; c++) l->state[c] = 0.0, l->state[in.c + c] = 1.0;
+  PetscCall(PetscNew(&d));
+  d->momentum = momentum;
+  d->eps = eps;
+  PetscCall(PetscMalloc3(in.c, &d->mean, in.c, &d->invstd, 2 * in.c, &d->sums));
+  l->data = d;
+  l->ops.forward = BatchNormForward;
+  l->ops.backward = BatchNormBackward;
+  l->ops.init = BatchNormInit;
+  l->ops.destroy = BatchNormDestroy;
+  *layer = l;
+  PetscFunctionReturn(0);
+}

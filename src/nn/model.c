@@ -1,0 +1,298 @@
+/* model.c: tied and untied ResNets, the ODE flow, and the parameter cap. */
+#include "resnode/nn/model.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const RnFlowKindNames[] = {"resnet", "untied", "ode", NULL};
+const char *const RnCapKindNames[] = {"none", "hard", "smooth", NULL};
+
+PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int depth, int nobs, const double *tobs, RnFlow *flow)
+{
+  RnFlow f;
+  const double T = tobs[nobs - 1];
+
+  PetscFunctionBeginUser;
+  PetscCheck(field->setup, comm, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp the vector field first");
+  PetscCheck(RnShapeSize(field->in) == RnShapeSize(field->out), comm, PETSC_ERR_ARG_SIZ, "the residual block must map its input shape to itself");
+  PetscCall(PetscNew(&f));
+  f->kind = kind;
+  f->comm = comm;
+  f->field = field;
+  f->depth = depth;
+  f->nobs = nobs;
+  f->dim = (int)RnShapeSize(field->in);
+  PetscCall(PetscMalloc2(nobs, &f->tobs, nobs, &f->obs_layer));
+  PetscCall(PetscArraycpy(f->tobs, tobs, nobs));
+  f->nparams = kind == RN_FLOW_UNTIED ? field->nparams * depth : field->nparams;
+  if (kind == RN_FLOW_ODE) {
+    PetscCall(RnOdeCreate(comm, field, nobs, tobs, &f->ode));
+  } else {
+    PetscCheck(depth >= 1, comm, RN_ERR_INPUT, "a ResNet needs depth N >= 1, got %d", depth);
+    /* observations of a ResNet are states x_k: t_i must be a multiple of T/N */
+    for (int i = 0; i < nobs; i++) {
+      double k = tobs[i] / T * depth;
+      f->obs_layer[i] = (int)lround(k);
+      PetscCheck(fabs(k - f->obs_layer[i]) < 1e-8, comm, RN_ERR_INPUT,
+                 "observation time %g is not a step boundary of the depth-%d ResNet on [0, %g]: use a depth that is a multiple of the number of observation intervals",
+                 tobs[i], depth, T);
+    }
+  }
+  *flow = f;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnFlowSetOdeOptions(RnFlow flow, const RnOdeOptions *opt)
+{
+  PetscFunctionBeginUser;
+  if (flow->ode) PetscCall(RnOdeSetOptions(flow->ode, opt));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnFlowSetRecord(RnFlow flow, PetscBool record)
+{
+  PetscFunctionBeginUser;
+  if (flow->ode) PetscCall(RnOdeSetRecord(flow->ode, record));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode EnsureResNetTape(RnFlow f, int batch)
+{
+  const size_t nx = (size_t)batch * f->dim;
+
+  PetscFunctionBeginUser;
+  if (batch <= f->tape_batch && f->states) PetscFunctionReturn(0);
+  PetscCall(PetscFree4(f->states, f->tapes, f->adj, f->work));
+  PetscCall(PetscMalloc4((f->depth + 1) * PetscMax(nx, 1), &f->states, (size_t)f->depth * PetscMax(batch, 1) * f->field->tape_per_sample + 1, &f->tapes, PetscMax(nx, 1), &f->adj,
+                         PetscMax(nx, 1), &f->work));
+  f->tape_batch = batch;
+  PetscFunctionReturn(0);
+}
+
+static inline const double *StepTheta(RnFlow f, const double *theta, int k) { return f->kind == RN_FLOW_UNTIED ? theta + (size_t)k * f->field->nparams : theta; }
+
+PetscErrorCode RnFlowForward(RnFlow f, int batch, const double *theta, const double *x0, double *xobs)
+{
+  const size_t nx = (size_t)batch * f->dim;
+  const double h = f->tobs[f->nobs - 1] / f->depth;
+
+  PetscFunctionBeginUser;
+  f->batch = batch;
+  if (f->kind == RN_FLOW_ODE) {
+    PetscCall(RnOdeForward(f->ode, batch, theta, x0, xobs));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(EnsureResNetTape(f, batch));
+  PetscCall(PetscArraycpy(f->states, x0, nx));
+  for (int k = 0; k < f->depth; k++) {
+    const double *xk = f->states + k * nx;
+    double *xnext = f->states + (k + 1) * nx;
+    double *tape = f->tapes + (size_t)k * batch * f->field->tape_per_sample;
+    PetscCall(RnNetForward(f->field, batch, StepTheta(f, theta, k), xk, xnext, tape));
+    for (size_t i = 0; i < nx; i++) xnext[i] = xk[i] + h * xnext[i];
+  }
+  if (xobs)
+    for (int i = 0; i < f->nobs; i++) PetscCall(PetscArraycpy(xobs + i * nx, f->states + (size_t)f->obs_layer[i] * nx, nx));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnFlowBackward(RnFlow f, const double *theta, const double *dxobs, double *dx0, double *dtheta)
+{
+  const int batch = f->batch;
+  const size_t nx = (size_t)batch * f->dim;
+  const double h = f->tobs[f->nobs - 1] / f->depth;
+  int obs = f->nobs - 1;
+
+  PetscFunctionBeginUser;
+  if (f->kind == RN_FLOW_ODE) {
+    PetscCall(RnOdeBackward(f->ode, dxobs, dx0, dtheta));
+    PetscFunctionReturn(0);
+  }
+  /* a = dL/dx_k, going down from k = N; x_{k+1} = x_k + h f(x_k) gives
+   * a_k = a_{k+1} + h J_x(x_k)^T a_{k+1}, dtheta += h J_theta(x_k)^T a_{k+1} */
+  PetscCall(PetscArrayzero(f->adj, nx));
+  for (int k = f->depth; k >= 0; k--) {
+    while (obs >= 0 && f->obs_layer[obs] == k) {
+      for (size_t i = 0; i < nx; i++) f->adj[i] += dxobs[obs * nx + i];
+      obs--;
+    }
+    if (k == 0) break;
+    {
+      const int s = k - 1;
+      double *tape = f->tapes + (size_t)s * batch * f->field->tape_per_sample;
+      double *dth = f->kind == RN_FLOW_UNTIED ? dtheta + (size_t)s * f->field->nparams : dtheta;
+      for (size_t i = 0; i < nx; i++) f->work[i] = h * f->adj[i];
+      /* work <- J_x^T (h a), dth += J_theta^T (h a) */
+      PetscCall(RnNetBackward(f->field, batch, StepTheta(f, theta, s), f->states + s * nx, f->work, f->work, dth, tape));
+      for (size_t i = 0; i < nx; i++) f->adj[i] += f->work[i];
+    }
+  }
+  if (dx0) PetscCall(PetscArraycpy(dx0, f->adj, nx));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnFlowInit(RnFlow f, uint64_t seed, uint32_t member, uint32_t first_layer_id, double *theta)
+{
+  PetscFunctionBeginUser;
+  if (f->kind == RN_FLOW_UNTIED) {
+    for (int k = 0; k < f->depth; k++)
+      PetscCall(RnNetInit(f->field, seed, member, first_layer_id + (uint32_t)k * (uint32_t)f->field->nlayers, theta + (size_t)k * f->field->nparams));
+  } else {
+    PetscCall(RnNetInit(f->field, seed, member, first_layer_id, theta));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnFlowDestroy(RnFlow *flow)
+{
+  PetscFunctionBeginUser;
+  if (!flow || !*flow) PetscFunctionReturn(0);
+  PetscCall(RnOdeDestroy(&(*flow)->ode));
+  PetscCall(PetscFree2((*flow)->tobs, (*flow)->obs_layer));
+  PetscCall(PetscFree4((*flow)->states, (*flow)->tapes, (*flow)->adj, (*flow)->work));
+  PetscCall(PetscFree(*flow));
+  *flow = NULL;
+  PetscFunctionReturn(0);
+}
+
+void RnCapApply(RnCap cap, PetscInt n, const double *theta, double *capped)
+{
+  const double L = cap.level;
+  for (PetscInt i = 0; i < n; i++) {
+    switch (cap.kind) {
+    case RN_CAP_NONE:
+      capped[i] = theta[i];
+      break;
+    case RN_CAP_HARD:
+      capped[i] = theta[i] > L ? L : (theta[i] < -L ? -L : theta[i]);
+      break;
+    case RN_CAP_SMOOTH:
+      capped[i] = L * tanh(theta[i] / L);
+      break;
+    }
+  }
+}
+
+void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dcapped, double *dtheta)
+{
+  const double L = cap.level;
+  for (PetscInt i = 0; i < n; i++) {
+    double d = 1.0;
+    if (cap.kind == RN_CAP_HARD) d = fabs(theta[i]) < L ? 1.0 : 0.0;
+    else if (cap.kind == RN_CAP_SMOOTH) {
+      double th = tanh(theta[i] / L);
+      d = 1.0 - th * th;
+    }
+    dtheta[i] = d * dcapped[i];
+  }
+}
+
+static const char *const rn_layer_types[] = {"dense", "conv", "batchnorm", "avgpool", "globalavgpool", "scale", "identity", "tanh", "relu", "softplus", "cube", NULL};
+
+/* An optional activation key after a dense or conv layer. */
+static PetscErrorCode AddActivationFromConfig(RnConfig cfg, const char *key, RnNet net)
+{
+  int act;
+  RnLayer layer;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfigGetChoice(cfg, key, "identity", RnActivationNames, &act));
+  if (act != RN_ACT_IDENTITY) {
+    PetscCall(RnLayerCreateActivation(net->out, (RnActivation)act, &layer));
+    PetscCall(RnNetAdd(net, layer));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *netp)
+{
+  int n, type;
+  RnNet net;
+  char k[160];
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfigGetLength(cfg, key, &n));
+  if (n < 1) PetscCall(RnConfigError(cfg, key, "missing or empty; expected a list of layers such as ( { type = \"dense\"; out = 50; activation = \"tanh\"; } )"));
+  PetscCall(RnNetCreate(in, &net));
+  for (int i = 0; i < n; i++) {
+    RnLayer layer = NULL;
+#define KEY(name) (PetscSNPrintf(k, sizeof k, "%s.[%d].%s", key, i, name), k)
+    PetscCall(RnConfigGetChoice(cfg, KEY("type"), RN_REQUIRED, rn_layer_types, &type));
+    switch (type) {
+    case 0: { /* dense */
+      int out;
+      PetscCall(RnConfigGetInt(cfg, KEY("out"), net->out.c, 1, 1 << 24, &out));
+      PetscCall(RnLayerCreateDense(net->out, out, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      PetscCall(AddActivationFromConfig(cfg, KEY("activation"), net));
+      break;
+    }
+    case 1: { /* conv */
+      int channels, kernel, stride, pad;
+      PetscCall(RnConfigGetInt(cfg, KEY("channels"), net->out.c, 1, 1 << 16, &channels));
+      PetscCall(RnConfigGetInt(cfg, KEY("kernel"), 3, 1, 31, &kernel));
+      PetscCall(RnConfigGetInt(cfg, KEY("stride"), 1, 1, 64, &stride));
+      PetscCall(RnConfigGetInt(cfg, KEY("pad"), kernel / 2, 0, 31, &pad));
+      if (net->out.h + 2 * pad < kernel || net->out.w + 2 * pad < kernel) PetscCall(RnConfigError(cfg, KEY("kernel"), "a %dx%d kernel does not fit the %dx%d input of this layer", kernel, kernel, net->out.h, net->out.w));
+      PetscCall(RnLayerCreateConv2d(net->out, channels, kernel, stride, pad, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      PetscCall(AddActivationFromConfig(cfg, KEY("activation"), net));
+      break;
+    }
+    case 2: { /* batchnorm */
+      double momentum;
+      PetscCall(RnConfigGetReal(cfg, KEY("momentum"), 0.1, 0.0, 1.0, &momentum));
+      PetscCall(RnLayerCreateBatchNorm(comm, net->out, momentum, 1e-5, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
+    }
+    case 3: { /* avgpool */
+      int size;
+      PetscCall(RnConfigGetInt(cfg, KEY("size"), 2, 1, 1024, &size));
+      if (net->out.h % size || net->out.w % size) PetscCall(RnConfigError(cfg, KEY("size"), "pooling size %d does not divide the %dx%d input of this layer", size, net->out.h, net->out.w));
+      PetscCall(RnLayerCreateAvgPool(net->out, size, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
+    }
+    case 4:
+      PetscCall(RnLayerCreateGlobalAvgPool(net->out, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
+    case 5:
+      PetscCall(RnLayerCreateScale(net->out, &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
+    default: /* a bare activation */
+      PetscCall(RnLayerCreateActivation(net->out, (RnActivation)(type - 6), &layer));
+      PetscCall(RnNetAdd(net, layer));
+      break;
+    }
+#undef KEY
+  }
+  PetscCall(RnNetSetUp(net));
+  *netp = net;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDepthOptionsFromConfig(RnConfig cfg, const char *prefix, RnDepthOptions *opt)
+{
+  char key[128];
+  int kind;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(key, sizeof key, "%s.depth", prefix));
+  PetscCall(RnConfigGetChoice(cfg, key, "ode", RnFlowKindNames, &kind));
+  opt->kind = (RnFlowKind)kind;
+  PetscCall(PetscSNPrintf(key, sizeof key, "%s.N", prefix));
+  PetscCall(RnConfigGetInt(cfg, key, 16, 1, 1 << 20, &opt->N));
+  PetscCall(RnOdeOptionsFromConfig(cfg, "ode", &opt->ode));
+  PetscFunctionReturn(0);
+}
+
+void RnDepthDescribe(const RnDepthOptions *opt, char *buf, size_t len)
+{
+  if (opt->kind == RN_FLOW_ODE) {
+    if (opt->ode.adaptive) snprintf(buf, len, "ode(%s, rtol %g)", opt->ode.solver, opt->ode.rtol);
+    else snprintf(buf, len, "ode(%s, %d steps)", opt->ode.solver, opt->ode.steps);
+  } else snprintf(buf, len, "%s(N=%d)", RnFlowKindNames[opt->kind], opt->N);
+}
