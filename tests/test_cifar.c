@@ -30,7 +30,7 @@ static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, int C, int batch, int 
   RnOdeOptionsDefault(&ode);
   strcpy(ode.solver, "rk4");
   ode.steps = 2;
-  RN_TEST_OK(RnCifarModelCreate(comm, C, kind, 2, &ode, &n->m));
+  RN_TEST_OK(RnCifarModelCreate(comm, C, kind, 2, &ode, RN_PRECISION_FLOAT64, &n->m));
   RN_TEST_OK(RnCifarModelReserve(&n->m, PetscMax(batch, 1)));
   n->batch = batch;
   *theta = malloc(sizeof(double) * n->m.n);

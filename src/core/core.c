@@ -7,6 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+#include <omp.h>
+
 PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx)
 {
   RnCtx c;
@@ -190,4 +193,41 @@ double RnWallTime(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void RnCpuDescribe(char *buf, size_t len)
+{
+  char line[4096], model[256] = "unknown CPU";
+  int amx = 0, bf16 = 0;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+        snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+        model[strcspn(model, "\n")] = 0;
+      }
+      if (!strncmp(line, "flags", 5)) {
+        amx = strstr(line, " amx_bf16") != NULL;
+        bf16 = strstr(line, " avx512_bf16") != NULL;
+        break;
+      }
+    }
+    fclose(f);
+  }
+  snprintf(buf, len, "%s (%s, %s)", model, bf16 ? "avx512_bf16" : "no avx512_bf16", amx ? "AMX" : "no AMX");
+}
+
+static int rn_threads = 1;
+
+int RnThreadsPerRank(void) { return rn_threads; }
+
+void RnThreadsSetUp(int world_size)
+{
+  const char *env = getenv("OMP_NUM_THREADS");
+  /* ranks are the parallelism: threads on top of them would oversubscribe
+   * the cores; OMP_NUM_THREADS (and OPENBLAS_NUM_THREADS for BLAS) decide when set */
+  rn_threads = env && atoi(env) > 0 ? atoi(env) : (world_size > 1 ? 1 : omp_get_max_threads());
+  omp_set_num_threads(rn_threads);
+  if (!getenv("OPENBLAS_NUM_THREADS") && world_size > 1) openblas_set_num_threads(1);
 }

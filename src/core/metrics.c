@@ -200,7 +200,7 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
 {
   char petsc_version[128], mpi_version[MPI_MAX_LIBRARY_VERSION_STRING], now[64], host[64] = "?";
   char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], path[PETSC_MAX_PATH_LEN + 32];
-  char text[16384];
+  char text[16384], cpu[256], cpu_json[512], kernels_json[4200];
   int mpi_len;
 
   PetscFunctionBeginUser;
@@ -213,14 +213,24 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
   gethostname(host, sizeof host);
   JsonString(cmd, sizeof cmd, rd->command);
   JsonString(mpi_json, sizeof mpi_json, mpi_version);
+  RnCpuDescribe(cpu, sizeof cpu);
+  JsonString(cpu_json, sizeof cpu_json, cpu);
+  JsonString(kernels_json, sizeof kernels_json, rd->kernels);
   PetscCall(PetscSNPrintf(text, sizeof text,
                           "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
                           "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-                          "  \"end\": \"%s\",\n  \"status\": \"%s\"\n}\n",
+                          "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
                           RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status));
+                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, cpu_json, RnThreadsPerRank(), kernels_json));
   PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
   PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->kernels, kernels, sizeof rd->kernels));
   PetscFunctionReturn(0);
 }
 

@@ -195,9 +195,8 @@ int RnMain(int argc, char **argv)
   if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
   if (RnSignalsInstall()) return RN_EXIT_FAILED;
   err = RnCtxCreate(PETSC_COMM_WORLD, &ctx);
-  /* ranks are the parallelism: BLAS threads on top of them would oversubscribe
-   * the cores (OPENBLAS_NUM_THREADS still decides when it is set) */
-  if (!err && ctx->world_size > 1 && !getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  /* threads per rank for oneDNN and BLAS (core.h) */
+  if (!err) RnThreadsSetUp(ctx->world_size);
   if (!err) err = Run(argc, argv, &args, ctx, &exit_code);
   if (err) {
     /* input errors are collective: finish cleanly; anything else aborts */

@@ -27,6 +27,7 @@ typedef struct {
   RnAugment augment;
   PetscBool use_augment;
   int channels;
+  RnPrecision precision;
   int ndepths, depths[CIFAR_MAX_UNITS];
   PetscBool ode, untied;
   RnOdeOptions ode_opt;
@@ -60,11 +61,26 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnConfigGetChoice(cfg, "data.augment.fill", "edge", rn_fill_names, &fill));
   o->augment.zero_fill = fill == 1 ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(RnConfigGetInt(cfg, "model.channels", 16, 1, 4096, &o->channels));
+  {
+    int p;
+    PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &p));
+    o->precision = (RnPrecision)p;
+  }
   PetscCall(RnConfigGetIntArray(cfg, "model.depths", 4, depths_default, 1, 100000, 0, CIFAR_MAX_UNITS - 1, &o->ndepths, o->depths));
   PetscCall(RnConfigGetBool(cfg, "model.ode", PETSC_TRUE, &o->ode));
   PetscCall(RnConfigGetBool(cfg, "model.untied", PETSC_FALSE, &o->untied));
   if (o->ndepths == 0 && !o->ode) PetscCall(RnConfigError(cfg, "model.depths", "no model to train: give depths, or set model.ode = true"));
   PetscCall(RnOdeOptionsFromConfig(cfg, "ode", &o->ode_opt));
+  if (o->ode && o->ode_opt.adaptive) {
+    /* an error estimate cannot resolve tolerances below the noise of the field's evaluations */
+    const double tol_min = 8 * RnPrecisionEpsilon(o->precision);
+    if (o->ode_opt.rtol < tol_min)
+      PetscCall(RnConfigError(cfg, "ode.rtol", "%g is below what %s evaluations of the vector field resolve; use ode.rtol >= %.1e (and ode.atol >= %.1e), a fixed step (ode.adaptive = false), or model.precision = \"float64\"",
+                              o->ode_opt.rtol, RnPrecisionNames[o->precision], tol_min, tol_min));
+    if (o->ode_opt.atol < tol_min)
+      PetscCall(RnConfigError(cfg, "ode.atol", "%g is below what %s evaluations of the vector field resolve; use ode.atol >= %.1e, a fixed step (ode.adaptive = false), or model.precision = \"float64\"",
+                              o->ode_opt.atol, RnPrecisionNames[o->precision], tol_min));
+  }
   PetscCall(RnOptimOptionsFromConfig(cfg, "train", &o->optim));
   PetscCall(RnConfigGetInt(cfg, "train.epochs", 10, 1, 100000, &o->epochs));
   PetscCall(RnConfigGetInt(cfg, "train.batch", 128, 1, 1000000, &o->batch));
@@ -127,6 +143,41 @@ typedef struct {
   long optim_step;
 } GroupState;
 
+/* The group's sum of the flat gradient (loss and hits ride along). In float32
+ * and bfloat16 the gradient is float32 arithmetic already: it travels as
+ * float32 (half the bytes); float64 keeps double. */
+static PetscErrorCode AllreduceGradient(RnCtx ctx, RnPrecision precision, PetscInt n, const double *grad, float *buf, double *sum)
+{
+  PetscFunctionBeginUser;
+  if (precision == RN_PRECISION_FLOAT64 || ctx->group_size == 1) {
+    PetscCallMPI(MPI_Allreduce(grad, sum, (int)n, MPI_DOUBLE, MPI_SUM, ctx->group));
+    PetscFunctionReturn(0);
+  }
+  /* the last two entries (loss sum, hits) stay exact in double */
+  for (PetscInt i = 0; i < n - 2; i++) buf[i] = (float)grad[i];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)(n - 2), MPI_FLOAT, MPI_SUM, ctx->group));
+  PetscCallMPI(MPI_Allreduce(grad + n - 2, sum + n - 2, 2, MPI_DOUBLE, MPI_SUM, ctx->group));
+  for (PetscInt i = 0; i < n - 2; i++) sum[i] = buf[i];
+  PetscFunctionReturn(0);
+}
+
+/* Says once what computes: the CPU, the precision and oneDNN's kernels (log and manifest). */
+static PetscErrorCode NameKernels(RnCtx ctx, RnRunDir rd, RnCifarModel *m, RnPrecision precision)
+{
+  char cpu[256], stem[640], field[640], head[640], all[2048];
+
+  PetscFunctionBeginUser;
+  RnCpuDescribe(cpu, sizeof cpu);
+  PetscCall(RnNetDescribeKernels(m->stem, stem, sizeof stem));
+  PetscCall(RnNetDescribeKernels(m->field, field, sizeof field));
+  PetscCall(RnNetDescribeKernels(m->head, head, sizeof head));
+  PetscCall(PetscSNPrintf(all, sizeof all, "%s on %s, %d thread(s) a rank | stem: %s | field: %s | head: %s", RnPrecisionNames[precision], cpu, RnThreadsPerRank(), stem, field, head));
+  PetscCall(RnLog(ctx, "kernels: %s\n", all));
+  PetscCall(RnRunDirSetKernels(rd, all));
+  PetscCall(RnRunDirSetStatus(rd, "running"));
+  PetscFunctionReturn(0);
+}
+
 static RnFlowKind UnitKind(const CifarOptions *o, int N) { return N ? (o->untied ? RN_FLOW_UNTIED : RN_FLOW_RESNET) : RN_FLOW_ODE; }
 static const char *ModelKind(const CifarOptions *o, int N) { return N ? (o->untied ? "untied" : "resnet") : "ode"; }
 
@@ -164,7 +215,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   /* the largest model fixes the state buffers */
   for (int u = 0; u < nunits; u++) {
     RnCifarModel probe;
-    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, unit_N[u]), unit_N[u], &o->ode_opt, &probe));
+    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, unit_N[u]), unit_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
     gs.nmax = PetscMax(gs.nmax, probe.n);
     gs.nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
     PetscCall(RnCifarModelDestroy(&probe));
@@ -201,19 +252,19 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     RnCifarModel m;
     RnOptim optim;
     double *grad, *gsum, row[EPOCH_FIELDS], unit_start = RnWallTime();
+    float *grad32;
     char describe[64] = "-";
     const int epoch0 = round == first_round ? first_epoch : 0;
 
     /* idle groups of the last round train a copy of the first model (and log nothing) */
-    PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, &m));
+    PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
     PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
+    PetscCall(PetscMalloc1(m.n + 2, &grad32));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
     PetscCall(RnCifarModelReserve(&m, PetscMax(hi - lo, 1)));
     if (epoch0 == 0) {
       /* the same initial stem and head for every model; the block from its own layer ids */
-      PetscCall(RnNetInit(m.stem, ctx->seed, 0, 0, gs.theta));
-      PetscCall(RnFlowInit(m.flow, ctx->seed, 0, 100, gs.theta + m.nstem));
-      PetscCall(RnNetInit(m.head, ctx->seed, 0, 200, gs.theta + m.nstem + m.nblock));
+      PetscCall(RnCifarModelInit(&m, ctx->seed, 0, gs.theta));
     } else {
       PetscCall(PetscArraycpy(optim->state, gs.optim_state, optim->nstate));
       optim->step = gs.optim_step;
@@ -243,12 +294,13 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
         PetscCall(RnCifarModelPass(&m, hi - lo, o->batch, gs.theta, grad, &l, &c));
         /* loss and hits ride along in the one Allreduce */
         grad[m.n] = l, grad[m.n + 1] = c;
-        PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n + 2, MPI_DOUBLE, MPI_SUM, ctx->group));
+        PetscCall(AllreduceGradient(ctx, o->precision, m.n + 2, grad, grad32, gsum));
         if (!isfinite(gsum[m.n]))
           RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "cifar: the loss of %s is %g at epoch %d step %d; lower train.lr (the last good checkpoint is kept)", describe, gsum[m.n], epoch + 1,
                             step);
         loss_sum += gsum[m.n], correct += gsum[m.n + 1];
         PetscCall(RnOptimStep(optim, lr_scale, gs.theta, gsum));
+        if (round == first_round && epoch == epoch0 && step == 0) PetscCall(NameKernels(ctx, rd, &m, o->precision));
         if (step % o->log_every == 0 || step == steps_per_epoch - 1) {
           const double el = RnWallTime() - t0, ips = (step + 1) * (double)o->batch / el;
           PetscCall(RnProgress(ctx, "[%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, epoch + 1, o->epochs, step + 1, steps_per_epoch,
@@ -302,6 +354,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     }
     PetscCall(RnOptimDestroy(&optim));
     PetscCall(PetscFree2(grad, gsum));
+    PetscCall(PetscFree(grad32));
     PetscCall(RnCifarModelDestroy(&m));
   }
   PetscCall(RnCheckpointerDestroy(&ck));

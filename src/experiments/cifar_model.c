@@ -4,7 +4,7 @@
 #include <string.h>
 
 
-PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnCifarModel *m)
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m)
 {
   RnShape img = {3, 32, 32}, s;
   RnLayer l;
@@ -13,6 +13,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscFunctionBeginUser;
   memset(m, 0, sizeof *m);
   m->N = kind == RN_FLOW_ODE ? 0 : N;
+  m->precision = precision;
   PetscCall(RnNetCreate(img, &m->stem));
   PetscCall(RnLayerCreateConv2d(img, channels, 3, 2, 1, &l));
   PetscCall(RnNetAdd(m->stem, l));
@@ -21,6 +22,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnLayerCreateBatchNorm(comm, m->stem->out, 0.1, 1e-5, &l));
   PetscCall(RnNetAdd(m->stem, l));
   PetscCall(RnNetSetUp(m->stem));
+  PetscCall(RnNetSetPrecision(m->stem, precision));
   s = m->stem->out;
   PetscCall(RnNetCreate(s, &m->field));
   PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
@@ -30,6 +32,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
   PetscCall(RnNetAdd(m->field, l));
   PetscCall(RnNetSetUp(m->field));
+  PetscCall(RnNetSetPrecision(m->field, precision));
   PetscCall(RnNetCreate(s, &m->head));
   PetscCall(RnLayerCreateBatchNorm(comm, s, 0.1, 1e-5, &l));
   PetscCall(RnNetAdd(m->head, l));
@@ -44,12 +47,22 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnLayerCreateDense(m->head->out, 10, &l));
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnNetSetUp(m->head));
+  PetscCall(RnNetSetPrecision(m->head, precision));
   PetscCall(RnFlowCreate(comm, m->field, kind, N, 1, &T, &m->flow));
   if (kind == RN_FLOW_ODE && ode) PetscCall(RnFlowSetOdeOptions(m->flow, ode));
   m->nstem = m->stem->nparams;
   m->nblock = m->flow->nparams;
   m->nhead = m->head->nparams;
   m->n = m->nstem + m->nblock + m->nhead;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnNetInit(m->stem, seed, member, 0, theta));
+  PetscCall(RnFlowInit(m->flow, seed, member, 100, theta + m->nstem));
+  PetscCall(RnNetInit(m->head, seed, member, 200, theta + m->nstem + m->nblock));
   PetscFunctionReturn(0);
 }
 

@@ -157,6 +157,7 @@ PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum
   PetscCall(PetscMalloc1(l->nstate, &l->state));
   for (int c = 0; c < in.c; c++) l->state[c] = 0.0, l->state[in.c + c] = 1.0;
   PetscCall(PetscNew(&d));
+  l->info.momentum = momentum, l->info.eps = eps;
   d->momentum = momentum;
   d->eps = eps;
   PetscCall(PetscMalloc3(in.c, &d->mean, in.c, &d->invstd, 2 * in.c, &d->sums));

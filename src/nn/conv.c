@@ -160,6 +160,7 @@ PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int 
   l->nparams = (PetscInt)cout * in.c * k * k + cout;
   PetscCall(PetscNew(&d));
   d->k = k, d->stride = stride, d->pad = pad;
+  l->info.k = k, l->info.stride = stride, l->info.pad = pad;
   /* chunks of RN_CONV_CHUNK_DOUBLES of im2col buffer: GEMMs big enough, buffers in cache */
   per_sample = (size_t)PetscMax(in.c * k * k, cout) * out.h * out.w;
   d->chunk = (int)PetscMax(1, PetscMin(256, (RN_CONV_CHUNK_DOUBLES) / PetscMax(per_sample, 1)));

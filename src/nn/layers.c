@@ -200,6 +200,7 @@ PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *la
   PetscCall(RnLayerAlloc(RN_LAYER_ACTIVATION, RnActivationNames[act], in, in, layer));
   PetscCall(PetscNew(&data));
   data->act = act;
+  (*layer)->info.act = act;
   (*layer)->data = data;
   (*layer)->ops.forward = ActivationForward;
   (*layer)->ops.backward = ActivationBackward;
@@ -305,6 +306,7 @@ PetscErrorCode RnNetSetUp(RnNet net)
   }
   net->nparams = net->param_offset[n];
   net->tape_per_sample = tape;
+  net->tape_per_sample_f64 = tape;
   net->setup = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
@@ -320,6 +322,10 @@ PetscErrorCode RnNetForward(RnNet net, int batch, const double *theta, const dou
 
   PetscFunctionBeginUser;
   PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
+  if (net->lowp) {
+    PetscCall(RnNetLowpForward(net, batch, theta, x, y, tape));
+    PetscFunctionReturn(0);
+  }
   for (int i = 0; i < net->nlayers; i++) {
     RnLayer l = net->layers[i];
     double *out = TapeAct(net, batch, tape, i);
@@ -335,6 +341,10 @@ PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const do
   double *g_out, *g_in;
 
   PetscFunctionBeginUser;
+  if (net->lowp) {
+    PetscCall(RnNetLowpBackward(net, batch, theta, x, dy, dx, dtheta, tape));
+    PetscFunctionReturn(0);
+  }
   /* two ping-pong buffers for the gradients between layers, kept in the net
    * so the hot loops of the ResNet and the ODE do not allocate */
   if (batch > net->work_batch) {
@@ -408,6 +418,7 @@ PetscErrorCode RnNetDestroy(RnNet *net)
 {
   PetscFunctionBeginUser;
   if (!net || !*net) PetscFunctionReturn(0);
+  PetscCall(RnNetLowpDestroy(&(*net)->lowp));
   for (int i = 0; i < (*net)->nlayers; i++) PetscCall(RnLayerDestroy(&(*net)->layers[i]));
   PetscCall(PetscFree((*net)->layers));
   if ((*net)->setup) PetscCall(PetscFree3((*net)->param_offset, (*net)->act_offset, (*net)->ltape_offset));

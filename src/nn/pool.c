@@ -53,6 +53,7 @@ PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer)
   PetscCall(RnLayerAlloc(RN_LAYER_AVGPOOL, "avgpool", in, (RnShape){in.c, in.h / k, in.w / k}, &l));
   PetscCall(PetscNew(&d));
   d->k = k;
+  l->info.k = k, l->info.stride = k;
   l->data = d;
   l->ops.forward = AvgPoolForward;
   l->ops.backward = AvgPoolBackward;

@@ -12,6 +12,19 @@ expect_status 0 "cifar sweep on one group of 2 ranks"
 [ "$(wc -l < "$TMP/one/final.csv")" -eq 4 ] && ok "final.csv has the 3 models" || bad "final.csv: $(cat "$TMP/one/final.csv")"
 expect_file "$TMP/one/cifar-depth.png" "accuracy-vs-depth figure"
 expect_file "$TMP/one/cifar-epochs.png" "accuracy-vs-epoch figure"
+grep -q '"kernels": "float32 on .*oneDNN' "$TMP/one/manifest.json" && ok "the manifest names the precision, the CPU and oneDNN's kernels" || bad "manifest: $(grep kernels "$TMP/one/manifest.json")"
+grep -q 'precision = "float32"' "$TMP/one/config.cfg" && ok "the resolved config says float32 ran" || bad "config.cfg has no precision"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'model.depths=[2]' --set train.epochs=1 --set "run.dir=\"$TMP/bf16\""
+expect_status 0 "cifar in bfloat16"
+grep -q '"kernels": "bfloat16 on' "$TMP/bf16/manifest.json" && ok "bfloat16 named in the manifest" || bad "manifest: $(grep kernels "$TMP/bf16/manifest.json")"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float64"' --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set "run.dir=\"$TMP/f64\""
+expect_status 0 "cifar in float64 (the reference path)"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float16"'
+expect_status 2 "an unknown precision"; expect_message 'model.precision: "float16" is not one of' "unknown precision named"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-7
+expect_status 2 "bfloat16 with rtol 1e-7"; expect_message "ode.rtol: 1e-07 is below what bfloat16 evaluations of the vector field resolve; use ode.rtol >= 3.1e-02" "tolerance below bfloat16"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-5 --set ode.atol=1e-9
+expect_status 2 "float32 with atol 1e-9"; expect_message "ode.atol: 1e-09 is below what float32 evaluations" "tolerance below float32"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/two\""
 expect_status 0 "cifar sweep on two groups of one rank"
 # the models are the same whatever the layout: compare final accuracies

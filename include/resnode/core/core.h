@@ -75,6 +75,14 @@ int RnExitFromError(PetscErrorCode err);
  * RN_ERR_INPUT with the message of the lowest failing rank. */
 PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
 
+/* The CPU for performance figures: /proc/cpuinfo's model name and whether it
+ * has AMX and avx512_bf16, e.g. "AMD EPYC (avx512_bf16, no AMX)". */
+void RnCpuDescribe(char *buf, size_t len);
+/* Threads each rank computes with (oneDNN's OpenMP, OpenBLAS): 1 when ranks
+ * share a node unless OMP_NUM_THREADS says otherwise. RnThreadsSetUp applies it. */
+int RnThreadsPerRank(void);
+void RnThreadsSetUp(int world_size);
+
 /* Wall-clock seconds. */
 double RnWallTime(void);
 

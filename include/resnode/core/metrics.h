@@ -30,6 +30,7 @@ struct RnRunDir_s {
   char experiment[64];
   char start_time[64];
   char status[32];
+  char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   int lock_fd;
 };
 
@@ -43,6 +44,8 @@ PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len
  * "failed", "preempted"); atomically (temp + rename). */
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
+/* Names the kernels in the manifest (rank 0's text; written at the next status). */
+PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
 
 /* A metrics CSV owned by rank 0 of ctx->world; other ranks hold an inert handle. */
 typedef struct RnMetrics_s *RnMetrics;

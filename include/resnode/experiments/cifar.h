@@ -5,7 +5,13 @@
  *   head:  batch norm, conv3x3(C -> 64, stride 4) + ReLU, batch norm,
  *          4x4 average pooling, linear 64 -> 10, softmax cross-entropy.
  * Parameters in one flat buffer: stem, block, head. Batch norm reduces its
- * statistics over comm (the ranks that share a batch). */
+ * statistics over comm (the ranks that share a batch).
+ *
+ * precision: float64 runs the double layers (im2col + BLAS); float32 and
+ * bfloat16 compile the stem, the field and the head for oneDNN (layers.h,
+ * RnNetSetPrecision): the same parameters, initialisation and batch-norm
+ * state, conversions only at the three nets' boundaries. The TS state of
+ * the ODE stays double. */
 #ifndef RESNODE_CIFAR_H
 #define RESNODE_CIFAR_H
 
@@ -16,13 +22,17 @@ typedef struct {
   RnFlow flow;
   PetscInt nstem, nblock, nhead, n; /* parameter counts; n = all */
   int N;                            /* 0: the ODE */
+  RnPrecision precision;
   /* work for a local batch */
   int cap;
   double *x, *tape_stem, *h0, *hT, *tape_head, *logits, *dlogits, *dhT, *dh0;
   int *labels;
 } RnCifarModel;
 
-PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnCifarModel *m);
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m);
+/* Initial parameters: the same stem and head for every depth (layer ids 0..,
+ * 200..), the block from layer ids 100.. (untied: one draw per step). */
+PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta);
 /* Work buffers for local batches of up to `batch` images (m->x, m->labels are the input). */
 PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
 /* Forward, and backward when grad != NULL (the gradient of the mean loss

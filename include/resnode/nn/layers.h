@@ -45,6 +45,14 @@ extern const char *const RnActivationNames[]; /* "identity", "tanh", "relu", "so
 
 typedef struct RnLayer_s *RnLayer;
 
+/* What a layer computes beyond its shapes, for code that compiles a Net for
+ * another backend (RnNetSetPrecision). */
+typedef struct {
+  int k, stride, pad;   /* conv2d (k x k kernel); avgpool: window k, stride k */
+  RnActivation act;     /* activation layers */
+  double momentum, eps; /* batch norm */
+} RnLayerInfo;
+
 typedef struct {
   PetscErrorCode (*forward)(RnLayer, int batch, const double *theta, const double *x, double *y, double *tape);
   PetscErrorCode (*backward)(RnLayer, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape);
@@ -63,6 +71,7 @@ struct RnLayer_s {
   double *state;           /* nstate doubles, owned by the layer */
   PetscBool training;      /* batch norm: batch statistics (true) or running ones */
   MPI_Comm comm;           /* batch statistics are reduced over this communicator */
+  RnLayerInfo info;
   RnLayerOps ops;
   void *data;              /* type-specific */
 };
@@ -86,6 +95,18 @@ PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer);
 PetscErrorCode RnLayerCreateGlobalAvgPool(RnShape in, RnLayer *layer);
 PetscErrorCode RnLayerDestroy(RnLayer *layer);
 
+/* The precision a Net computes in. The parameters, the Net's inputs and
+ * outputs and the tape's owner stay double; float32 and bfloat16 (bfloat16
+ * products with float32 accumulation, float32 batch-norm arithmetic) run
+ * through oneDNN, converting at the Net's boundaries only (and the
+ * parameters once per new theta). float64 is the reference path. */
+typedef enum { RN_PRECISION_FLOAT64, RN_PRECISION_FLOAT32, RN_PRECISION_BFLOAT16 } RnPrecision;
+extern const char *const RnPrecisionNames[]; /* "float64", "float32", "bfloat16", NULL */
+/* Unit roundoff of a precision: 2^-53, 2^-24, 2^-8. */
+double RnPrecisionEpsilon(RnPrecision p);
+
+typedef struct RnNetLowp_s *RnNetLowp; /* net_dnnl.c */
+
 /* Net: a chain of layers. Its parameters are the concatenation of its
  * layers' slices; its tape holds every intermediate activation and each
  * layer's own tape, per sample. */
@@ -103,6 +124,9 @@ struct RnNet_s {
   double *work;       /* gradient ping-pong buffers of the backward pass */
   int work_batch;
   size_t work_stride;
+  RnPrecision precision;
+  RnNetLowp lowp;     /* the oneDNN program (float32, bfloat16) */
+  PetscInt tape_per_sample_f64;
 };
 
 PetscErrorCode RnNetCreate(RnShape in, RnNet *net);
@@ -120,6 +144,23 @@ PetscInt RnNetStateSize(RnNet net);
 PetscErrorCode RnNetGetState(RnNet net, double *state);
 PetscErrorCode RnNetSetState(RnNet net, const double *state);
 PetscErrorCode RnNetDestroy(RnNet *net);
+
+/* Compile a set-up Net for a precision (changes tape_per_sample: size tapes
+ * after this call). float32/bfloat16 support conv2d, relu, batch norm,
+ * avgpool, globalavgpool and dense layers (an input error names any other);
+ * a relu right after a conv is fused into it. Parameters, their layout and
+ * initialisation, and batch-norm state are those of the float64 Net. */
+PetscErrorCode RnNetSetPrecision(RnNet net, RnPrecision precision);
+/* One line on what runs: oneDNN version, CPU ISA, and the kernel oneDNN chose
+ * for each convolution of the last batch size used (float64: "BLAS"). */
+PetscErrorCode RnNetDescribeKernels(RnNet net, char *buf, size_t len);
+/* oneDNN's version and the CPU ISA it uses ("avx512_core_bf16", ...). */
+void RnDnnlDescribe(char *buf, size_t len);
+
+/* internal: the oneDNN program's passes and destructor (net_dnnl.c) */
+PetscErrorCode RnNetLowpForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape);
+PetscErrorCode RnNetLowpBackward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape);
+PetscErrorCode RnNetLowpDestroy(RnNetLowp *lowp);
 
 /* Losses on a batch. They return the SUM over the batch (callers divide);
  * grad (may be NULL) receives d(sum)/d(input). */
