@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "resnode/data/data.h"
+#include "resnode/core/metrics.h"
 #include "resnode/core/rng.h"
 
 static char dir[256];
@@ -273,6 +274,7 @@ static void test_ranks_disagree(void)
   const char *expect[2] = {"missing/data_batch_5.bin: missing", "badlabel/data_batch_4.bin: record 2 has label 12"};
 
   if (rn_test_size < 2) return; /* needs ranks that disagree */
+  RnDatasetSetShared(PETSC_FALSE); /* ranks on different nodes: each reads its own files */
   for (int k = 0; k < 2; k++) {
     Path(path, sizeof path, rn_test_rank == rn_test_size - 1 ? bad[k] : "syn");
     last_message[0] = 0;
@@ -283,6 +285,45 @@ static void test_ranks_disagree(void)
     CU_ASSERT_PTR_NULL(ds);
     CU_ASSERT_PTR_NOT_NULL(strstr(last_message, expect[k]));
   }
+  RnDatasetSetShared(PETSC_TRUE);
+}
+
+/* The ranks of a node share one copy: one allocation (the others map it),
+ * the same records on every rank, and a split shares too. */
+static void test_node_shared(void)
+{
+  char path[400];
+  RnDataset ds, train, val;
+  MPI_Aint size;
+  int disp, node_size, sum[2], mine[2];
+  void *base;
+  uint64_t h, h0;
+
+  Path(path, sizeof path, "syn");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
+  MPI_Comm_size(ds->node, &node_size);
+  CU_ASSERT_EQUAL(node_size, rn_test_size); /* one machine: one node */
+  MPI_Win_shared_query(ds->win, ds->node_rank, &size, &disp, &base); /* this rank's own segment */
+  /* the window's memory is allocated by node rank 0 alone */
+  mine[0] = ds->node_rank == 0 ? (size > 0) : (size == 0), mine[1] = 1;
+  h = RnChecksum(ds->pixels, (size_t)ds->n * 3072, RN_CHECKSUM_INIT);
+  h = RnChecksum(ds->labels, sizeof(int) * ds->n, h);
+  h0 = h;
+  MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, PETSC_COMM_WORLD);
+  mine[1] = h == h0;
+  MPI_Allreduce(mine, sum, 2, MPI_INT, MPI_SUM, PETSC_COMM_WORLD);
+  CU_ASSERT_EQUAL(sum[0], rn_test_size);
+  CU_ASSERT_EQUAL(sum[1], rn_test_size);
+  RN_TEST_OK(RnDatasetSplit(ds, 5, 3, &train, &val));
+  h = RnChecksum(train->pixels, (size_t)train->n * 3072, RnChecksum(val->labels, sizeof(int) * val->n, RN_CHECKSUM_INIT));
+  h0 = h;
+  MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, PETSC_COMM_WORLD);
+  mine[1] = h == h0;
+  MPI_Allreduce(&mine[1], &sum[1], 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD);
+  CU_ASSERT_EQUAL(sum[1], rn_test_size);
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&val));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
 }
 
 /* ----------------------------------------------------------------- split */
@@ -612,7 +653,7 @@ static void test_cleanup(void)
 static void Register(void)
 {
   RnTestTempDir("rn-cifar", dir, sizeof dir);
-  RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, NULL);
+  RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, "node_shared", test_node_shared, NULL);
   RnTestAddSuite("dataset", "split", test_split, "mean_std", test_mean_std, NULL);
   RnTestAddSuite("augmentation", "by_hand", test_augment_by_hand, "reference", test_augment_reference, "keyed_by_sample", test_augment_keyed_by_sample, NULL);
   RnTestAddSuite("cleanup", "cleanup", test_cleanup, NULL);

@@ -15,6 +15,10 @@ static const char *const rn_cifar_test_files[] = {"test_batch.bin"};
 #define RN_CIFAR_EXPECTED "a CIFAR-10 directory holds data_batch_1.bin .. data_batch_5.bin and test_batch.bin (the binary version)"
 #define RN_CIFAR_HOWTO "get them with scripts/get-cifar10 DIR and point data.dir to DIR/cifar-10-batches-bin"
 
+static PetscBool rn_dataset_shared = PETSC_TRUE;
+
+void RnDatasetSetShared(PetscBool shared) { rn_dataset_shared = shared; }
+
 PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w, int nclasses, RnDataset *ds)
 {
   RnDataset d;
@@ -26,10 +30,39 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
   PetscCall(PetscNew(&d));
   d->comm = comm;
   d->n = n, d->channels = channels, d->h = h, d->w = w, d->nclasses = nclasses;
-  /* at least one element each so that an empty set still has valid pointers */
-  PetscCall(PetscMalloc3(PetscMax(chw * (size_t)n, 1), &d->pixels, PetscMax(n, 1), &d->labels, PetscMax(n, 1), &d->origin));
-  for (int i = 0; i < n; i++) d->origin[i] = i;
+  {
+    /* one window per node: pixels, then labels and origin (64-byte aligned) */
+    const size_t pix = (chw * (size_t)n + 63) / 64 * 64, ints = sizeof(int) * (size_t)PetscMax(n, 1);
+    char *base;
+    MPI_Aint size;
+    int disp;
+    if (rn_dataset_shared) PetscCallMPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &d->node));
+    else {
+      int rank;
+      PetscCallMPI(MPI_Comm_rank(comm, &rank));
+      PetscCallMPI(MPI_Comm_split(comm, rank, 0, &d->node)); /* a node of one rank */
+    }
+    PetscCallMPI(MPI_Comm_rank(d->node, &d->node_rank));
+    PetscCallMPI(MPI_Win_allocate_shared(d->node_rank == 0 ? (MPI_Aint)(pix + 2 * ints + 64) : 0, 1, MPI_INFO_NULL, d->node, &base, &d->win));
+    PetscCallMPI(MPI_Win_shared_query(d->win, 0, &size, &disp, &base));
+    PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, d->win));
+    d->pixels = (uint8_t *)base;
+    d->labels = (int *)(base + pix);
+    d->origin = (int *)(base + pix + ints);
+  }
+  if (RnDatasetWriter(d))
+    for (int i = 0; i < n; i++) d->origin[i] = i;
+  PetscCall(RnDatasetPublish(d));
   *ds = d;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetPublish(RnDataset ds)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Win_sync(ds->win));
+  PetscCallMPI(MPI_Barrier(ds->node));
+  PetscCallMPI(MPI_Win_sync(ds->win));
   PetscFunctionReturn(0);
 }
 
@@ -37,7 +70,9 @@ PetscErrorCode RnDatasetDestroy(RnDataset *ds)
 {
   PetscFunctionBeginUser;
   if (!ds || !*ds) PetscFunctionReturn(0);
-  PetscCall(PetscFree3((*ds)->pixels, (*ds)->labels, (*ds)->origin));
+  PetscCallMPI(MPI_Win_unlock_all((*ds)->win));
+  PetscCallMPI(MPI_Win_free(&(*ds)->win));
+  PetscCallMPI(MPI_Comm_free(&(*ds)->node));
   PetscCall(PetscFree(*ds));
   *ds = NULL;
   PetscFunctionReturn(0);
@@ -170,7 +205,9 @@ PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int 
   }
   PetscCall(RnAgreeInput(comm, failed, msg));
   PetscCall(RnDatasetCreate(comm, (int)total, 3, 32, 32, 10, &ds));
-  PetscCall(CifarReadFiles(dir, files, nfiles, counts, ds, &failed, msg, sizeof msg));
+  /* one reader a node; the others learn its outcome */
+  if (RnDatasetWriter(ds)) PetscCall(CifarReadFiles(dir, files, nfiles, counts, ds, &failed, msg, sizeof msg));
+  PetscCall(RnDatasetPublish(ds));
   PetscCallMPI(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm));
   if (any) PetscCall(RnDatasetDestroy(&ds)); /* before the agreed error unwinds */
   PetscCall(RnAgreeInput(comm, failed, msg));
@@ -190,13 +227,15 @@ PetscErrorCode RnDatasetSplit(RnDataset all, int validation, uint64_t seed, RnDa
   RnRandPermutation(seed, RN_STREAM_SPLIT, 0, 0, all->n, perm);
   PetscCall(RnDatasetCreate(all->comm, all->n - validation, all->channels, all->h, all->w, all->nclasses, train));
   PetscCall(RnDatasetCreate(all->comm, validation, all->channels, all->h, all->w, all->nclasses, val));
-  for (int i = 0; i < all->n; i++) {
+  for (int i = 0; i < all->n && RnDatasetWriter(all); i++) {
     RnDataset d = i < validation ? *val : *train;
     const int j = i < validation ? i : i - validation;
     memcpy(d->pixels + (size_t)j * chw, all->pixels + (size_t)perm[i] * chw, chw);
     d->labels[j] = all->labels[perm[i]];
     d->origin[j] = all->origin[perm[i]];
   }
+  PetscCall(RnDatasetPublish(*train));
+  PetscCall(RnDatasetPublish(*val));
   PetscCall(PetscFree(perm));
   PetscFunctionReturn(0);
 }

@@ -7,10 +7,13 @@
  * pixels are already in (c, h, w) order); 10000 records per file. Get them
  * with scripts/get-cifar10 DIR (-> DIR/cifar-10-batches-bin).
  *
- * Every rank reads the files and keeps the pixels as uint8 (60000 images:
- * 184 MB a rank). Each rank checks them on its own and the ranks agree on
- * the outcome (RnAgreeInput), so a bad or missing file is an RN_ERR_INPUT on
- * every rank at once, even when the ranks' file systems differ. */
+ * The ranks of a node share one copy of a data set (MPI-3 shared memory:
+ * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) and MPI_Win_allocate_shared):
+ * the node's first rank reads and checks the records, the others map them
+ * (60000 images are 184 MB a node, not a rank). Every rank checks that the
+ * files exist and have whole records, and the ranks agree on every outcome
+ * (RnAgreeInput), so a bad or missing file is an RN_ERR_INPUT on every rank
+ * at once, even when the nodes' file systems differ. */
 #ifndef RESNODE_DATA_H
 #define RESNODE_DATA_H
 
@@ -24,6 +27,11 @@ struct RnDataset_s {
   int *labels;     /* n, in 0..nclasses-1 */
   int *origin;     /* index of each sample in the data set it was loaded as (keys
                       its augmentation, so it survives splits) */
+  /* pixels, labels and origin live in one node-shared window, written by
+   * node rank 0 only (RnDatasetWriter) and published by RnDatasetPublish */
+  MPI_Comm node;
+  int node_rank;
+  MPI_Win win;
 };
 
 #define RN_CIFAR_RECORD 3073 /* bytes a record: label + 3 x 32 x 32 */
@@ -37,8 +45,17 @@ struct RnDataset_s {
  * records than the others of the set (truncated), a label > 9. */
 PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *ds);
 
-/* An empty data set of n samples (pixels and labels uninitialised, origin[i] = i). */
+/* An empty data set of n samples in node-shared memory (pixels and labels
+ * uninitialised, origin[i] = i). Collective on comm. Only the writer (node
+ * rank 0) fills it; then every rank calls RnDatasetPublish. */
 PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w, int nclasses, RnDataset *ds);
+static inline PetscBool RnDatasetWriter(RnDataset ds) { return (PetscBool)(ds->node_rank == 0); }
+/* Whether data sets created from now on are shared by the ranks of a node
+ * (default) or each rank holds its own copy (as ranks on different nodes do;
+ * tests use it to model nodes whose file systems differ). */
+void RnDatasetSetShared(PetscBool shared);
+/* The writer's stores become visible to the node's ranks (collective on ds->node). */
+PetscErrorCode RnDatasetPublish(RnDataset ds);
 PetscErrorCode RnDatasetDestroy(RnDataset *ds);
 
 /* A partition by the permutation perm of (seed, RN_STREAM_SPLIT, a = 0, b = 0)
