@@ -3,7 +3,7 @@
  * the neural ODE with rk4 and 4 steps, on random images, for each precision
  * and width asked for:
  *
- *   mpirun -n 1 build/bench/bench_cifar [steps] [precisions] [widths] [batch]
+ *   mpirun -n 1 build/bench/bench_cifar [steps] [precisions] [widths] [batch] [resnet|ode|both]
  *   mpirun -n 2 build/bench/bench_cifar 3 float32,bfloat16 256,64 128
  *
  * (defaults: 3 steps, float32,bfloat16,float64, widths 64, batch 128; the
@@ -105,8 +105,8 @@ int main(int argc, char **argv)
         if (rank == 0) fprintf(stderr, "bench_cifar: unknown precision %s\n", p);
         continue;
       }
-      PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_RESNET, (RnPrecision)k, B, steps));
-      PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_ODE, (RnPrecision)k, B, steps));
+      if (argc <= 5 || strcmp(argv[5], "ode")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_RESNET, (RnPrecision)k, B, steps));
+      if (argc <= 5 || strcmp(argv[5], "resnet")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_ODE, (RnPrecision)k, B, steps));
     }
   }
   PetscCall(PetscFinalize());

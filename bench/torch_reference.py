@@ -4,6 +4,9 @@ CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
 
   /usr/bin/python3 bench/torch_reference.py nodefit   # test-equation fit, rk4 dt = 0.01, backprop through the solver
   /usr/bin/python3 bench/torch_reference.py conv      # conv ODE block, 16 channels, 32x32, batch 128, euler 8 steps
+  /usr/bin/python3 bench/torch_reference.py cifar [C] [batch] [steps] [ranks]
+        # the paper's network (as bench_cifar): tied ResNet N = 8, float32, float64 and
+        # bfloat16 autocast; ranks > 1 runs that many processes on batch/ranks each
 
 Prints median seconds per training iteration (forward + backward + Adam)."""
 import statistics
@@ -75,5 +78,63 @@ def conv(iterations=5):
         print("torch conv ODE block euler 8 steps %s: median %.3f s/step, %.1f images/s" % (str(dtype).replace("torch.", ""), t, 128 / t))
 
 
+class CifarNet(torch.nn.Module):
+    """cifar.h: stem conv3x3(3->C, s2)+ReLU+BN; N tied steps x += conv(relu(conv(x)))/N;
+    BN, conv3x3(C->64, s4)+ReLU, BN, 4x4 avg pool, linear 64->10."""
+
+    def __init__(self, C, N):
+        super().__init__()
+        self.N = N
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, C, 3, 2, 1), torch.nn.ReLU(), torch.nn.BatchNorm2d(C))
+        self.f = torch.nn.Sequential(torch.nn.Conv2d(C, C, 3, 1, 1), torch.nn.ReLU(), torch.nn.Conv2d(C, C, 3, 1, 1))
+        self.head = torch.nn.Sequential(torch.nn.BatchNorm2d(C), torch.nn.Conv2d(C, 64, 3, 4, 1), torch.nn.ReLU(), torch.nn.BatchNorm2d(64),
+                                        torch.nn.AvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(64, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        for _ in range(self.N):
+            x = x + self.f(x) / self.N
+        return self.head(x)
+
+
+def cifar_worker(rank, size, C, B, steps, results):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    if size > 1:
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29517", rank=rank, world_size=size)
+    for name, dtype, autocast in (("float32", torch.float32, False), ("bfloat16 autocast", torch.float32, True), ("float64", torch.float64, False)):
+        torch.manual_seed(1)
+        torch.set_default_dtype(dtype)
+        net = CifarNet(C, 8)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        b = B // size
+        x = torch.randn(b, 3, 32, 32)
+        y = torch.arange(b) % 10
+
+        def step():
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            if size > 1:
+                for p in net.parameters():
+                    dist.all_reduce(p.grad)
+            opt.step()
+        t = median_time(step, steps)
+        if rank == 0:
+            print("torch cifar C = %d %-17s tied ResNet N = 8 batch %d ranks %d: median %.3f s/step, %.1f images/s" % (C, name, B, size, t, B / t), flush=True)
+
+
+def cifar():
+    C = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    B = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+    steps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    size = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    if size == 1:
+        cifar_worker(0, 1, C, B, steps, None)
+    else:
+        torch.multiprocessing.spawn(cifar_worker, args=(size, C, B, steps, None), nprocs=size)
+
+
 if __name__ == "__main__":
-    {"nodefit": nodefit, "conv": conv}[sys.argv[1] if len(sys.argv) > 1 else "nodefit"]()
+    {"nodefit": nodefit, "conv": conv, "cifar": cifar}[sys.argv[1] if len(sys.argv) > 1 else "nodefit"]()
