@@ -5,7 +5,10 @@
  *
  *   mpirun -n 1 build/bench/bench_cifar [steps] [precisions] [widths] [batch] [resnet|ode|both]
  *   mpirun -n 2 build/bench/bench_cifar 3 float32,bfloat16 256,64 128
+ *   mpirun -n 1 build/bench/bench_cifar 2 float32,float32:direct 256 32 resnet
  *
+ * (a precision with ":direct" keeps float32 convolutions direct, not Winograd;
+ * see RnConvAlgorithm)
  * (defaults: 3 steps, float32,bfloat16,float64, widths 64, batch 128; the
  * batch is split over the ranks). One thread a rank unless OMP_NUM_THREADS
  * says otherwise. Prints the CPU, then per case the median time per step,
@@ -28,7 +31,7 @@ static int CompareDouble(const void *a, const void *b)
 static double FieldFlops(int C) { return 2.0 * (2.0 * C * C * 9 * 256); }
 static double OuterFlops(int C) { return 2.0 * 3 * C * 9 * 256 + 2.0 * C * 64 * 9 * 16 + 2.0 * 64 * 10; }
 
-static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind kind, RnPrecision precision, int B, int steps)
+static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind kind, RnPrecision precision, RnConvAlgorithm alg, int B, int steps)
 {
   const int lo = B * rank / size, hi = B * (rank + 1) / size, b = hi - lo;
   RnCifarModel m;
@@ -42,6 +45,7 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
   strcpy(ode.solver, "rk4");
   ode.steps = 4;
   PetscCall(RnCifarModelCreate(comm, C, kind, 8, &ode, precision, &m));
+  PetscCall(RnCifarModelSetConvAlgorithm(&m, alg));
   PetscCall(RnCifarModelReserve(&m, b));
   PetscCall(PetscMalloc4(m.n, &theta, m.n, &grad, m.n, &gsum, steps, &times));
   PetscCall(RnCifarModelInit(&m, 1, 0, theta));
@@ -70,8 +74,10 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
   qsort(times, steps, sizeof(double), CompareDouble);
   {
     const double t = times[steps / 2], flops = B * (field_evals * FieldFlops(C) + 3.0 * OuterFlops(C));
+    char name[32];
+    PetscCall(PetscSNPrintf(name, sizeof name, "%s%s", RnPrecisionNames[precision], alg == RN_CONV_DIRECT ? ":direct" : ""));
     if (rank == 0)
-      printf("C = %3d  %-9s %-17s batch %d ranks %d  median %8.3f s/step  %8.1f images/s  %7.1f GFLOP/s (conv)\n", C, RnPrecisionNames[precision],
+      printf("C = %3d  %-15s %-17s batch %d ranks %d  median %8.3f s/step  %8.1f images/s  %7.1f GFLOP/s (conv)\n", C, name,
              kind == RN_FLOW_ODE ? "ODE rk4, 4 steps" : "tied ResNet N = 8", B, size, t, B / t, flops / t * 1e-9);
   }
   PetscCall(RnOptimDestroy(&optim));
@@ -100,13 +106,16 @@ int main(int argc, char **argv)
     snprintf(list, sizeof list, "%s", precisions);
     for (char *p = strtok_r(list, ",", &save2); p; p = strtok_r(NULL, ",", &save2)) {
       int k = 0;
+      char *suffix = strchr(p, ':');
+      const RnConvAlgorithm alg = suffix && !strcmp(suffix, ":direct") ? RN_CONV_DIRECT : RN_CONV_AUTO;
+      if (suffix) *suffix = 0;
       while (RnPrecisionNames[k] && strcmp(RnPrecisionNames[k], p)) k++;
       if (!RnPrecisionNames[k]) {
         if (rank == 0) fprintf(stderr, "bench_cifar: unknown precision %s\n", p);
         continue;
       }
-      if (argc <= 5 || strcmp(argv[5], "ode")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_RESNET, (RnPrecision)k, B, steps));
-      if (argc <= 5 || strcmp(argv[5], "resnet")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_ODE, (RnPrecision)k, B, steps));
+      if (argc <= 5 || strcmp(argv[5], "ode")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_RESNET, (RnPrecision)k, alg, B, steps));
+      if (argc <= 5 || strcmp(argv[5], "resnet")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_ODE, (RnPrecision)k, alg, B, steps));
     }
   }
   PetscCall(PetscFinalize());

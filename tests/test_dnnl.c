@@ -15,6 +15,7 @@
  * gives errors of order 1). Losses agree to 1e-3 relative in bfloat16. */
 #include "testutil.h"
 
+#include <dnnl.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,8 +33,8 @@ static double RelNormErr(size_t n, const double *a, const double *b)
   return s > 0 ? sqrt(d / s) : sqrt(d);
 }
 
-typedef enum { L_CONV, L_CONV_RELU, L_CONV_SMALL, L_RELU, L_BN, L_POOL, L_GPOOL, L_DENSE } Kind;
-static const char *const kind_names[] = {"conv 16->16", "conv+relu 16->16", "conv 3->5 stride 2", "relu", "batch norm", "avgpool 4", "global avgpool", "dense 64->10"};
+typedef enum { L_CONV, L_CONV_RELU, L_CONV_SMALL, L_RELU, L_BN, L_POOL, L_GPOOL, L_DENSE, L_CONV_WIDE } Kind;
+static const char *const kind_names[] = {"conv 16->16", "conv+relu 16->16", "conv 3->5 stride 2", "relu", "batch norm", "avgpool 4", "global avgpool", "dense 64->10", "conv+relu 32->32"};
 
 /* A net of one layer kind (plus what it needs around it to be compiled). */
 static RnNet MakeNet(Kind kind)
@@ -43,13 +44,15 @@ static RnNet MakeNet(Kind kind)
   RnLayer l;
   if (kind == L_CONV_SMALL) in = (RnShape){3, 9, 9};
   if (kind == L_DENSE) in = (RnShape){4, 4, 4};
+  if (kind == L_CONV_WIDE) in = (RnShape){32, 12, 12};
   RnNetCreate(in, &net);
   switch (kind) {
   case L_CONV:
   case L_CONV_RELU:
-    RnLayerCreateConv2d(in, 16, 3, 1, 1, &l);
+  case L_CONV_WIDE:
+    RnLayerCreateConv2d(in, in.c, 3, 1, 1, &l);
     RnNetAdd(net, l);
-    if (kind == L_CONV_RELU) {
+    if (kind != L_CONV) {
       RnLayerCreateActivation(net->out, RN_ACT_RELU, &l);
       RnNetAdd(net, l);
     }
@@ -68,7 +71,10 @@ static RnNet MakeNet(Kind kind)
   return net;
 }
 
-static void CheckLayer(Kind kind, RnPrecision prec)
+/* Winograd is what RN_CONV_AUTO gives float32 3x3 convolutions with >= 32 channels on AVX-512 */
+static PetscBool HasWinograd(void) { return (PetscBool)(dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core); }
+
+static void CheckLayer(Kind kind, RnPrecision prec, RnConvAlgorithm alg)
 {
   const int B = 6, lo = B * rn_test_rank / rn_test_size, b = B * (rn_test_rank + 1) / rn_test_size - lo;
   RnNet ref = MakeNet(kind), low = MakeNet(kind);
@@ -76,6 +82,7 @@ static void CheckLayer(Kind kind, RnPrecision prec)
   double *theta, *x, *dy, *y[2], *dx[2], *dth[2], *tape[2], err[3], worst[3];
 
   RN_TEST_OK(RnNetSetPrecision(low, prec));
+  RN_TEST_OK(RnNetSetConvAlgorithm(low, alg));
   theta = malloc(sizeof(double) * (ref->nparams + 1));
   RnNetInit(ref, 5, 0, 0, theta);
   /* batch norm: a non-trivial scale and shift */
@@ -101,10 +108,16 @@ static void CheckLayer(Kind kind, RnPrecision prec)
   err[1] = RelNormErr(nin * b, dx[1], dx[0]);
   err[2] = RelNormErr((size_t)ref->nparams, dth[1], dth[0]);
   MPI_Allreduce(err, worst, 3, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD);
-  if (rn_test_rank == 0) printf("\n    %-9s %-20s y %.1e  dx %.1e  dtheta %.1e ", RnPrecisionNames[prec], kind_names[kind], worst[0], worst[1], worst[2]);
+  if (rn_test_rank == 0) printf("\n    %-9s %-6s %-20s y %.1e  dx %.1e  dtheta %.1e ", RnPrecisionNames[prec], RnConvAlgorithmNames[alg], kind_names[kind], worst[0], worst[1], worst[2]);
   CU_ASSERT(worst[0] < Tolerance(prec, PETSC_FALSE));
-  CU_ASSERT(worst[1] < Tolerance(prec, (PetscBool)(kind == L_CONV_RELU)));
-  CU_ASSERT(worst[2] < Tolerance(prec, (PetscBool)(kind == L_CONV_RELU)));
+  CU_ASSERT(worst[1] < Tolerance(prec, (PetscBool)(kind == L_CONV_RELU || kind == L_CONV_WIDE)));
+  CU_ASSERT(worst[2] < Tolerance(prec, (PetscBool)(kind == L_CONV_RELU || kind == L_CONV_WIDE)));
+  if (kind == L_CONV_WIDE) {
+    /* the kernels that ran are the ones asked for */
+    char kernels[1024];
+    RN_TEST_OK(RnNetDescribeKernels(low, kernels, sizeof kernels));
+    CU_ASSERT_EQUAL(strstr(kernels, "wino") != NULL, prec == RN_PRECISION_FLOAT32 && alg == RN_CONV_AUTO && HasWinograd());
+  }
   for (int v = 0; v < 2; v++) free(y[v]), free(dx[v]), free(dth[v]), free(tape[v]);
   free(theta), free(x), free(dy);
   RnNetDestroy(&ref);
@@ -113,12 +126,13 @@ static void CheckLayer(Kind kind, RnPrecision prec)
 
 static void test_layers_float32(void)
 {
-  for (Kind k = L_CONV; k <= L_DENSE; k++) CheckLayer(k, RN_PRECISION_FLOAT32);
+  for (Kind k = L_CONV; k <= L_CONV_WIDE; k++) CheckLayer(k, RN_PRECISION_FLOAT32, RN_CONV_AUTO);
+  CheckLayer(L_CONV_WIDE, RN_PRECISION_FLOAT32, RN_CONV_DIRECT);
 }
 
 static void test_layers_bfloat16(void)
 {
-  for (Kind k = L_CONV; k <= L_DENSE; k++) CheckLayer(k, RN_PRECISION_BFLOAT16);
+  for (Kind k = L_CONV; k <= L_CONV_WIDE; k++) CheckLayer(k, RN_PRECISION_BFLOAT16, RN_CONV_AUTO);
 }
 
 /* An unsupported layer is an input error that names it. */
@@ -161,16 +175,16 @@ static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, RnPrecision prec, int 
 }
 
 /* the gradient of the whole network, the batch split over the world's ranks */
-static void CheckNetwork(RnFlowKind kind, RnPrecision prec)
+static void CheckNetwork(RnFlowKind kind, RnPrecision prec, int C)
 {
   const int B = 8, lo = B * rn_test_rank / rn_test_size, b = B * (rn_test_rank + 1) / rn_test_size - lo;
   Net ref, low;
   double *theta, *g[2], l[2], e, loss[2];
   int c;
-  Setup(&ref, PETSC_COMM_WORLD, kind, RN_PRECISION_FLOAT64, 16, b, lo, NULL);
+  Setup(&ref, PETSC_COMM_WORLD, kind, RN_PRECISION_FLOAT64, C, b, lo, NULL);
   theta = malloc(sizeof(double) * ref.m.n);
   RnCifarModelInit(&ref.m, 1, 0, theta);
-  Setup(&low, PETSC_COMM_WORLD, kind, prec, 16, b, lo, NULL);
+  Setup(&low, PETSC_COMM_WORLD, kind, prec, C, b, lo, NULL);
   for (int v = 0; v < 2; v++) {
     Net *n = v ? &low : &ref;
     g[v] = calloc(ref.m.n, sizeof(double));
@@ -180,7 +194,7 @@ static void CheckNetwork(RnFlowKind kind, RnPrecision prec)
   MPI_Allreduce(l, loss, 2, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
   e = RelNormErr((size_t)ref.m.n, g[1], g[0]);
   if (rn_test_rank == 0)
-    printf("\n    %-9s %s network, C = 16, %d ranks: loss %.6f vs %.6f, gradient rel. error %.1e ", RnPrecisionNames[prec], kind == RN_FLOW_ODE ? "ODE" : "ResNet", rn_test_size, loss[1] / B,
+    printf("\n    %-9s %s network, C = %d, %d ranks: loss %.6f vs %.6f, gradient rel. error %.1e ", RnPrecisionNames[prec], kind == RN_FLOW_ODE ? "ODE" : "ResNet", C, rn_test_size, loss[1] / B,
            loss[0] / B, e);
   CU_ASSERT(fabs(loss[1] - loss[0]) <= (prec == RN_PRECISION_FLOAT32 ? 1e-5 : 1e-3) * fabs(loss[0]));
   CU_ASSERT(e < Tolerance(prec, PETSC_TRUE));
@@ -189,10 +203,11 @@ static void CheckNetwork(RnFlowKind kind, RnPrecision prec)
   RnCifarModelDestroy(&low.m);
 }
 
-static void test_network_float32_resnet(void) { CheckNetwork(RN_FLOW_RESNET, RN_PRECISION_FLOAT32); }
-static void test_network_float32_ode(void) { CheckNetwork(RN_FLOW_ODE, RN_PRECISION_FLOAT32); }
-static void test_network_bfloat16_resnet(void) { CheckNetwork(RN_FLOW_RESNET, RN_PRECISION_BFLOAT16); }
-static void test_network_bfloat16_ode(void) { CheckNetwork(RN_FLOW_ODE, RN_PRECISION_BFLOAT16); }
+/* C = 32: the tied block's convolutions run Winograd in float32 (on AVX-512) */
+static void test_network_float32_resnet(void) { CheckNetwork(RN_FLOW_RESNET, RN_PRECISION_FLOAT32, 16), CheckNetwork(RN_FLOW_RESNET, RN_PRECISION_FLOAT32, 32); }
+static void test_network_float32_ode(void) { CheckNetwork(RN_FLOW_ODE, RN_PRECISION_FLOAT32, 16), CheckNetwork(RN_FLOW_ODE, RN_PRECISION_FLOAT32, 32); }
+static void test_network_bfloat16_resnet(void) { CheckNetwork(RN_FLOW_RESNET, RN_PRECISION_BFLOAT16, 16); }
+static void test_network_bfloat16_ode(void) { CheckNetwork(RN_FLOW_ODE, RN_PRECISION_BFLOAT16, 16); }
 
 /* three SGD steps in float32 on one rank and on the ranks of the world */
 static void test_float32_training_ranks(void)

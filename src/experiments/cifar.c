@@ -28,6 +28,7 @@ typedef struct {
   PetscBool use_augment;
   int channels;
   RnPrecision precision;
+  RnConvAlgorithm convolution;
   int ndepths, depths[CIFAR_MAX_UNITS];
   PetscBool ode, untied;
   RnOdeOptions ode_opt;
@@ -65,6 +66,8 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
     int p;
     PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &p));
     o->precision = (RnPrecision)p;
+    PetscCall(RnConfigGetChoice(cfg, "model.convolution", "auto", RnConvAlgorithmNames, &p));
+    o->convolution = (RnConvAlgorithm)p;
   }
   PetscCall(RnConfigGetIntArray(cfg, "model.depths", 4, depths_default, 1, 100000, 0, CIFAR_MAX_UNITS - 1, &o->ndepths, o->depths));
   PetscCall(RnConfigGetBool(cfg, "model.ode", PETSC_TRUE, &o->ode));
@@ -258,6 +261,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
 
     /* idle groups of the last round train a copy of the first model (and log nothing) */
     PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
+    PetscCall(RnCifarModelSetConvAlgorithm(&m, o->convolution));
     PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
     PetscCall(PetscMalloc1(m.n + 2, &grad32));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));

@@ -117,6 +117,15 @@ PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, co
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm algorithm)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnNetSetConvAlgorithm(m->stem, algorithm));
+  PetscCall(RnNetSetConvAlgorithm(m->field, algorithm));
+  PetscCall(RnNetSetConvAlgorithm(m->head, algorithm));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training)
 {
   PetscFunctionBeginUser;

@@ -21,9 +21,12 @@
 #include <dnnl.h>
 #include <dnnl_debug.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const RnPrecisionNames[] = {"float64", "float32", "bfloat16", NULL};
+const char *const RnConvAlgorithmNames[] = {"auto", "direct", NULL};
 
 double RnPrecisionEpsilon(RnPrecision p) { return p == RN_PRECISION_FLOAT64 ? 0x1p-53 : (p == RN_PRECISION_FLOAT32 ? 0x1p-24 : 0x1p-8); }
 
@@ -192,9 +195,29 @@ struct RnNetLowp_s {
   Op *ops;
   Tensor *tensors;
   double *theta_seen; /* parameters the float32 copies were made from */
+  RnConvAlgorithm algorithm;
   long version, clock;
   Plan plans[RN_MAX_PLANS];
 };
+
+/* Every buffer oneDNN reads or writes is 64-byte aligned: the Winograd
+ * kernels store with vmovntps, which faults on anything less. */
+#define RN_ALIGN 64
+
+static PetscErrorCode AlignedMalloc(size_t bytes, void **ptr)
+{
+  PetscFunctionBeginUser;
+  *ptr = aligned_alloc(RN_ALIGN, (bytes + RN_ALIGN - 1) / RN_ALIGN * RN_ALIGN);
+  PetscCheck(*ptr, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory allocating %zu bytes for oneDNN", bytes);
+  memset(*ptr, 0, bytes);
+  PetscFunctionReturn(0);
+}
+
+static void AlignedFree(void **ptr)
+{
+  free(*ptr);
+  *ptr = NULL;
+}
 
 static PetscErrorCode MemoryCreate(const dnnl_memory_desc_t *md, void *ptr, dnnl_memory_t *m)
 {
@@ -254,6 +277,19 @@ static PetscErrorCode PrimitiveCreate(const_dnnl_op_desc_t desc, const_dnnl_prim
   PetscFunctionReturn(0);
 }
 
+/* The primitive for desc with Winograd when asked and oneDNN has a kernel for
+ * it, else desc_direct (the same operation with direct convolution). */
+static PetscErrorCode ConvPrimitiveCreate(const dnnl_convolution_desc_t *desc, const dnnl_convolution_desc_t *desc_direct, const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                                          dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, size_t *scratch_bytes, char *impl, size_t impl_len)
+{
+  PetscFunctionBeginUser;
+  if (desc && dnnl_primitive_desc_create(pd, desc, attr, rn_engine, hint) == dnnl_success) {
+    DnnlCall(dnnl_primitive_desc_destroy(*pd));
+    PetscCall(PrimitiveCreate(desc, attr, hint, pd, prim, scratch_bytes, impl, impl_len));
+  } else PetscCall(PrimitiveCreate(desc_direct, attr, hint, pd, prim, scratch_bytes, impl, impl_len));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode ReorderCreate(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, dnnl_primitive_t *prim)
 {
   dnnl_primitive_desc_t pd;
@@ -290,17 +326,17 @@ static PetscErrorCode PlanDestroy(Plan *plan, RnNetLowp p)
     if (c->reorder_fwd) DnnlCall(dnnl_primitive_destroy(c->reorder_fwd));
     if (c->reorder_bwd) DnnlCall(dnnl_primitive_destroy(c->reorder_bwd));
     if (c->reorder_dw) DnnlCall(dnnl_primitive_destroy(c->reorder_dw));
-    PetscCall(PetscFree(c->dw_kernel));
-    PetscCall(PetscFree(c->w_fwd));
-    PetscCall(PetscFree(c->w_bwd));
-    PetscCall(PetscFree(c->dw));
-    PetscCall(PetscFree(c->wpad));
+    AlignedFree(&c->dw_kernel);
+    AlignedFree(&c->w_fwd);
+    AlignedFree(&c->w_bwd);
+    AlignedFree((void **)&c->dw);
+    AlignedFree((void **)&c->wpad);
   }
   PetscCall(PetscFree(plan->conv));
   PetscCall(PetscFree3(plan->L, plan->dL, plan->md));
-  PetscCall(PetscFree(plan->scratch));
-  PetscCall(PetscFree(plan->diff[0]));
-  PetscCall(PetscFree(plan->diff[1]));
+  AlignedFree(&plan->scratch);
+  AlignedFree(&plan->diff[0]);
+  AlignedFree(&plan->diff[1]);
   PetscCall(PetscMemzero(plan, sizeof *plan));
   PetscFunctionReturn(0);
 }
@@ -336,7 +372,9 @@ static PetscErrorCode PlanConv(RnNetLowp p, Plan *plan, int i, PetscBool *fixed,
   Tensor *tin = &p->tensors[op->in], *tout = &p->tensors[op->out];
   const dnnl_data_type_t ct = ComputeType(p);
   dnnl_memory_desc_t src_md, dst_md, w_any, b_md, dsrc_md, ddst_md, dw_md, dw_any;
-  dnnl_convolution_desc_t desc;
+  /* Winograd: float32 3x3 stride 1 with >= 32 channels each way (at 16 it is not faster here) */
+  const PetscBool wino = (PetscBool)(p->algorithm == RN_CONV_AUTO && ct == dnnl_f32 && k == 3 && l->info.stride == 1 && Cp >= 32 && Kp >= 32);
+  dnnl_convolution_desc_t desc, desc_wino;
   dnnl_primitive_attr_t attr;
   dnnl_post_ops_t post;
   dnnl_primitive_desc_t fwd_pd, bd_pd, bw_pd;
@@ -362,7 +400,8 @@ static PetscErrorCode PlanConv(RnNetLowp p, Plan *plan, int i, PetscBool *fixed,
     DnnlCall(dnnl_post_ops_destroy(post));
   }
   DnnlCall(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_any, &b_md, &dst_md, strides, pad, pad_r));
-  PetscCall(PrimitiveCreate(&desc, attr, NULL, &fwd_pd, &c->fwd, &plan->scratch_bytes, c->impl[0], sizeof c->impl[0]));
+  if (wino) DnnlCall(dnnl_convolution_forward_desc_init(&desc_wino, dnnl_forward_training, dnnl_convolution_winograd, &src_md, &w_any, &b_md, &dst_md, strides, pad, pad_r));
+  PetscCall(ConvPrimitiveCreate(wino ? &desc_wino : NULL, &desc, attr, NULL, &fwd_pd, &c->fwd, &plan->scratch_bytes, c->impl[0], sizeof c->impl[0]));
   DnnlCall(dnnl_primitive_attr_destroy(attr));
   DnnlCall(dnnl_primitive_attr_create(&attr));
   DnnlCall(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
@@ -381,28 +420,30 @@ static PetscErrorCode PlanConv(RnNetLowp p, Plan *plan, int i, PetscBool *fixed,
   plan->dL[op->in].dt = dsrc_md.data_type, plan->dL[op->out].dt = ddst_md.data_type;
   c->dsrc_md = dsrc_md, c->ddst_md = ddst_md;
   DnnlCall(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &dsrc_md, &w_any, &ddst_md, strides, pad, pad_r));
-  PetscCall(PrimitiveCreate(&desc, attr, fwd_pd, &bd_pd, &c->bwd_data, &plan->scratch_bytes, c->impl[1], sizeof c->impl[1]));
+  if (wino) DnnlCall(dnnl_convolution_backward_data_desc_init(&desc_wino, dnnl_convolution_winograd, &dsrc_md, &w_any, &ddst_md, strides, pad, pad_r));
+  PetscCall(ConvPrimitiveCreate(wino ? &desc_wino : NULL, &desc, attr, fwd_pd, &bd_pd, &c->bwd_data, &plan->scratch_bytes, c->impl[1], sizeof c->impl[1]));
   q = dnnl_primitive_desc_query_md(bd_pd, dnnl_query_weights_md, 0);
   c->wb_md = *q;
   /* the weight gradient in the kernel's own layout (a plain one can force a reference kernel), reordered to oihw */
   DnnlCall(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &c->src_md, &dw_any, &b_md, &ddst_md, strides, pad, pad_r));
-  PetscCall(PrimitiveCreate(&desc, attr, fwd_pd, &bw_pd, &c->bwd_weights, &plan->scratch_bytes, c->impl[2], sizeof c->impl[2]));
+  if (wino) DnnlCall(dnnl_convolution_backward_weights_desc_init(&desc_wino, dnnl_convolution_winograd, &c->src_md, &dw_any, &b_md, &ddst_md, strides, pad, pad_r));
+  PetscCall(ConvPrimitiveCreate(wino ? &desc_wino : NULL, &desc, attr, fwd_pd, &bw_pd, &c->bwd_weights, &plan->scratch_bytes, c->impl[2], sizeof c->impl[2]));
   c->dw_md = *dnnl_primitive_desc_query_md(bw_pd, dnnl_query_diff_weights_md, 0);
   if (!dnnl_memory_desc_equal(&c->dw_md, &dw_md)) {
     PetscCall(ReorderCreate(&c->dw_md, &dw_md, &c->reorder_dw));
-    PetscCall(PetscMalloc1(dnnl_memory_desc_get_size(&c->dw_md), (char **)&c->dw_kernel));
+    PetscCall(AlignedMalloc(dnnl_memory_desc_get_size(&c->dw_md), &c->dw_kernel));
   }
   DnnlCall(dnnl_primitive_attr_destroy(attr));
   /* weights: float32 oihw -> the kernels' layouts and type */
   c->wplain_md = dw_md;
   PetscCall(ReorderCreate(&c->wplain_md, &c->w_md, &c->reorder_fwd));
-  PetscCall(PetscMalloc1(dnnl_memory_desc_get_size(&c->w_md), (char **)&c->w_fwd));
+  PetscCall(AlignedMalloc(dnnl_memory_desc_get_size(&c->w_md), &c->w_fwd));
   if (!dnnl_memory_desc_equal(&c->wb_md, &c->w_md)) {
     PetscCall(ReorderCreate(&c->wplain_md, &c->wb_md, &c->reorder_bwd));
-    PetscCall(PetscMalloc1(dnnl_memory_desc_get_size(&c->wb_md), (char **)&c->w_bwd));
+    PetscCall(AlignedMalloc(dnnl_memory_desc_get_size(&c->wb_md), &c->w_bwd));
   }
-  PetscCall(PetscCalloc1((size_t)Kp * Cp * k * k + Kp, &c->dw));
-  PetscCall(PetscCalloc1((size_t)Kp * Cp * k * k + Kp, &c->wpad));
+  PetscCall(AlignedMalloc(sizeof(float) * ((size_t)Kp * Cp * k * k + Kp), (void **)&c->dw));
+  PetscCall(AlignedMalloc(sizeof(float) * ((size_t)Kp * Cp * k * k + Kp), (void **)&c->wpad));
   DnnlCall(dnnl_primitive_desc_destroy(fwd_pd));
   DnnlCall(dnnl_primitive_desc_destroy(bd_pd));
   DnnlCall(dnnl_primitive_desc_destroy(bw_pd));
@@ -452,9 +493,9 @@ static PetscErrorCode PlanCreate(RnNetLowp p, int batch, Plan *plan, PetscBool b
   }
   PetscCall(PetscFree(fixed));
   plan->diff_bytes = maxg * (size_t)batch;
-  PetscCall(PetscMalloc1(plan->diff_bytes, (char **)&plan->diff[0]));
-  PetscCall(PetscMalloc1(plan->diff_bytes, (char **)&plan->diff[1]));
-  if (plan->scratch_bytes) PetscCall(PetscMalloc1(plan->scratch_bytes, (char **)&plan->scratch));
+  PetscCall(AlignedMalloc(plan->diff_bytes, &plan->diff[0]));
+  PetscCall(AlignedMalloc(plan->diff_bytes, &plan->diff[1]));
+  if (plan->scratch_bytes) PetscCall(AlignedMalloc(plan->scratch_bytes, &plan->scratch));
   PetscFunctionReturn(0);
 }
 
@@ -518,7 +559,8 @@ static PetscErrorCode PlanWeights(RnNet net, Plan *plan, const double *theta)
   PetscFunctionReturn(0);
 }
 
-static inline void *TapeTensor(RnNetLowp p, double *tape, int batch, int t) { return (char *)tape + (size_t)batch * p->tensors[t].offset; }
+/* The tape's tensors start at its first 64-byte boundary (tape_per_sample has the slack). */
+static inline void *TapeTensor(RnNetLowp p, double *tape, int batch, int t) { return (char *)(((uintptr_t)tape + RN_ALIGN - 1) / RN_ALIGN * RN_ALIGN) + (size_t)batch * p->tensors[t].offset; }
 
 /* double plain (batch, C, HW) <-> a layout (padding channels zeroed) */
 static void FromDouble(const Layout *L, int batch, const double *x, void *out)
@@ -941,7 +983,18 @@ PetscErrorCode RnNetSetPrecision(RnNet net, RnPrecision precision)
   }
   PetscCall(PetscMalloc1(net->nparams, &p->theta_seen));
   net->lowp = p;
-  net->tape_per_sample = (PetscInt)((offset + sizeof(double) - 1) / sizeof(double));
+  net->tape_per_sample = (PetscInt)((offset + RN_ALIGN + sizeof(double) - 1) / sizeof(double)); /* + the slack to align the tape */
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnNetSetConvAlgorithm(RnNet net, RnConvAlgorithm algorithm)
+{
+  RnNetLowp p = net->lowp;
+
+  PetscFunctionBeginUser;
+  if (!p || p->algorithm == algorithm) PetscFunctionReturn(0);
+  p->algorithm = algorithm;
+  for (int i = 0; i < RN_MAX_PLANS; i++) PetscCall(PlanDestroy(&p->plans[i], p)); /* built again on next use */
   PetscFunctionReturn(0);
 }
 

@@ -19,6 +19,17 @@ expect_status 0 "cifar in bfloat16"
 grep -q '"kernels": "bfloat16 on' "$TMP/bf16/manifest.json" && ok "bfloat16 named in the manifest" || bad "manifest: $(grep kernels "$TMP/bf16/manifest.json")"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float64"' --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set "run.dir=\"$TMP/f64\""
 expect_status 0 "cifar in float64 (the reference path)"
+# C = 32: Winograd in float32 where the CPU has AVX-512 (model.convolution = "auto"), direct when asked
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set model.channels=32 --set 'model.depths=[2]' --set train.epochs=1 --set "run.dir=\"$TMP/wino\""
+expect_status 0 "cifar in float32 at C = 32 (convolution auto)"
+if grep -q -w avx512f /proc/cpuinfo; then
+  grep -q '"kernels": ".*jit_wino_4x3' "$TMP/wino/manifest.json" && ok "auto runs the tied block in Winograd on AVX-512" || bad "no Winograd kernel: $(grep kernels "$TMP/wino/manifest.json")"
+fi
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set model.channels=32 --set 'model.depths=[2]' --set train.epochs=1 --set 'model.convolution="direct"' --set "run.dir=\"$TMP/direct\""
+expect_status 0 "cifar in float32 with direct convolution"
+grep -q '"kernels": ".*wino' "$TMP/direct/manifest.json" && bad "direct ran Winograd: $(grep kernels "$TMP/direct/manifest.json")" || ok "model.convolution = direct runs no Winograd kernel"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.convolution="fft"'
+expect_status 2 "an unknown convolution algorithm"; expect_message 'model.convolution: "fft" is not one of' "unknown convolution named"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float16"'
 expect_status 2 "an unknown precision"; expect_message 'model.precision: "float16" is not one of' "unknown precision named"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-7

@@ -38,6 +38,8 @@ PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
 /* Forward, and backward when grad != NULL (the gradient of the mean loss
  * over global_batch images is added to grad); local loss sum and hits. */
 PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct);
+/* How its float32 convolutions compute (layers.h: RnConvAlgorithm); before the first pass. */
+PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm algorithm);
 PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training);
 PetscErrorCode RnCifarModelDestroy(RnCifarModel *m);
 
