@@ -562,25 +562,44 @@ static PetscErrorCode PlanWeights(RnNet net, Plan *plan, const double *theta)
 /* The tape's tensors start at its first 64-byte boundary (tape_per_sample has the slack). */
 static inline void *TapeTensor(RnNetLowp p, double *tape, int batch, int t) { return (char *)(((uintptr_t)tape + RN_ALIGN - 1) / RN_ALIGN * RN_ALIGN) + (size_t)batch * p->tensors[t].offset; }
 
-/* double plain (batch, C, HW) <-> a layout (padding channels zeroed) */
+/* double plain (batch, C, HW) <-> a layout (padding channels zeroed); one
+ * loop per type, so that the type test is not inside the loop. */
 static void FromDouble(const Layout *L, int batch, const double *x, void *out)
 {
+  const int C = L->C, HW = L->HW;
+  const size_t blk = (size_t)L->blk;
+
   if (LayoutPadded(L)) memset(out, 0, (size_t)batch * LayoutSampleElems(L) * DtSize(L->dt));
   for (int n = 0; n < batch; n++)
-    for (int c = 0; c < L->C; c++) {
+    for (int c = 0; c < C; c++) {
       const size_t base = LayoutBase(L, (size_t)n, c);
-      const double *xc = x + ((size_t)n * L->C + c) * L->HW;
-      for (int s = 0; s < L->HW; s++) Store(out, L->dt, base + (size_t)s * L->blk, (float)xc[s]);
+      const double *xc = x + ((size_t)n * C + c) * HW;
+      if (L->dt == dnnl_bf16) {
+        uint16_t *o = (uint16_t *)out + base;
+        for (int s = 0; s < HW; s++) o[s * blk] = FloatToBf16((float)xc[s]);
+      } else {
+        float *o = (float *)out + base;
+        for (int s = 0; s < HW; s++) o[s * blk] = (float)xc[s];
+      }
     }
 }
 
 static void ToDouble(const Layout *L, int batch, const void *in, double *x)
 {
+  const int C = L->C, HW = L->HW;
+  const size_t blk = (size_t)L->blk;
+
   for (int n = 0; n < batch; n++)
-    for (int c = 0; c < L->C; c++) {
+    for (int c = 0; c < C; c++) {
       const size_t base = LayoutBase(L, (size_t)n, c);
-      double *xc = x + ((size_t)n * L->C + c) * L->HW;
-      for (int s = 0; s < L->HW; s++) xc[s] = Load(in, L->dt, base + (size_t)s * L->blk);
+      double *xc = x + ((size_t)n * C + c) * HW;
+      if (L->dt == dnnl_bf16) {
+        const uint16_t *i = (const uint16_t *)in + base;
+        for (int s = 0; s < HW; s++) xc[s] = Bf16ToFloat(i[s * blk]);
+      } else {
+        const float *i = (const float *)in + base;
+        for (int s = 0; s < HW; s++) xc[s] = i[s * blk];
+      }
     }
 }
 
@@ -618,13 +637,27 @@ static void ReluBackward(const Layout *Ly, const void *y, const Layout *dLy, con
 static void ReluMaskInPlace(const Layout *Ly, const void *y, const Layout *dL, void *g, int batch)
 {
   const size_t n = (size_t)batch * LayoutSampleElems(Ly);
-  if (Ly->dt == dnnl_f32 && dL->dt == dnnl_f32) {
+  /* y > 0 for a bfloat16 y: sign bit clear, not zero, not NaN (0x0001..0x7f80) */
+#define RN_BF16_POSITIVE(h) ((uint16_t)((h) - 1u) < 0x7f80u)
+  /* branch-free masks, so that the loops vectorize */
+  if (Ly->dt == dnnl_bf16 && dL->dt == dnnl_bf16) {
+    const uint16_t *yy = y;
+    uint16_t *gg = g;
+    for (size_t i = 0; i < n; i++) gg[i] &= (uint16_t)-(uint16_t)RN_BF16_POSITIVE(yy[i]);
+  } else if (Ly->dt == dnnl_bf16) {
+    const uint16_t *yy = y;
+    uint32_t *gg = g; /* float bits */
+    for (size_t i = 0; i < n; i++) gg[i] &= -(uint32_t)RN_BF16_POSITIVE(yy[i]);
+  } else if (dL->dt == dnnl_bf16) {
+    const float *yy = y;
+    uint16_t *gg = g;
+    for (size_t i = 0; i < n; i++) gg[i] &= (uint16_t)-(uint16_t)(yy[i] > 0);
+  } else {
     const float *yy = y;
     float *gg = g;
     for (size_t i = 0; i < n; i++) gg[i] = yy[i] > 0 ? gg[i] : 0.0f;
-  } else
-    for (size_t i = 0; i < n; i++)
-      if (!(Load(y, Ly->dt, i) > 0)) Store(g, dL->dt, i, 0.0f);
+  }
+#undef RN_BF16_POSITIVE
 }
 
 /* per-channel sums over (batch, HW) of f(a, b), reduced over comm:
