@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # resnode-mpi against PyTorch on the paper's CIFAR network, side by side in one
-# session (needs python3-torch): each precision, C = 256 (one core) and C = 64
-# (1 and 2 ranks). Usage: bench/cifar-precision.sh [build dir] > table.txt
+# session (needs python3-torch): N = 8 tied ResNet and the ODE (rk4, 4 steps),
+# float32 (Winograd where the CPU has it, and direct), bfloat16 and float64;
+# C = 256 at batch 128 on one core, C = 64 at batch 128 on 1 and 2 ranks.
+# Usage: bench/cifar-precision.sh [build dir] [steps] > table.txt
+# (float64 at C = 256 runs at batch 32: a batch of 128 takes minutes a step)
 set -u
 B=${1:-build}
+S=${2:-2}
+T="/usr/bin/python3 $(dirname "$0")/torch_reference.py cifar"
 . "$(dirname "$0")/../scripts/mpi-env"
 export OMP_NUM_THREADS=1
 echo "# $(lscpu | grep 'Model name' | sed 's/  */ /g'); $(grep -o -w -E 'amx_bf16|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-/usr/bin/python3 "$(dirname "$0")/torch_reference.py" cifar 256 32 2 1
-mpirun -n 1 "$B/bench/bench_cifar" 2 float32,bfloat16,float64 256 32 resnet
-/usr/bin/python3 "$(dirname "$0")/torch_reference.py" cifar 64 128 3 1
-mpirun -n 1 "$B/bench/bench_cifar" 3 float32,bfloat16 64 128
-mpirun -n 2 "$B/bench/bench_cifar" 3 float32,bfloat16 64 128
+echo "## C = 256, batch 128, one core"
+$T 256 128 "$S" 1 float32,bfloat16 both
+mpirun -n 1 "$B/bench/bench_cifar" "$S" float32,float32:direct,bfloat16 256 128 both
+echo "## C = 256, batch 32, one core, float64"
+$T 256 32 "$S" 1 float64 resnet
+mpirun -n 1 "$B/bench/bench_cifar" "$S" float64 256 32 resnet
+echo "## C = 64, batch 128, 1 and 2 ranks"
+$T 64 128 "$S" 1 float32,bfloat16,float64 both
+mpirun -n 1 "$B/bench/bench_cifar" "$S" float32,float32:direct,bfloat16,float64 64 128 both
+$T 64 128 "$S" 2 float32,bfloat16 both
+mpirun -n 2 "$B/bench/bench_cifar" "$S" float32,bfloat16 64 128 both

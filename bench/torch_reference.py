@@ -4,9 +4,11 @@ CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
 
   /usr/bin/python3 bench/torch_reference.py nodefit   # test-equation fit, rk4 dt = 0.01, backprop through the solver
   /usr/bin/python3 bench/torch_reference.py conv      # conv ODE block, 16 channels, 32x32, batch 128, euler 8 steps
-  /usr/bin/python3 bench/torch_reference.py cifar [C] [batch] [steps] [ranks]
-        # the paper's network (as bench_cifar): tied ResNet N = 8, float32, float64 and
-        # bfloat16 autocast; ranks > 1 runs that many processes on batch/ranks each
+  /usr/bin/python3 bench/torch_reference.py cifar [C] [batch] [steps] [ranks] [precisions] [resnet|ode|both]
+        # the paper's network (as bench_cifar): tied ResNet N = 8 or the ODE (rk4, 4 steps,
+        # backpropagated through the solver); precisions a comma list of float32, bfloat16
+        # (autocast) and float64 (default all three, resnet); ranks > 1 runs that many
+        # processes on batch/ranks each
 
 Prints median seconds per training iteration (forward + backward + Adam)."""
 import statistics
@@ -92,20 +94,33 @@ class CifarNet(torch.nn.Module):
 
     def forward(self, x):
         x = self.stem(x)
-        for _ in range(self.N):
-            x = x + self.f(x) / self.N
+        if self.N > 0:
+            for _ in range(self.N):
+                x = x + self.f(x) / self.N
+        else:
+            # the neural ODE on [0, 1]: classical rk4 with 4 steps, backpropagated through the solver
+            h = 0.25
+            for _ in range(4):
+                k1 = self.f(x)
+                k2 = self.f(x + 0.5 * h * k1)
+                k3 = self.f(x + 0.5 * h * k2)
+                k4 = self.f(x + h * k3)
+                x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         return self.head(x)
 
 
-def cifar_worker(rank, size, C, B, steps, results):
+PRECISIONS = {"float32": ("float32", torch.float32, False), "bfloat16": ("bfloat16 autocast", torch.float32, True), "float64": ("float64", torch.float64, False)}
+
+
+def cifar_worker(rank, size, C, B, steps, precisions, kinds):
     import torch.distributed as dist
     torch.set_num_threads(1)
     if size > 1:
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29517", rank=rank, world_size=size)
-    for name, dtype, autocast in (("float32", torch.float32, False), ("bfloat16 autocast", torch.float32, True), ("float64", torch.float64, False)):
+    for (name, dtype, autocast), kind in ((PRECISIONS[p], k) for p in precisions for k in kinds):
         torch.manual_seed(1)
         torch.set_default_dtype(dtype)
-        net = CifarNet(C, 8)
+        net = CifarNet(C, 8 if kind == "resnet" else 0)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         b = B // size
         x = torch.randn(b, 3, 32, 32)
@@ -122,7 +137,8 @@ def cifar_worker(rank, size, C, B, steps, results):
             opt.step()
         t = median_time(step, steps)
         if rank == 0:
-            print("torch cifar C = %d %-17s tied ResNet N = 8 batch %d ranks %d: median %.3f s/step, %.1f images/s" % (C, name, B, size, t, B / t), flush=True)
+            print("torch cifar C = %3d  %-17s %-17s batch %d ranks %d  median %8.3f s/step  %8.1f images/s" %
+                  (C, name, "tied ResNet N = 8" if kind == "resnet" else "ODE rk4, 4 steps", B, size, t, B / t), flush=True)
 
 
 def cifar():
@@ -130,10 +146,13 @@ def cifar():
     B = int(sys.argv[3]) if len(sys.argv) > 3 else 128
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     size = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    precisions = (sys.argv[6] if len(sys.argv) > 6 else "float32,bfloat16,float64").split(",")
+    kind = sys.argv[7] if len(sys.argv) > 7 else "resnet"
+    kinds = ["resnet", "ode"] if kind == "both" else [kind]
     if size == 1:
-        cifar_worker(0, 1, C, B, steps, None)
+        cifar_worker(0, 1, C, B, steps, precisions, kinds)
     else:
-        torch.multiprocessing.spawn(cifar_worker, args=(size, C, B, steps, None), nprocs=size)
+        torch.multiprocessing.spawn(cifar_worker, args=(size, C, B, steps, precisions, kinds), nprocs=size)
 
 
 if __name__ == "__main__":
