@@ -31,8 +31,9 @@ static RnNet MakeField(void)
 }
 
 /* Gradient (theta summed over ranks, x0 of this rank's samples) for the
- * given options; returns the stats of the pass. */
-static RnOdeStats Gradient(RnNet field, const RnOdeOptions *opt, double *gtheta, double *gx0)
+ * given options, computed passes times on one RnOde (the last is returned);
+ * returns the stats of the last pass. */
+static RnOdeStats GradientPasses(RnNet field, const RnOdeOptions *opt, int passes, double *gtheta, double *gx0)
 {
   RnOde ode;
   const int lo = TOTAL * rn_test_rank / rn_test_size, hi = TOTAL * (rn_test_rank + 1) / rn_test_size, b = hi - lo;
@@ -47,15 +48,20 @@ static RnOdeStats Gradient(RnNet field, const RnOdeOptions *opt, double *gtheta,
       for (int d = 0; d < DIM; d++) target[(i * b + s) * DIM + d] = RnRandUniformAt(5, RN_STREAM_TEST, 2 + i, lo + s, d) - 0.5;
   RN_TEST_OK(RnOdeCreate(PETSC_COMM_WORLD, field, NOBS, tobs, &ode));
   RN_TEST_OK(RnOdeSetOptions(ode, opt));
-  RN_TEST_OK(RnOdeForward(ode, b, theta, x0, xobs));
-  RnLossSquaredError(1, NOBS * b * DIM, xobs, target, &loss, dxobs);
-  RN_TEST_OK(RnOdeBackward(ode, dxobs, gx0, g));
+  for (int pass = 0; pass < passes; pass++) {
+    memset(g, 0, sizeof(double) * field->nparams);
+    RN_TEST_OK(RnOdeForward(ode, b, theta, x0, xobs));
+    RnLossSquaredError(1, NOBS * b * DIM, xobs, target, &loss, dxobs);
+    RN_TEST_OK(RnOdeBackward(ode, dxobs, gx0, g));
+  }
   RN_TEST_OK(RnOdeGetStats(ode, &stats));
   MPI_Allreduce(g, gtheta, (int)field->nparams, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
   RnOdeDestroy(&ode);
   free(theta), free(g);
   return stats;
 }
+
+static RnOdeStats Gradient(RnNet field, const RnOdeOptions *opt, double *gtheta, double *gx0) { return GradientPasses(field, opt, 1, gtheta, gx0); }
 
 static double MaxRelDiff(int n, const double *a, const double *b)
 {
@@ -157,10 +163,41 @@ static void test_backsolve_converges(void)
   RnNetDestroy(&field);
 }
 
+/* Passes repeated on one RnOde give the first pass's gradient, also on a
+ * fixed grid that observation times split (0.65 is not a multiple of 1/12:
+ * steps of different sizes), and the RnOde is destroyed cleanly after them
+ * (this crashed in TSDestroy once the memory trajectory was kept across
+ * passes). */
+static void test_repeated_passes(void)
+{
+  RnNet field = MakeField();
+  RnOdeOptions opt;
+  const int np = (int)field->nparams, steps[2] = {12, 20}; /* 20: a uniform grid (0.3 and 0.65 on it) */
+  const int nloc = (TOTAL * (rn_test_rank + 1) / rn_test_size - TOTAL * rn_test_rank / rn_test_size) * DIM;
+  const RnAdjointMode modes[3] = {RN_ADJOINT_FULL, RN_ADJOINT_UNIFORM, RN_ADJOINT_BINOMIAL};
+  double *g1 = malloc(sizeof(double) * np), *g3 = malloc(sizeof(double) * np), x1[TOTAL * DIM], x3[TOTAL * DIM];
+  RnOdeOptionsDefault(&opt);
+  strcpy(opt.solver, "rk4");
+  opt.checkpoints = 2;
+  for (int s = 0; s < 2; s++)
+    for (int m = 0; m < 3; m++) {
+      opt.steps = steps[s];
+      opt.adjoint = modes[m];
+      RnOdeStats st1 = GradientPasses(field, &opt, 1, g1, x1);
+      RnOdeStats st3 = GradientPasses(field, &opt, 3, g3, x3);
+      double d = fmax(MaxRelDiff(np, g1, g3), nloc ? MaxRelDiff(nloc, x1, x3) : 0.0);
+      if (rn_test_rank == 0) printf("\n    rk4 %d steps (%d on the grid), %s: pass 3 vs pass 1 %.1e ", steps[s], st3.steps, RnAdjointModeNames[modes[m]], d);
+      CU_ASSERT(d == 0.0);
+      CU_ASSERT_EQUAL(st1.steps, st3.steps);
+    }
+  free(g1), free(g3);
+  RnNetDestroy(&field);
+}
+
 static void Register(void)
 {
   RnTestAddSuite("adjoint", "checkpointed_rk4", test_checkpointed_rk4, "checkpointed_dopri5", test_checkpointed_dopri5, "binomial_memory_flat", test_binomial_memory_flat,
-                 "backsolve_converges", test_backsolve_converges, NULL);
+                 "backsolve_converges", test_backsolve_converges, "repeated_passes", test_repeated_passes, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

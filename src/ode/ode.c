@@ -423,9 +423,13 @@ static PetscErrorCode RearmTS(RnOde ode, TS ts, PetscBool trajectory)
 {
   PetscFunctionBeginUser;
   /* the memory trajectory can be used again when the last solve was swept
-   * back by an adjoint and this one has as many steps (a fixed grid); its
-   * stage vectors are then reused instead of allocated step by step */
-  if (trajectory && !(ode->grid_fixed && ode->swept && ode->swept_steps == ode->nsteps)) {
+   * back by an adjoint and this one has as many steps on a uniform fixed grid
+   * (no observation time splits a step); its stage vectors are then reused
+   * instead of allocated step by step. PETSc sizes that trajectory's stack
+   * from T / dt: a grid with steps of other sizes outgrows it, and reusing the
+   * grown stack corrupts it (SIGSEGV in TSDestroy). */
+  const PetscBool uniform = (PetscBool)(ode->grid_fixed && ode->nsteps == ode->opt.steps);
+  if (trajectory && !(uniform && ode->swept && ode->swept_steps == ode->nsteps)) {
     PetscCall(TSResetTrajectory(ts));
     PetscCall(SetMemoryTrajectory(ts));
   }
