@@ -119,6 +119,8 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
   }
   PetscCall(RnConfigGetInt(cfg, "sgd.record_every", preset ? 20 : 10, 1, 1000000000, &opt->record_every));
   PetscCall(RnConfigGetInt(cfg, "ensemble.members", preset ? 64 : 32, 1, 1000000, &opt->members));
+  if (opt->members < 2)
+    PetscCall(RnConfigError(cfg, "ensemble.members", "1 member has no spread: the statistics over members (variances, the covariance spectrum) need at least 2; use ensemble.members >= 2 (in an array job, MEMBERS_PER_TASK >= 2)"));
   PetscCall(RnConfigGetInt(cfg, "ensemble.first_member", 0, 0, 1 << 30, &opt->first_member));
   PetscCall(RnConfigGetIntArray(cfg, "ensemble.depths", preset ? 7 : 6, preset ? full_depths : reduced_depths, 1, 1 << 20, 1, 64, &opt->ndepths, opt->depths));
   PetscCall(RnConfigGetBool(cfg, "ensemble.limit", PETSC_TRUE, &opt->limit));
