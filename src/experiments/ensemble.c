@@ -228,7 +228,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     /* checkpoint restores broadcast the results: keep room for them */
     PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
   }
-  PetscCall(RnMetricsOpen(rd, "records.csv", "group,member,N,step,time,risk,theta_norm", &records_csv));
+  PetscCall(RnMetricsOpen(rd, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
   PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
   PetscCall(RnCheckpointerAddField(ck, "round", &round, sizeof round, 0));
   PetscCall(RnCheckpointerAddField(ck, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
@@ -260,7 +260,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
           const int step = PetscMin(i * eo->record_every, eo->steps);
           double nrm = 0;
           for (PetscInt k = 0; k < r.p; k++) nrm += ThetaAt(&r, di, m, i)[k] * ThetaAt(&r, di, m, i)[k];
-          PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%d,%.10g,%.12e,%.12e", g, id, N, step, step * eo->eta, RiskAt(&r, di, m)[i], sqrt(nrm)));
+          PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", id, N, step, step * eo->eta, RiskAt(&r, di, m)[i], sqrt(nrm)));
         }
         /* the trajectory of theta: nrec x p values, one record every record_every steps */
         PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, id));
