@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -102,6 +103,16 @@ static void Where(RnConfig cfg, const char *key, config_setting_t *s, char *buf,
   }
   if (s && config_setting_source_line(s) > 0) snprintf(buf, len, "%s:%d", config_setting_source_file(s) ? config_setting_source_file(s) : cfg->source, config_setting_source_line(s));
   else snprintf(buf, len, "%s", cfg->source);
+}
+
+/* whether a --set gave key (itself or a group holding it) */
+static PetscBool SetFromCommandLine(RnConfig cfg, const char *key)
+{
+  for (int i = cfg->nset - 1; i >= 0; i--) {
+    size_t n = strlen(cfg->set_keys[i]);
+    if (!strncmp(key, cfg->set_keys[i], n) && (key[n] == 0 || key[n] == '.')) return PETSC_TRUE;
+  }
+  return PETSC_FALSE;
 }
 
 PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...)
@@ -418,19 +429,46 @@ PetscErrorCode RnConfigGetChoice(RnConfig cfg, const char *key, const char *def,
   PetscFunctionReturn(0);
 }
 
+/* A path from a --set is relative to the working directory (where the user
+ * typed it); one from a file, to the directory of the file that holds it
+ * (an @include'd file's own). The resolved path is made absolute and written
+ * back, so the run directory's config.cfg resumes from anywhere. */
 PetscErrorCode RnConfigGetPath(RnConfig cfg, const char *key, const char *def, int must_exist, char *value, size_t len)
 {
-  char raw[PETSC_MAX_PATH_LEN];
+  char raw[PETSC_MAX_PATH_LEN], base[PETSC_MAX_PATH_LEN], joined[2 * PETSC_MAX_PATH_LEN + 2], cwd[PETSC_MAX_PATH_LEN], real[PATH_MAX];
+  const char *relative_to = "the config's directory";
+  char hint[2 * PETSC_MAX_PATH_LEN] = "";
+  config_setting_t *s;
   struct stat st;
 
   PetscFunctionBeginUser;
   PetscCall(RnConfigGetString(cfg, key, def, raw, sizeof raw));
-  if (raw[0] == '/' || raw[0] == 0 || !strcmp(cfg->dir, ".")) PetscCall(PetscStrncpy(value, raw, len));
-  else PetscCall(PetscSNPrintf(value, len, "%s/%s", cfg->dir, raw));
-  if (must_exist == 1 && (stat(value, &st) || !S_ISREG(st.st_mode) || access(value, R_OK)))
-    PetscCall(RnConfigError(cfg, key, "no readable file '%s'%s%s%s", value, strcmp(value, raw) ? " (resolved from '" : "", strcmp(value, raw) ? raw : "", strcmp(value, raw) ? "' relative to the config's directory)" : ""));
-  if (must_exist == 2 && (stat(value, &st) || !S_ISDIR(st.st_mode)))
-    PetscCall(RnConfigError(cfg, key, "no such directory '%s'%s%s%s", value, strcmp(value, raw) ? " (resolved from '" : "", strcmp(value, raw) ? raw : "", strcmp(value, raw) ? "' relative to the config's directory)" : ""));
+  s = Lookup(cfg, key);
+  if (!getcwd(cwd, sizeof cwd)) PetscCall(PetscStrncpy(cwd, ".", sizeof cwd));
+  if (raw[0] == '/' || raw[0] == 0) PetscCall(PetscStrncpy(joined, raw, sizeof joined));
+  else {
+    if (SetFromCommandLine(cfg, key)) {
+      PetscCall(PetscStrncpy(base, cwd, sizeof base));
+      relative_to = "the working directory";
+    }
+    else if (s && config_setting_source_file(s)) {
+      char *slash;
+      PetscCall(PetscStrncpy(base, config_setting_source_file(s), sizeof base));
+      slash = strrchr(base, '/');
+      if (slash) *slash = 0;
+      else PetscCall(PetscStrncpy(base, ".", sizeof base));
+    } else PetscCall(PetscStrncpy(base, cfg->dir, sizeof base));
+    if (base[0] == '/') snprintf(joined, sizeof joined, "%s/%s", base, raw);
+    else snprintf(joined, sizeof joined, "%s/%s/%s", cwd, base, raw);
+  }
+  /* an existing path in its canonical form; else as joined */
+  if (joined[0] && realpath(joined, real)) PetscCall(PetscStrncpy(joined, real, sizeof joined));
+  if (strlen(joined) >= len) PetscCall(RnConfigError(cfg, key, "the path '%s' is too long (at most %zu characters)", joined, len - 1));
+  PetscCall(PetscStrncpy(value, joined, len));
+  if (strcmp(value, raw)) snprintf(hint, sizeof hint, " (resolved from '%s' relative to %s)", raw, relative_to);
+  if (must_exist == 1 && (stat(value, &st) || !S_ISREG(st.st_mode) || access(value, R_OK))) PetscCall(RnConfigError(cfg, key, "no readable file '%s'%s", value, hint));
+  if (must_exist == 2 && (stat(value, &st) || !S_ISDIR(st.st_mode))) PetscCall(RnConfigError(cfg, key, "no such directory '%s'%s", value, hint));
+  if (s && value[0]) config_setting_set_string(s, value);
   PetscFunctionReturn(0);
 }
 

@@ -40,6 +40,20 @@ rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set parallel.groups=2 --set "
 expect_status 0 "cifar sweep on two groups of one rank"
 # the models are the same whatever the layout: compare final accuracies
 cmp -s <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort) && ok "one group of 2 ranks and 2 groups of 1 give the same accuracies" || bad "accuracies differ: $(diff <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort))"
+# a relative data.dir from --set is relative to the working directory; the
+# stored config holds it absolute, so --resume works from anywhere
+mkdir -p "$TMP/work" "$TMP/elsewhere"
+(cd "$TMP/work" && rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'data.dir="../data"' --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set 'run.dir="rel"'; echo "$status" > "$TMP/status")
+status=$(cat "$TMP/status")
+expect_status 0 "data.dir relative to the working directory"
+grep -q "dir = \"$TMP/data\"" "$TMP/work/rel/config.cfg" && ok "config.cfg stores data.dir absolute" || bad "config.cfg: $(grep 'dir =' "$TMP/work/rel/config.cfg")"
+(cd "$TMP/elsewhere" && rn 2 --resume "$TMP/work/rel"; echo "$status" > "$TMP/status")
+status=$(cat "$TMP/status")
+expect_status 0 "--resume of that run from another directory"
+(cd "$TMP/elsewhere" && rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'data.dir="nowhere"'; cp "$err" "$TMP/err.keep"; echo "$status" > "$TMP/status")
+status=$(cat "$TMP/status") err="$TMP/err.keep"
+expect_status 2 "a relative data.dir that does not exist"
+expect_message "no such directory '$TMP/elsewhere/nowhere' (resolved from 'nowhere' relative to the working directory)" "the message says what it was resolved against"
 truncate -s 5000 "$TMP/data/data_batch_2.bin"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/bad\""
 expect_status 2 "a truncated data file"
