@@ -323,7 +323,13 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step)
   PetscCall(RnAgreeInput(ctx->world, failed, msg));
   PetscCallMPI(MPI_Bcast(&found, 1, MPI_LONG_LONG, 0, ctx->world));
   *step = found;
-  if (found < 0) PetscFunctionReturn(0);
+  if (found < 0) {
+    /* a start without a checkpoint starts the continued tables over: rows of
+     * an attempt that died before its first checkpoint are not results */
+    if (ctx->world_rank == 0)
+      for (int i = 0; i < ck->nmetrics; i++) PetscCall(RnMetricsTruncateToHeader(ck->metrics[i].metrics));
+    PetscFunctionReturn(0);
+  }
   {
     char *p = buf ? buf + 24 : NULL;
     for (int i = 0; i < ck->nfields; i++) {

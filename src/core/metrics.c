@@ -251,9 +251,12 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
 struct RnMetrics_s {
   FILE *fp; /* rank 0 only */
   char path[PETSC_MAX_PATH_LEN + 32];
+  long long header_end; /* byte offset after the header line */
 };
 
-PetscErrorCode RnMetricsOpen(RnRunDir rd, const char *name, const char *header, RnMetrics *metrics)
+/* continued: keep what the file holds (a checkpointer truncates it on
+ * restore); else the file starts over with its header. */
+static PetscErrorCode MetricsOpen(RnRunDir rd, const char *name, const char *header, PetscBool continued, RnMetrics *metrics)
 {
   RnMetrics m;
   int failed = 0;
@@ -264,19 +267,48 @@ PetscErrorCode RnMetricsOpen(RnRunDir rd, const char *name, const char *header, 
   PetscCall(RnRunDirFile(rd, name, m->path, sizeof m->path));
   if (rd->ctx->world_rank == 0) {
     struct stat st;
-    int exists = stat(m->path, &st) == 0 && st.st_size > 0;
-    /* append: a resumed run continues its files (truncated to the checkpoint) */
-    m->fp = fopen(m->path, "a");
+    int exists = continued && stat(m->path, &st) == 0 && st.st_size > 0;
+    m->fp = fopen(m->path, exists ? "a+" : "w");
     if (!m->fp) {
       failed = 1;
-      snprintf(msg, sizeof msg, "cannot open %s for appending: %s", m->path, strerror(errno));
+      snprintf(msg, sizeof msg, "cannot open %s for writing: %s", m->path, strerror(errno));
     } else if (!exists) {
       fprintf(m->fp, "%s\n", header);
       fflush(m->fp);
+      m->header_end = (long long)strlen(header) + 1;
+    } else {
+      /* the header is the file's first line */
+      int c;
+      long long n = 0;
+      rewind(m->fp);
+      while ((c = fgetc(m->fp)) != EOF && c != '\n') n++;
+      m->header_end = c == '\n' ? n + 1 : n;
+      fseeko(m->fp, 0, SEEK_END);
     }
   }
   PetscCall(RnAgreeInput(rd->ctx->world, failed, msg));
   *metrics = m;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsOpen(RnRunDir rd, const char *name, const char *header, RnMetrics *metrics)
+{
+  PetscFunctionBeginUser;
+  PetscCall(MetricsOpen(rd, name, header, PETSC_FALSE, metrics));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsOpenContinued(RnRunDir rd, const char *name, const char *header, RnMetrics *metrics)
+{
+  PetscFunctionBeginUser;
+  PetscCall(MetricsOpen(rd, name, header, PETSC_TRUE, metrics));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnMetricsTruncateToHeader(RnMetrics m)
+{
+  PetscFunctionBeginUser;
+  if (m && m->fp) PetscCall(RnMetricsTruncate(m, m->header_end));
   PetscFunctionReturn(0);
 }
 

@@ -226,8 +226,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(PetscCalloc3(gs.nmax, &gs.theta, 2 * gs.nmax, &gs.optim_state, gs.nbn, &gs.bn));
   PetscCall(PetscMalloc2(train->n, &perm, o->batch, &idx));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
-  PetscCall(RnMetricsOpen(rd, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
-  PetscCall(RnMetricsOpen(rd, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
+  PetscCall(RnMetricsOpenContinued(rd, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
+  PetscCall(RnMetricsOpenContinued(rd, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
 
   /* checkpoints: every group's state, from its leader; step = round * epochs + epochs done */
   PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));

@@ -228,13 +228,14 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     /* checkpoint restores broadcast the results: keep room for them */
     PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
   }
-  PetscCall(RnMetricsOpen(rd, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
+  PetscCall(RnMetricsOpenContinued(rd, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
   PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
-  PetscCall(RnCheckpointerAddField(ck, "round", &round, sizeof round, 0));
   PetscCall(RnCheckpointerAddField(ck, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
   PetscCall(RnCheckpointerAddField(ck, "theta", r.theta, sizeof(double) * nunits * r.nrec * r.p, 0));
   PetscCall(RnCheckpointerAddMetrics(ck, "records.csv", records_csv));
   PetscCall(RnCheckpointerRestore(ck, &resumed));
+  /* a checkpoint's step is the number of rounds completed: go on with the next */
+  if (resumed > 0) round = (int)resumed;
 
   for (; round < rounds; round++) {
     const int unit = round * ctx->group_count + ctx->group_id;

@@ -136,7 +136,7 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnMetricsOpen(rd, "data.csv", "t,u1,u2", &data_csv));
   for (int i = 0; i < S; i++) PetscCall(RnMetricsRow(data_csv, "%.17g,%.17g,%.17g", t[i], data[2 * i], data[2 * i + 1]));
   PetscCall(RnMetricsClose(&data_csv));
-  PetscCall(RnMetricsOpen(rd, "train.csv", "group,member,N,iteration,time_s,loss,steps,rhs_forward,rhs_backward", &train_csv));
+  PetscCall(RnMetricsOpenContinued(rd, "train.csv", "group,member,N,iteration,time_s,loss,steps,rhs_forward,rhs_backward", &train_csv));
 
   /* everything a resumed run needs to continue bit for bit */
   PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));

@@ -30,6 +30,47 @@ cmp -s "$TMP/ref/snapshots/final.bin" "$TMP/cut/snapshots/final.bin" && ok "fina
 cmp -s <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/train.csv") && ok "train.csv rows identical (but for times)" || bad "train.csv differs: $(diff <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/train.csv") | head -5)"
 grep -q '"status": "completed"' "$TMP/cut/manifest.json" && ok "manifest says completed after resume" || bad "manifest after resume"
 
+# an ensemble preempted mid-run: the resumed run goes on with the next round,
+# so records.csv has exactly the rows of an uninterrupted run (it used to run
+# the checkpointed round again and append its records twice)
+ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=1 --set output.plot=false)
+rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
+expect_status 0 "uninterrupted ensemble"
+mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/ecut\"" > "$TMP/ecut.out" 2> "$TMP/ecut.err" &
+pid=$!
+for i in $(seq 1 600); do
+  [ -f "$TMP/ecut/records.csv" ] && [ "$(wc -l < "$TMP/ecut/records.csv")" -gt 40 ] && break
+  sleep 0.05
+done
+kill -USR1 $pid
+wait $pid
+status=$?
+err=$TMP/ecut.err
+expect_status 3 "SIGUSR1 stops the ensemble with the preemption status"
+rn 2 --resume "$TMP/ecut"
+expect_status 0 "resume of the ensemble"
+cmp -s "$TMP/eref/records.csv" "$TMP/ecut/records.csv" && ok "records.csv identical to the uninterrupted run's ($(wc -l < "$TMP/ecut/records.csv") lines)" || bad "records.csv: $(wc -l < "$TMP/ecut/records.csv") lines, uninterrupted $(wc -l < "$TMP/eref/records.csv")"
+cmp -s "$TMP/eref/stats.csv" "$TMP/ecut/stats.csv" && ok "stats.csv identical" || bad "stats.csv differs"
+
+# a run killed before its first checkpoint, started again with --resume:
+# its tables start over (they used to keep the killed attempt's rows)
+nock=(--set train.iterations=500 --set checkpoint.every_steps=0 --set checkpoint.every_seconds=0 --set output.plot=false --set 'ode.solver="rk4"' --set ode.adaptive=false --set ode.steps=150)
+rn 2 "$SRC/configs/node-fit.cfg" "${nock[@]}" --set "run.dir=\"$TMP/nref\""
+mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/node-fit.cfg" "${nock[@]}" --set "run.dir=\"$TMP/killed\"" > /dev/null 2>&1 &
+pid=$!
+for i in $(seq 1 600); do
+  [ -f "$TMP/killed/train.csv" ] && [ "$(wc -l < "$TMP/killed/train.csv")" -gt 30 ] && break
+  sleep 0.05
+done
+pkill -9 -f "run.dir=\"$TMP/killed\"" ; wait $pid 2> /dev/null
+rn 2 --resume "$TMP/killed"
+expect_status 0 "restart of a killed run without a checkpoint"
+cmp -s <(cut -d, -f1-4,6- "$TMP/nref/train.csv") <(cut -d, -f1-4,6- "$TMP/killed/train.csv") && ok "train.csv has exactly the uninterrupted run's rows" || bad "train.csv: $(wc -l < "$TMP/killed/train.csv") lines, uninterrupted $(wc -l < "$TMP/nref/train.csv")"
+cmp -s "$TMP/nref/data.csv" "$TMP/killed/data.csv" && ok "data.csv written once" || bad "data.csv: $(wc -l < "$TMP/killed/data.csv") lines, expected $(wc -l < "$TMP/nref/data.csv")"
+rn 2 --resume "$TMP/nref"
+expect_status 0 "--resume of a finished run"
+cmp -s "$TMP/nref/prediction.csv" "$TMP/killed/prediction.csv" && ok "prediction.csv not doubled by the resume of a finished run" || bad "prediction.csv: $(wc -l < "$TMP/nref/prediction.csv") lines"
+
 # a corrupt newest checkpoint: reported, and the previous one is used
 rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set train.iterations=200 --set "run.dir=\"$TMP/corrupt\""
 newest=$(ls "$TMP"/corrupt/checkpoints/*.bin | sort | tail -1)
