@@ -144,7 +144,20 @@ typedef struct {
   PetscInt nmax, nbn;
   double *theta, *optim_state, *bn;
   long optim_step;
+  double epoch_sums[2]; /* loss and hits of the epoch so far (a checkpoint within an epoch) */
 } GroupState;
+
+/* The optimizer and batch-norm state into the group's checkpointed buffers. */
+static PetscErrorCode SaveGroupState(GroupState *gs, RnCifarModel *m, RnOptim optim, double loss_sum, double correct)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscArraycpy(gs->optim_state, optim->state, optim->nstate));
+  gs->optim_step = optim->step;
+  PetscCall(RnNetGetState(m->stem, gs->bn));
+  PetscCall(RnNetGetState(m->head, gs->bn + RnNetStateSize(m->stem)));
+  gs->epoch_sums[0] = loss_sum, gs->epoch_sums[1] = correct;
+  PetscFunctionReturn(0);
+}
 
 /* The group's sum of the flat gradient (loss and hits ride along). In float32
  * and bfloat16 the gradient is float32 arithmetic already: it travels as
@@ -191,7 +204,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   double *mean, std[3], *stdp, start = RnWallTime();
   const int nunits = o->ndepths + (o->ode ? 1 : 0);
   const int rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
-  int unit_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, first_round = 0, first_epoch = 0;
+  int unit_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, first_round = 0, first_epoch = 0, first_step = 0;
   const int lo = (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
   RnMetrics epochs_csv, final_csv;
   GroupState gs = {0};
@@ -229,7 +242,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnMetricsOpenContinued(rd, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
   PetscCall(RnMetricsOpenContinued(rd, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
 
-  /* checkpoints: every group's state, from its leader; step = round * epochs + epochs done */
+  /* checkpoints at step granularity: every group's state, from its leader;
+   * the checkpoint's step counts the training steps done over all rounds */
   PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
   for (int g = 0; g < ctx->group_count; g++) {
     char name[48];
@@ -242,11 +256,18 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnCheckpointerAddField(ck, name, mine ? &gs.optim_step : NULL, sizeof gs.optim_step, owner));
     PetscCall(PetscSNPrintf(name, sizeof name, "batchnorm.%d", g));
     PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.bn : NULL, sizeof(double) * gs.nbn, owner));
+    PetscCall(PetscSNPrintf(name, sizeof name, "epoch_sums.%d", g));
+    PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.epoch_sums : NULL, sizeof gs.epoch_sums, owner));
   }
   PetscCall(RnCheckpointerAddMetrics(ck, "epochs.csv", epochs_csv));
   PetscCall(RnCheckpointerAddMetrics(ck, "final.csv", final_csv));
   PetscCall(RnCheckpointerRestore(ck, &resumed));
-  if (resumed > 0) first_round = (int)(resumed / o->epochs), first_epoch = (int)(resumed % o->epochs);
+  if (resumed > 0) {
+    const long long per_round = (long long)o->epochs * steps_per_epoch;
+    first_round = (int)(resumed / per_round);
+    first_epoch = (int)(resumed % per_round / steps_per_epoch);
+    first_step = (int)(resumed % steps_per_epoch);
+  }
 
   for (int round = first_round; round < rounds; round++) {
     const int unit = round * ctx->group_count + ctx->group_id;
@@ -257,7 +278,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     double *grad, *gsum, row[EPOCH_FIELDS], unit_start = RnWallTime();
     float *grad32;
     char describe[64] = "-";
-    const int epoch0 = round == first_round ? first_epoch : 0;
+    const int epoch0 = round == first_round ? first_epoch : 0, step0 = round == first_round ? first_step : 0;
 
     /* idle groups of the last round train a copy of the first model (and log nothing) */
     PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
@@ -266,7 +287,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(PetscMalloc1(m.n + 2, &grad32));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
     PetscCall(RnCifarModelReserve(&m, PetscMax(hi - lo, 1)));
-    if (epoch0 == 0) {
+    if (epoch0 == 0 && step0 == 0) {
       /* the same initial stem and head for every model; the block from its own layer ids */
       PetscCall(RnCifarModelInit(&m, ctx->seed, 0, gs.theta));
     } else {
@@ -281,15 +302,16 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       RnDepthDescribe(&d, describe, sizeof describe);
     }
     PetscCall(RnLog(ctx, "round %d/%d: %d model(s) side by side; group 0 trains %s with %d parameters%s\n", round + 1, rounds, PetscMin(ctx->group_count, nunits - round * ctx->group_count),
-                    describe, (int)m.n, epoch0 ? " (resumed)" : ""));
+                    describe, (int)m.n, epoch0 || step0 ? " (resumed)" : ""));
 
     for (int epoch = epoch0; epoch < o->epochs; epoch++) {
-      double lr_scale = 1.0, loss_sum = 0, correct = 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss;
+      const int first = epoch == epoch0 ? step0 : 0; /* a checkpoint within the epoch: go on from its step */
+      double lr_scale = 1.0, loss_sum = first ? gs.epoch_sums[0] : 0, correct = first ? gs.epoch_sums[1] : 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss;
       for (int k = 0; k < o->ndecay; k++)
         if (epoch >= o->decay_epochs[k]) lr_scale *= o->lr_decay;
       /* the global order of an epoch: a permutation from (seed, epoch), the same for every model */
       RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, train->n, perm);
-      for (int step = 0; step < steps_per_epoch; step++) {
+      for (int step = first; step < steps_per_epoch; step++) {
         double l;
         int c;
         for (int i = lo; i < hi; i++) idx[i - lo] = perm[step * o->batch + i];
@@ -304,11 +326,24 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
                             step);
         loss_sum += gsum[m.n], correct += gsum[m.n + 1];
         PetscCall(RnOptimStep(optim, lr_scale, gs.theta, gsum));
-        if (round == first_round && epoch == epoch0 && step == 0) PetscCall(NameKernels(ctx, rd, &m, o->precision));
+        if (round == first_round && epoch == epoch0 && step == first) PetscCall(NameKernels(ctx, rd, &m, o->precision));
         if (step % o->log_every == 0 || step == steps_per_epoch - 1) {
-          const double el = RnWallTime() - t0, ips = (step + 1) * (double)o->batch / el;
+          const double el = RnWallTime() - t0, ips = (step + 1 - first) * (double)o->batch / el;
           PetscCall(RnProgress(ctx, "[%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, epoch + 1, o->epochs, step + 1, steps_per_epoch,
                                loss_sum / ((step + 1) * (double)o->batch), correct / ((step + 1) * (double)o->batch), ips, (steps_per_epoch - step - 1) * (double)o->batch / ips));
+        }
+        if (step + 1 < steps_per_epoch) {
+          /* signals and checkpoint.every_* are looked at after every step (the
+           * epoch's last step is checkpointed after its evaluation, below) */
+          const long long done = ((long long)round * o->epochs + epoch) * steps_per_epoch + step + 1;
+          PetscBool stop;
+          PetscCall(SaveGroupState(&gs, &m, optim, loss_sum, correct));
+          PetscCall(RnCheckpointerStep(ck, done, PETSC_FALSE, &stop));
+          if (stop) {
+            PetscCall(RnProgressEnd(ctx));
+            RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint at step %d/%d of epoch %d of round %d written; resume with --resume %s", step + 1, steps_per_epoch,
+                              epoch + 1, round + 1, rd->path);
+          }
         }
       }
       PetscCall(RnProgressEnd(ctx));
@@ -316,7 +351,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       PetscCall(Evaluate(ctx, &m, o, test, mean, stdp, gs.theta, &test_acc, &tloss));
       row[0] = active ? unit : -1, row[1] = epoch + 1, row[2] = (double)(epoch + 1) * steps_per_epoch, row[3] = o->optim.lr * lr_scale;
       row[4] = loss_sum / ((double)steps_per_epoch * o->batch), row[5] = correct / ((double)steps_per_epoch * o->batch), row[6] = val_acc, row[7] = test_acc;
-      row[8] = (double)steps_per_epoch * o->batch / (RnWallTime() - t0);
+      row[8] = (double)(steps_per_epoch - first) * o->batch / (RnWallTime() - t0);
       if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, EPOCH_FIELDS, MPI_DOUBLE, recv, EPOCH_FIELDS, MPI_DOUBLE, 0, ctx->leaders));
       if (ctx->world_rank == 0)
         for (int g = 0; g < ctx->group_count; g++) {
@@ -346,13 +381,10 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
         }
       }
       /* the state after this epoch */
-      PetscCall(PetscArraycpy(gs.optim_state, optim->state, optim->nstate));
-      gs.optim_step = optim->step;
-      PetscCall(RnNetGetState(m.stem, gs.bn));
-      PetscCall(RnNetGetState(m.head, gs.bn + RnNetStateSize(m.stem)));
+      PetscCall(SaveGroupState(&gs, &m, optim, 0.0, 0.0));
       {
         PetscBool stop;
-        PetscCall(RnCheckpointerStep(ck, (long long)round * o->epochs + epoch + 1, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, &stop));
+        PetscCall(RnCheckpointerStep(ck, ((long long)round * o->epochs + epoch + 1) * steps_per_epoch, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, &stop));
         if (stop) RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint after epoch %d of round %d written; resume with --resume %s", epoch + 1, round + 1, rd->path);
       }
     }

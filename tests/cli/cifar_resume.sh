@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# CIFAR preempted within an epoch: the ranks look at signals after every
+# step (not only at epoch ends), checkpoint there, exit 3; --resume goes on
+# from that step and ends bitwise equal to an uninterrupted run, with the
+# same rows in epochs.csv and final.csv.
+. "$(dirname "$0")/lib.sh"
+MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
+"$MAKE" "$TMP/data" 300 || { bad "could not generate data"; finish; exit 1; }
+args=(--set "data.dir=\"$TMP/data\"" --set data.validation=100 --set model.channels=16 --set 'model.depths=[8]' --set model.ode=false --set 'model.precision="float64"'
+  --set train.epochs=2 --set train.batch=20 --set train.eval_batch=100 --set train.log_every=1 --set checkpoint.every_seconds=0 --set output.plot=false)
+rn 2 "$SRC/configs/cifar-small.cfg" "${args[@]}" --set "run.dir=\"$TMP/ref\""
+expect_status 0 "uninterrupted run"
+mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/cifar-small.cfg" "${args[@]}" --set "run.dir=\"$TMP/cut\"" > "$TMP/cut.out" 2> "$TMP/cut.err" &
+pid=$!
+# signal in the middle of the first epoch
+for i in $(seq 1 1200); do
+  grep -q "epoch 1/2 step 2[0-9]/" "$TMP/cut.out" 2> /dev/null && break
+  sleep 0.05
+done
+kill -USR1 $pid
+wait $pid
+status=$?
+err=$TMP/cut.err
+expect_status 3 "SIGUSR1 within an epoch stops the run with the preemption status"
+expect_message "signal received: checkpoint at step" "the message names the step"
+grep -q '"status": "preempted"' "$TMP/cut/manifest.json" && ok "manifest says preempted" || bad "manifest: $(grep status "$TMP/cut/manifest.json")"
+[ "$(wc -l < "$TMP/cut/epochs.csv")" -eq 1 ] && ok "no epoch row yet: the checkpoint is within the first epoch" || bad "epochs.csv: $(cat "$TMP/cut/epochs.csv")"
+rn 2 --resume "$TMP/cut"
+expect_status 0 "resume"
+grep -q "(resumed)" "$out" && ok "the round says it resumed" || bad "no resume in the log: $(head -5 "$out")"
+cmp -s "$TMP/ref/snapshots/theta-resnet-N8.bin" "$TMP/cut/snapshots/theta-resnet-N8.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"
+# columns without wall times: epoch rows and final accuracies
+cmp -s <(cut -d, -f1-6,8-12 "$TMP/ref/epochs.csv") <(cut -d, -f1-6,8-12 "$TMP/cut/epochs.csv") && ok "epochs.csv rows identical (but for times)" || bad "epochs.csv differs: $(diff <(cut -d, -f1-6,8-12 "$TMP/ref/epochs.csv") <(cut -d, -f1-6,8-12 "$TMP/cut/epochs.csv") | head -6)"
+cmp -s <(cut -d, -f1-8 "$TMP/ref/final.csv") <(cut -d, -f1-8 "$TMP/cut/final.csv") && ok "final.csv identical (but for times)" || bad "final.csv differs: $(diff "$TMP/ref/final.csv" "$TMP/cut/final.csv")"
+finish
