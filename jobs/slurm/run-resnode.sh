@@ -12,16 +12,20 @@ shift 2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 home=${RESNODE_HOME:-$(cd "$here/../.." && pwd)}
 bin=${RESNODE_BIN:-$home/build/resnode-mpi}
-launcher=${RESNODE_LAUNCHER:-mpirun}   # or "srun" (srun --mpi=pmix)
+# Inside Slurm srun starts the ranks: at preemption Slurm signals the job's
+# steps, and ranks started by mpirun inside the batch step get no notice.
+# RESNODE_LAUNCHER=mpirun|srun overrides; RESNODE_SRUN_MPI is srun's --mpi.
+if [ -n "${SLURM_JOB_ID:-}" ] && command -v srun > /dev/null; then default_launcher=srun; else default_launcher=mpirun; fi
+launcher=${RESNODE_LAUNCHER:-$default_launcher}
 if [ ! -x "$bin" ]; then
   echo "run-resnode: $bin is not built (run scripts/build, or set RESNODE_BIN)" >&2
   exit 2
 fi
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-echo "run-resnode: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}, ${SLURM_NTASKS:-?} tasks, run directory $run_dir"
+echo "run-resnode: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}, ${SLURM_NTASKS:-?} tasks by $launcher, run directory $run_dir"
 
 case $launcher in
-  srun) srun --mpi=pmix "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
+  srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
   *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
 esac
 pid=$!
@@ -37,7 +41,8 @@ while :; do
   kill -0 "$pid" 2>/dev/null || break
 done
 if [ "$status" -eq 3 ]; then
+  # at a preemption with PreemptMode=REQUEUE Slurm requeues the job itself
   echo "run-resnode: preempted after a checkpoint; requeueing job $SLURM_JOB_ID"
-  scontrol requeue "$SLURM_JOB_ID"
+  scontrol requeue "$SLURM_JOB_ID" 2> /dev/null || echo "run-resnode: (Slurm requeues it)"
 fi
 exit "$status"

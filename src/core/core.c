@@ -37,6 +37,24 @@ PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnCtxNodeCount(RnCtx ctx, int *nodes, PetscBool *balanced)
+{
+  MPI_Comm node;
+  int node_rank, node_size, counts[3], sums[3];
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_split_type(ctx->world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  PetscCallMPI(MPI_Comm_rank(node, &node_rank));
+  PetscCallMPI(MPI_Comm_size(node, &node_size));
+  PetscCallMPI(MPI_Comm_free(&node));
+  counts[0] = node_rank == 0, counts[1] = node_size, counts[2] = -node_size;
+  PetscCallMPI(MPI_Allreduce(counts, sums, 1, MPI_INT, MPI_SUM, ctx->world));
+  PetscCallMPI(MPI_Allreduce(counts + 1, sums + 1, 2, MPI_INT, MPI_MAX, ctx->world));
+  *nodes = sums[0];
+  *balanced = (PetscBool)(sums[1] == -sums[2]);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnCtxSetGroups(RnCtx ctx, int group_count)
 {
   int group_size;

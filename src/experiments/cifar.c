@@ -91,7 +91,14 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnConfigGetInt(cfg, "train.log_every", 20, 1, 1000000, &o->log_every));
   PetscCall(RnConfigGetReal(cfg, "train.lr_decay", 0.1, 0.0, 1.0, &o->lr_decay));
   PetscCall(RnConfigGetIntArray(cfg, "train.lr_decay_epochs", 0, NULL, 1, 100000, 0, 32, &o->ndecay, o->decay_epochs));
-  PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 1, 1 << 20, &o->groups));
+  PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 0, 1 << 20, &o->groups));
+  if (o->groups == 0) {
+    /* one group per node of the allocation */
+    PetscBool balanced;
+    PetscCall(RnCtxNodeCount(ctx, &o->groups, &balanced));
+    if (!balanced)
+      PetscCall(RnConfigError(cfg, "parallel.groups", "0 (one group per node) needs as many ranks on every node; the %d ranks are spread unevenly over %d nodes: give the group count", ctx->world_size, o->groups));
+  }
   if (ctx->world_size % o->groups)
     PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count, or run with a multiple of %d ranks", o->groups,
                             ctx->world_size, o->groups));

@@ -36,6 +36,9 @@ rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat1
 expect_status 2 "bfloat16 with rtol 1e-7"; expect_message "ode.rtol: 1e-07 is below what bfloat16 evaluations of the vector field resolve; use ode.rtol >= 3.1e-02" "tolerance below bfloat16"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-5 --set ode.atol=1e-9
 expect_status 2 "float32 with atol 1e-9"; expect_message "ode.atol: 1e-09 is below what float32 evaluations" "tolerance below float32"
+rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set parallel.groups=0 --set "run.dir=\"$TMP/pernode\""
+expect_status 0 "parallel.groups = 0"
+grep -q "on 1 group(s) of 2 rank(s)" "$out" && ok "parallel.groups = 0 makes one group per node (here: one of 2 ranks)" || bad "groups: $(grep 'group(s)' "$out" | head -2)"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/two\""
 expect_status 0 "cifar sweep on two groups of one rank"
 # the models are the same whatever the layout: compare final accuracies

@@ -57,7 +57,12 @@ SlurmdLogFile=$dir/slurmd.log
 SchedulerParameters=defer_batch=0
 MinJobAge=600
 $node State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES PreemptMode=OFF
+# a preemptible partition and one that preempts it (SIGTERM, GraceTime, requeue), as on real clusters
+PartitionName=low Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=30
+PartitionName=high Nodes=localhost MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 CONF
 export SLURM_CONF=$conf
 slurmctld -c -f "$conf"

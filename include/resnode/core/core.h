@@ -55,6 +55,9 @@ struct RnCtx_s {
 PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx);
 /* Split the world into group_count groups of equal size (consecutive ranks). */
 PetscErrorCode RnCtxSetGroups(RnCtx ctx, int group_count);
+/* The number of nodes (shared-memory domains) of the world, and whether
+ * every node has as many ranks (collective). */
+PetscErrorCode RnCtxNodeCount(RnCtx ctx, int *nodes, PetscBool *balanced);
 PetscErrorCode RnCtxDestroy(RnCtx *ctx);
 
 /* printf on world rank 0 (and into the log file). */
