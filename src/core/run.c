@@ -208,3 +208,13 @@ int RnMain(int argc, char **argv)
   free(petsc_argv);
   return exit_code;
 }
+
+PetscErrorCode RnConfigOneGroup(RnConfig cfg, const char *experiment)
+{
+  int groups;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 1, 1 << 20, &groups));
+  if (groups != 1) PetscCall(RnConfigError(cfg, "parallel.groups", "%s trains one model on all the ranks: use 1, got %d", experiment, groups));
+  PetscFunctionReturn(0);
+}

@@ -9,6 +9,7 @@
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
 #include "resnode/core/run.h"
+#include "resnode/core/trainer.h"
 
 #include <math.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct {
   PetscBool ode, plot;
   RnOdeOptions ode_opt;
   RnOptimOptions optim;
+  RnCheckpointOptions checkpoint;
 } AnnulusOptions;
 
 static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options)
@@ -42,10 +44,18 @@ static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options
   PetscCall(RnConfigGetInt(cfg, "train.batch", 64, 1, 4096, &o->batch));
   PetscCall(RnConfigGetInt(cfg, "train.folds", 5, 2, 100, &o->folds));
   if (o->samples < 2 * o->folds) PetscCall(RnConfigError(cfg, "train.folds", "%d folds need at least %d samples (data.samples = %d)", o->folds, 2 * o->folds, o->samples));
+  {
+    /* the smallest training part of a fold must hold a batch, or nothing trains */
+    const int smallest = o->samples - (o->samples + o->folds - 1) / o->folds;
+    if (o->batch > smallest)
+      PetscCall(RnConfigError(cfg, "train.batch", "%d is larger than the %d training samples of a fold (data.samples = %d, train.folds = %d): nothing would train", o->batch, smallest, o->samples,
+                              o->folds));
+  }
   PetscCall(RnConfigGetInt(cfg, "parallel.groups", ctx->world_size, 1, 1 << 20, &o->groups));
   if (ctx->world_size % o->groups)
     PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count", o->groups, ctx->world_size));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
+  PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   *options = o;
   PetscFunctionReturn(0);
 }
@@ -153,6 +163,8 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   int *Y, *y, *perm, *train_idx, *test_idx;
   RnMetrics folds_csv, acc_csv;
   double *acc_sum, *acc_sq;
+  RnTrainer tr;
+  long long first;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc3((size_t)S * dim, &X, S, &Y, S, &perm));
@@ -163,10 +175,16 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   /* the folds: a fixed permutation of the samples cut in k pieces */
   RnRandPermutation(ctx->seed, RN_STREAM_SPLIT, 0, 0, S, perm);
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1(4 * ctx->group_count, &recv));
-  PetscCall(RnMetricsOpen(rd, "folds.csv", "group,member,N,model,fold,train_acc,test_acc,seconds", &folds_csv));
+  /* a step is a round: every group trains one fold at one depth; the sums of
+   * the accuracies live on rank 0 */
+  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "annulus", &tr));
+  PetscCall(RnTrainerAddState(tr, "accuracy_sums", acc_sum, sizeof(double) * D, 0));
+  PetscCall(RnTrainerAddState(tr, "accuracy_squares", acc_sq, sizeof(double) * D, 0));
+  PetscCall(RnTrainerOpenMetrics(tr, "folds.csv", "group,member,N,model,fold,train_acc,test_acc,seconds", &folds_csv));
+  PetscCall(RnTrainerStart(tr, rounds, &first));
   PetscCall(RnLog(ctx, "annulus: %d samples in R^%d, width %d, %d depths%s, %d-fold cross-validation: %d units on %d group(s)\n", S, dim, o->width, o->ndepths,
                   o->ode ? " + the ODE" : "", o->folds, nunits, ctx->group_count));
-  for (int round = 0; round < rounds; round++) {
+  for (int round = (int)first; round < rounds; round++) {
     const int unit = round * ctx->group_count + ctx->group_id, active = unit < nunits;
     const int di = active ? unit / o->folds : 0, fold = active ? unit % o->folds : 0;
     const int N = di < o->ndepths ? o->depths[di] : 0;
@@ -181,7 +199,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
       else train_idx[ntrain++] = perm[i];
     }
     PetscCall(ModelCreate(ctx->group, o, N, PetscMax(o->batch, S), &m));
-    PetscCall(PetscMalloc3(m.n, &theta, m.n, &grad, m.n, &gsum));
+    PetscCall(PetscMalloc3(m.n, &theta, m.n + 1, &grad, m.n + 1, &gsum));
     PetscCall(RnFlowInit(m.flow, ctx->seed, (uint32_t)fold, 0, theta));
     PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, 50, theta + m.nblock));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
@@ -197,9 +215,12 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
           PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)order[i] * dim, dim));
           labels[i - lo] = Y[order[i]];
         }
-        PetscCall(PetscArrayzero(grad, m.n));
+        PetscCall(PetscArrayzero(grad, m.n + 1));
         PetscCall(ModelPass(&m, hi - lo, o->batch, theta, x, labels, grad, &l, &h));
-        PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n, MPI_DOUBLE, MPI_SUM, ctx->group));
+        grad[m.n] = l; /* the loss rides along */
+        PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n + 1, MPI_DOUBLE, MPI_SUM, ctx->group));
+        if (!isfinite(gsum[m.n]))
+          RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "annulus: the loss is %g at epoch %d (fold %d, N = %d); lower train.lr (the last good checkpoint is kept)", gsum[m.n], epoch + 1, fold, N);
         PetscCall(RnOptimStep(optim, 1.0, theta, gsum));
       }
     }
@@ -215,12 +236,14 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
         PetscCall(RnMetricsRow(folds_csv, "%d,%d,%d,%s,%d,%.6f,%.6f,%.2f", g, u % o->folds, uN, uN ? "resnet" : "ode", u % o->folds, r[1], r[2], r[3]));
         acc_sum[udi] += r[2], acc_sq[udi] += r[2] * r[2];
       }
-    PetscCall(RnProgress(ctx, "round %d/%d  %.1f s", round + 1, rounds, RnWallTime() - start));
+    PetscCall(RnProgress(ctx, "round %d/%d  %.1f s  ETA %.0f s", round + 1, rounds, RnWallTime() - start, RnTrainerETA(tr, round + 1)));
     PetscCall(RnOptimDestroy(&optim));
     PetscCall(PetscFree3(theta, grad, gsum));
     PetscCall(ModelDestroy(&m));
+    PetscCall(RnTrainerStepDone(tr, round + 1, PETSC_FALSE, "round %d of %d", round + 1, rounds));
   }
-  PetscCall(RnProgressEnd(ctx));
+  PetscCall(RnTrainerFinish(tr));
+  PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsClose(&folds_csv));
   PetscCall(RnMetricsOpen(rd, "accuracy.csv", "N,model,folds,mean_test_acc,std_test_acc", &acc_csv));
   for (int d = 0; d < D; d++) {

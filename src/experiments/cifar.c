@@ -7,7 +7,7 @@
  * Data-parallel within a group (the batch split over its ranks, one
  * Allreduce of the flat gradient, batch norm reduced over the group); the
  * groups train the models of the depth sweep side by side, in rounds. */
-#include "resnode/core/checkpoint.h"
+#include "resnode/core/trainer.h"
 #include "resnode/experiments/cifar.h"
 #include "resnode/data/data.h"
 #include "resnode/nn/model.h"
@@ -215,7 +215,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   const int lo = (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
   RnMetrics epochs_csv, final_csv;
   GroupState gs = {0};
-  RnCheckpointer ck;
+  RnTrainer tr;
   long long resumed;
   double *recv = NULL;
 
@@ -246,29 +246,17 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(PetscCalloc3(gs.nmax, &gs.theta, 2 * gs.nmax, &gs.optim_state, gs.nbn, &gs.bn));
   PetscCall(PetscMalloc2(train->n, &perm, o->batch, &idx));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
-  PetscCall(RnMetricsOpenContinued(rd, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
-  PetscCall(RnMetricsOpenContinued(rd, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
-
   /* checkpoints at step granularity: every group's state, from its leader;
-   * the checkpoint's step counts the training steps done over all rounds */
-  PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
-  for (int g = 0; g < ctx->group_count; g++) {
-    char name[48];
-    const int mine = g == ctx->group_id, owner = g * ctx->group_size;
-    PetscCall(PetscSNPrintf(name, sizeof name, "theta.%d", g));
-    PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.theta : NULL, sizeof(double) * gs.nmax, owner));
-    PetscCall(PetscSNPrintf(name, sizeof name, "optimizer.%d", g));
-    PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.optim_state : NULL, sizeof(double) * 2 * gs.nmax, owner));
-    PetscCall(PetscSNPrintf(name, sizeof name, "optimizer_step.%d", g));
-    PetscCall(RnCheckpointerAddField(ck, name, mine ? &gs.optim_step : NULL, sizeof gs.optim_step, owner));
-    PetscCall(PetscSNPrintf(name, sizeof name, "batchnorm.%d", g));
-    PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.bn : NULL, sizeof(double) * gs.nbn, owner));
-    PetscCall(PetscSNPrintf(name, sizeof name, "epoch_sums.%d", g));
-    PetscCall(RnCheckpointerAddField(ck, name, mine ? gs.epoch_sums : NULL, sizeof gs.epoch_sums, owner));
-  }
-  PetscCall(RnCheckpointerAddMetrics(ck, "epochs.csv", epochs_csv));
-  PetscCall(RnCheckpointerAddMetrics(ck, "final.csv", final_csv));
-  PetscCall(RnCheckpointerRestore(ck, &resumed));
+   * a step is a training step, counted over all rounds and epochs */
+  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "cifar", &tr));
+  PetscCall(RnTrainerAddGroupState(tr, "theta", gs.theta, sizeof(double) * gs.nmax));
+  PetscCall(RnTrainerAddGroupState(tr, "optimizer", gs.optim_state, sizeof(double) * 2 * gs.nmax));
+  PetscCall(RnTrainerAddGroupState(tr, "optimizer_step", &gs.optim_step, sizeof gs.optim_step));
+  PetscCall(RnTrainerAddGroupState(tr, "batchnorm", gs.bn, sizeof(double) * gs.nbn));
+  PetscCall(RnTrainerAddGroupState(tr, "epoch_sums", gs.epoch_sums, sizeof gs.epoch_sums));
+  PetscCall(RnTrainerOpenMetrics(tr, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
+  PetscCall(RnTrainerOpenMetrics(tr, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
+  PetscCall(RnTrainerStart(tr, (long long)rounds * o->epochs * steps_per_epoch, &resumed));
   if (resumed > 0) {
     const long long per_round = (long long)o->epochs * steps_per_epoch;
     first_round = (int)(resumed / per_round);
@@ -343,14 +331,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
           /* signals and checkpoint.every_* are looked at after every step (the
            * epoch's last step is checkpointed after its evaluation, below) */
           const long long done = ((long long)round * o->epochs + epoch) * steps_per_epoch + step + 1;
-          PetscBool stop;
           PetscCall(SaveGroupState(&gs, &m, optim, loss_sum, correct));
-          PetscCall(RnCheckpointerStep(ck, done, PETSC_FALSE, &stop));
-          if (stop) {
-            PetscCall(RnProgressEnd(ctx));
-            RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint at step %d/%d of epoch %d of round %d written; resume with --resume %s", step + 1, steps_per_epoch,
-                              epoch + 1, round + 1, rd->path);
-          }
+          PetscCall(RnTrainerStepDone(tr, done, PETSC_FALSE, "step %d/%d of epoch %d of round %d", step + 1, steps_per_epoch, epoch + 1, round + 1));
         }
       }
       PetscCall(RnProgressEnd(ctx));
@@ -389,18 +371,16 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       }
       /* the state after this epoch */
       PetscCall(SaveGroupState(&gs, &m, optim, 0.0, 0.0));
-      {
-        PetscBool stop;
-        PetscCall(RnCheckpointerStep(ck, ((long long)round * o->epochs + epoch + 1) * steps_per_epoch, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, &stop));
-        if (stop) RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint after epoch %d of round %d written; resume with --resume %s", epoch + 1, round + 1, rd->path);
-      }
+      PetscCall(RnTrainerStepDone(tr, ((long long)round * o->epochs + epoch + 1) * steps_per_epoch, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, "the end of epoch %d of round %d",
+                                  epoch + 1, round + 1));
     }
     PetscCall(RnOptimDestroy(&optim));
     PetscCall(PetscFree2(grad, gsum));
     PetscCall(PetscFree(grad32));
     PetscCall(RnCifarModelDestroy(&m));
   }
-  PetscCall(RnCheckpointerDestroy(&ck));
+  PetscCall(RnTrainerFinish(tr));
+  PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsClose(&epochs_csv));
   PetscCall(RnMetricsClose(&final_csv));
   PetscCall(RnLog(ctx, "cifar: %d model(s) trained in %.1f s\n", nunits, RnWallTime() - start));

@@ -7,7 +7,7 @@
  * Work units (depth, member) are handed out in rounds, one per group; after a
  * round the group leaders send their records to rank 0, which appends them
  * to records.csv and the snapshots and takes a checkpoint. */
-#include "resnode/core/checkpoint.h"
+#include "resnode/core/trainer.h"
 #include "resnode/ensemble/ensemble.h"
 #include "resnode/core/run.h"
 #include "resnode/ensemble/stats.h"
@@ -199,7 +199,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   RnNet field;
   RnEnsemble ens;
   RnMetrics records_csv;
-  RnCheckpointer ck;
+  RnTrainer tr;
   Results r = {0};
   double *send, *recv = NULL, start = RnWallTime();
   int nunits, rounds, round = 0;
@@ -228,18 +228,16 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     /* checkpoint restores broadcast the results: keep room for them */
     PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
   }
-  PetscCall(RnMetricsOpenContinued(rd, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
-  PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
-  PetscCall(RnCheckpointerAddField(ck, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
-  PetscCall(RnCheckpointerAddField(ck, "theta", r.theta, sizeof(double) * nunits * r.nrec * r.p, 0));
-  PetscCall(RnCheckpointerAddMetrics(ck, "records.csv", records_csv));
-  PetscCall(RnCheckpointerRestore(ck, &resumed));
-  /* a checkpoint's step is the number of rounds completed: go on with the next */
-  if (resumed > 0) round = (int)resumed;
+  /* a step is a round: every group trains one member at one depth */
+  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "ensemble", &tr));
+  PetscCall(RnTrainerAddState(tr, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
+  PetscCall(RnTrainerAddState(tr, "theta", r.theta, sizeof(double) * nunits * r.nrec * r.p, 0));
+  PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
+  PetscCall(RnTrainerStart(tr, rounds, &resumed));
+  round = (int)resumed;
 
   for (; round < rounds; round++) {
     const int unit = round * ctx->group_count + ctx->group_id;
-    PetscBool stop;
     send[0] = -1;
     if (unit < nunits) {
       const int di = unit / r.M, m = unit % r.M, N = di < eo->ndepths ? eo->depths[di] : 0;
@@ -272,16 +270,12 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
       const double elapsed = RnWallTime() - start;
       const int first = round * ctx->group_count, di = PetscMin(first / r.M, r.D - 1);
       PetscCall(RnProgress(ctx, "round %d/%d  depth %s%d  %.1f s  ETA %.0f s", round + 1, rounds, di < eo->ndepths ? "N=" : "ODE ", di < eo->ndepths ? eo->depths[di] : 0, elapsed,
-                           elapsed / (round + 1 - (resumed > 0 ? (int)resumed : 0)) * (rounds - round - 1)));
+                           RnTrainerETA(tr, round + 1)));
     }
-    PetscCall(RnCheckpointerStep(ck, round + 1, PETSC_FALSE, &stop));
-    if (stop) {
-      PetscCall(RnCheckpointerDestroy(&ck));
-      RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint after round %d written; resume with --resume %s", round + 1, rd->path);
-    }
+    PetscCall(RnTrainerStepDone(tr, round + 1, PETSC_FALSE, "round %d of %d", round + 1, rounds));
   }
-  PetscCall(RnProgressEnd(ctx));
-  PetscCall(RnCheckpointerDestroy(&ck));
+  PetscCall(RnTrainerFinish(tr));
+  PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsClose(&records_csv));
   /* collective (the metrics files are opened by all ranks); the results
    * live on rank 0, the other ranks' copies are zeros nobody writes */

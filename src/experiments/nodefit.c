@@ -1,7 +1,7 @@
 /* nodefit.c: the test equation. Data from du/dt = A u^3 (a tight solve),
  * a neural ODE (or ResNet) with the field u -> u^3 -> Dense(2,50,tanh) ->
  * Dense(50,2) fitted to the 16 samples by Adam. */
-#include "resnode/core/checkpoint.h"
+#include "resnode/core/trainer.h"
 #include "resnode/nn/model.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/run.h"
@@ -58,6 +58,7 @@ static PetscErrorCode NodeFitReadOptions(RnCtx ctx, RnConfig cfg, void **options
   PetscCall(RnConfigGetInt(cfg, "output.plot_points", 151, 2, 100000, &o->plot_points));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
+  PetscCall(RnConfigOneGroup(cfg, "node-fit"));
   o->cfg = cfg;
   *options = o;
   PetscFunctionReturn(0);
@@ -114,8 +115,8 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
   double *t, *data, *pred, *dpred, *theta, *grad, *grad_sum, loss = 0.0, local_loss;
   char describe[64];
   double start = RnWallTime();
-  RnCheckpointer ck;
-  long long resumed;
+  RnTrainer tr;
+  long long first;
   int first_it = 0;
 
   PetscFunctionBeginUser;
@@ -136,16 +137,14 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnMetricsOpen(rd, "data.csv", "t,u1,u2", &data_csv));
   for (int i = 0; i < S; i++) PetscCall(RnMetricsRow(data_csv, "%.17g,%.17g,%.17g", t[i], data[2 * i], data[2 * i + 1]));
   PetscCall(RnMetricsClose(&data_csv));
-  PetscCall(RnMetricsOpenContinued(rd, "train.csv", "group,member,N,iteration,time_s,loss,steps,rhs_forward,rhs_backward", &train_csv));
-
   /* everything a resumed run needs to continue bit for bit */
-  PetscCall(RnCheckpointerCreate(ctx, rd, &o->checkpoint, &ck));
-  PetscCall(RnCheckpointerAddField(ck, "theta", theta, sizeof(double) * flow->nparams, 0));
-  PetscCall(RnCheckpointerAddField(ck, "optimizer", optim->state, sizeof(double) * optim->nstate, 0));
-  PetscCall(RnCheckpointerAddField(ck, "optimizer_step", &optim->step, sizeof optim->step, 0));
-  PetscCall(RnCheckpointerAddMetrics(ck, "train.csv", train_csv));
-  PetscCall(RnCheckpointerRestore(ck, &resumed));
-  if (resumed >= 0) first_it = (int)resumed;
+  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "node-fit", &tr));
+  PetscCall(RnTrainerAddState(tr, "theta", theta, sizeof(double) * flow->nparams, 0));
+  PetscCall(RnTrainerAddState(tr, "optimizer", optim->state, sizeof(double) * optim->nstate, 0));
+  PetscCall(RnTrainerAddState(tr, "optimizer_step", &optim->step, sizeof optim->step, 0));
+  PetscCall(RnTrainerOpenMetrics(tr, "train.csv", "group,member,N,iteration,time_s,loss,steps,rhs_forward,rhs_backward", &train_csv));
+  PetscCall(RnTrainerStart(tr, o->iterations, &first));
+  first_it = (int)first;
 
   for (int it = first_it; it <= o->iterations; it++) {
     RnOdeStats stats = {0};
@@ -167,19 +166,12 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
       PetscCall(RnMetricsRow(train_csv, "%d,%d,%d,%d,%.6f,%.10g,%d,%ld,%ld", ctx->group_id, 0, flow->kind == RN_FLOW_ODE ? 0 : flow->depth, it, elapsed, loss, stats.steps,
                              stats.rhs_forward, stats.rhs_backward));
       PetscCall(RnProgress(ctx, "iteration %6d/%d  loss %.6e  steps %4d  %.1f it/s  ETA %.0f s", it, o->iterations, loss, stats.steps, (it + 1 - first_it) / elapsed,
-                           elapsed / (it + 1 - first_it) * (o->iterations - it - 1)));
+                           RnTrainerETA(tr, it + 1)));
     }
-    {
-      PetscBool stop;
-      PetscCall(RnCheckpointerStep(ck, it + 1, PETSC_FALSE, &stop));
-      if (stop) {
-        PetscCall(RnCheckpointerDestroy(&ck));
-        RnCollectiveError(ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint of iteration %d written; resume with --resume %s", it + 1, rd->path);
-      }
-    }
+    PetscCall(RnTrainerStepDone(tr, it + 1, PETSC_FALSE, "iteration %d", it + 1));
   }
-  PetscCall(RnCheckpointerDestroy(&ck));
-  PetscCall(RnProgressEnd(ctx));
+  PetscCall(RnTrainerFinish(tr));
+  PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsRow(train_csv, "%d,%d,%d,%d,%.6f,%.10g,%d,%d,%d", ctx->group_id, 0, flow->kind == RN_FLOW_ODE ? 0 : flow->depth, o->iterations, RnWallTime() - start, loss, 0, 0, 0));
   PetscCall(RnMetricsClose(&train_csv));
   PetscCall(RnLog(ctx, "node-fit: final loss %.6e after %d iterations (%.1f s)\n", loss, o->iterations, RnWallTime() - start));

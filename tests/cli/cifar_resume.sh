@@ -22,7 +22,7 @@ wait $pid
 status=$?
 err=$TMP/cut.err
 expect_status 3 "SIGUSR1 within an epoch stops the run with the preemption status"
-expect_message "signal received: checkpoint at step" "the message names the step"
+expect_message "signal received: checkpoint of step" "the message names the step"
 grep -q '"status": "preempted"' "$TMP/cut/manifest.json" && ok "manifest says preempted" || bad "manifest: $(grep status "$TMP/cut/manifest.json")"
 [ "$(wc -l < "$TMP/cut/epochs.csv")" -eq 1 ] && ok "no epoch row yet: the checkpoint is within the first epoch" || bad "epochs.csv: $(cat "$TMP/cut/epochs.csv")"
 rn 2 --resume "$TMP/cut"

@@ -69,8 +69,10 @@ cmp -s "$TMP/runs/ref/snapshots/final.bin" "$TMP/runs/pre/snapshots/final.bin" &
 # inside Slurm) the ranks get the SIGTERM, checkpoint and exit 3; the job runs
 # again and ends bitwise equal to the uninterrupted run. The job is submitted
 # from outside the clone, with the shape on the sbatch line only.
+# (long enough to be running when the scheduler gets to the preemption)
+long=(--set train.iterations=5000 --set checkpoint.every_steps=1000 --set output.plot=false --set 'ode.solver="rk4"' --set ode.adaptive=false --set ode.steps=60)
 mkdir -p "$TMP/elsewhere"
-jid=$(cd "$TMP/elsewhere" && env -u RESNODE_HOME RESNODE_RUN_DIR=$TMP/runs/preempted sbatch --parsable -p low --nodes=1 --ntasks=2 --time=10 --output="$TMP/preempted-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/node-fit.cfg" "${args[@]}")
+jid=$(cd "$TMP/elsewhere" && env -u RESNODE_HOME RESNODE_RUN_DIR=$TMP/runs/preempted sbatch --parsable -p low --nodes=1 --ntasks=2 --time=10 --output="$TMP/preempted-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/node-fit.cfg" "${long[@]}")
 [ -n "$jid" ] && ok "job $jid submitted to the preemptible partition from outside the clone" || bad "submission failed"
 for i in $(seq 1 600); do
   [ "$(wc -l < "$TMP/runs/preempted/train.csv" 2>/dev/null || echo 0)" -gt 10 ] && break
@@ -82,6 +84,7 @@ grep -q "tasks by srun" "$TMP/preempted-$jid.out" && ok "srun is the launcher in
 grep -q "signal received: checkpoint of iteration" "$TMP/preempted-$jid.out" && ok "Slurm's preemption SIGTERM reached the ranks, which checkpointed" || bad "no checkpoint at preemption: $(tail -5 "$TMP/preempted-$jid.out")"
 wait_jobs "$jid" "$hi" && ok "the preempted job ran again to the end" || bad "job $jid still queued: $(squeue)"
 grep -q "resumed from the checkpoint of step" "$TMP/preempted-$jid.out" && ok "it resumed from the preemption checkpoint" || bad "no resume: $(tail -5 "$TMP/preempted-$jid.out")"
-cmp -s "$TMP/runs/ref/snapshots/final.bin" "$TMP/runs/preempted/snapshots/final.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"
-cmp -s <(cut -d, -f1-4,6- "$TMP/runs/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/runs/preempted/train.csv") && ok "train.csv has exactly the uninterrupted run's rows (but for times)" || bad "train.csv: $(wc -l < "$TMP/runs/preempted/train.csv") lines, expected $(wc -l < "$TMP/runs/ref/train.csv")"
+rn 2 "$SRC/configs/node-fit.cfg" "${long[@]}" --set "run.dir=\"$TMP/runs/long-ref\""
+cmp -s "$TMP/runs/long-ref/snapshots/final.bin" "$TMP/runs/preempted/snapshots/final.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"
+cmp -s <(cut -d, -f1-4,6- "$TMP/runs/long-ref/train.csv") <(cut -d, -f1-4,6- "$TMP/runs/preempted/train.csv") && ok "train.csv has exactly the uninterrupted run's rows (but for times)" || bad "train.csv: $(wc -l < "$TMP/runs/preempted/train.csv") lines, expected $(wc -l < "$TMP/runs/long-ref/train.csv")"
 finish

@@ -37,5 +37,8 @@ const char *RnSourceDir(void);
 /* Runs an analysis script on the run directory on rank 0 with /usr/bin/python3;
  * a failure is reported as a warning (the run's data are already written). */
 PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script);
+/* The common key parallel.groups for an experiment that trains one model on
+ * all the ranks: accepted when it is 1, an input error naming it else. */
+PetscErrorCode RnConfigOneGroup(RnConfig cfg, const char *experiment);
 
 #endif

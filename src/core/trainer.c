@@ -1,0 +1,119 @@
+/* trainer.c: the training driver (see trainer.h). */
+#include "resnode/core/trainer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+struct RnTrainer_s {
+  RnCtx ctx;
+  RnRunDir rd;
+  RnCheckpointer ck;
+  char experiment[32];
+  long long first, total, last_done, last_final; /* last_final: the step of the last forced checkpoint */
+  double start; /* wall time of this attempt's first step */
+  PetscBool started;
+};
+
+PetscErrorCode RnTrainerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions *opt, const char *experiment, RnTrainer *tr)
+{
+  RnTrainer t;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&t));
+  t->ctx = ctx, t->rd = rd;
+  PetscCall(PetscStrncpy(t->experiment, experiment, sizeof t->experiment));
+  PetscCall(RnCheckpointerCreate(ctx, rd, opt, &t->ck));
+  *tr = t;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerAddState(RnTrainer tr, const char *name, void *data, size_t bytes, int owner_rank)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "state '%s' registered after RnTrainerStart", name);
+  PetscCall(RnCheckpointerAddField(tr->ck, name, data, bytes, owner_rank));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerAddGroupState(RnTrainer tr, const char *name, void *mine, size_t bytes)
+{
+  RnCtx ctx = tr->ctx;
+
+  PetscFunctionBeginUser;
+  for (int g = 0; g < ctx->group_count; g++) {
+    char field[48];
+    PetscCall(PetscSNPrintf(field, sizeof field, "%s.%d", name, g));
+    PetscCall(RnTrainerAddState(tr, field, g == ctx->group_id ? mine : NULL, bytes, g * ctx->group_size));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerOpenMetrics(RnTrainer tr, const char *name, const char *header, RnMetrics *m)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "table '%s' opened after RnTrainerStart", name);
+  PetscCall(RnMetricsOpenContinued(tr->rd, name, header, m));
+  PetscCall(RnCheckpointerAddMetrics(tr->ck, name, *m));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
+{
+  long long resumed;
+
+  PetscFunctionBeginUser;
+  PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStart called twice");
+  PetscCall(RnCheckpointerRestore(tr->ck, &resumed));
+  tr->started = PETSC_TRUE;
+  tr->first = tr->last_done = resumed > 0 ? resumed : 0;
+  tr->last_final = -1;
+  tr->total = total;
+  tr->start = RnWallTime();
+  *first = tr->first;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerStepDone(RnTrainer tr, long long done, PetscBool final, const char *what, ...)
+{
+  PetscBool stop;
+
+  PetscFunctionBeginUser;
+  PetscCheck(tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStepDone before RnTrainerStart");
+  tr->last_done = done;
+  if (final) tr->last_final = done;
+  PetscCall(RnCheckpointerStep(tr->ck, done, final, &stop));
+  if (stop) {
+    char where[256];
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(where, sizeof where, what, ap);
+    va_end(ap);
+    PetscCall(RnProgressEnd(tr->ctx));
+    RnCollectiveError(tr->ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint of %s written; resume with --resume %s", where, tr->rd->path);
+  }
+  PetscFunctionReturn(0);
+}
+
+double RnTrainerETA(RnTrainer tr, long long done)
+{
+  const double elapsed = RnWallTime() - tr->start;
+  if (done <= tr->first) return 0.0;
+  return elapsed / (double)(done - tr->first) * (double)PetscMax(tr->total - done, 0);
+}
+
+PetscErrorCode RnTrainerFinish(RnTrainer tr)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnProgressEnd(tr->ctx));
+  if (tr->last_final != tr->last_done || tr->last_done == 0) PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerDestroy(RnTrainer *tr)
+{
+  PetscFunctionBeginUser;
+  if (!*tr) PetscFunctionReturn(0);
+  PetscCall(RnCheckpointerDestroy(&(*tr)->ck));
+  PetscCall(PetscFree(*tr));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Every experiment runs under the one training driver (RnTrainer): identity
+# and annulus, which had no checkpoints and ignored SIGUSR1, now stop on the
+# signal with a checkpoint (exit 3) and a --resume ends with exactly the
+# tables of an uninterrupted run; a non-finite loss is the clean exit 4.
+. "$(dirname "$0")/lib.sh"
+
+# signal_when RUN_DIR FILE ROWS ARGS...: starts the run, sends SIGUSR1 once FILE has more than ROWS lines
+signal_when() {
+  local dir=$1 file=$2 rows=$3 pid i
+  shift 3
+  mpirun --bind-to none -n 2 "$BIN" "$@" --set "run.dir=\"$dir\"" > "$dir.out" 2> "$dir.err" &
+  pid=$!
+  for i in $(seq 1 1200); do
+    [ -f "$dir/$file" ] && [ "$(wc -l < "$dir/$file")" -gt "$rows" ] && break
+    sleep 0.05
+  done
+  kill -USR1 $pid
+  wait $pid
+  status=$?
+  err=$dir.err
+}
+
+# identity: a step is an epoch of one of the two nets
+id=(--set train.max_epochs=60000 --set train.target_mse=0.0)
+rn 2 "$SRC/configs/identity.cfg" "${id[@]}" --set "run.dir=\"$TMP/id-ref\""
+expect_status 0 "identity, uninterrupted"
+signal_when "$TMP/id-cut" train.csv 20000 "$SRC/configs/identity.cfg" "${id[@]}"
+expect_status 3 "identity stops on SIGUSR1 with the preemption status"
+expect_message "signal received: checkpoint of the plain net, epoch" "identity's message names the net and the epoch"
+rn 2 --resume "$TMP/id-cut"
+expect_status 0 "identity resumed"
+for f in train.csv summary.csv; do
+  cmp -s "$TMP/id-ref/$f" "$TMP/id-cut/$f" && ok "identity $f identical to the uninterrupted run's" || bad "identity $f differs: $(diff "$TMP/id-ref/$f" "$TMP/id-cut/$f" | head -4)"
+done
+
+# annulus: a step is a round of folds
+an=(--set data.samples=400 --set 'model.depths=[1, 2, 4]' --set model.ode=false --set train.epochs=600 --set output.plot=false)
+rn 2 "$SRC/configs/annulus.cfg" "${an[@]}" --set "run.dir=\"$TMP/an-ref\""
+expect_status 0 "annulus, uninterrupted"
+signal_when "$TMP/an-cut" folds.csv 2 "$SRC/configs/annulus.cfg" "${an[@]}"
+expect_status 3 "annulus stops on SIGUSR1 with the preemption status"
+rn 2 --resume "$TMP/an-cut"
+expect_status 0 "annulus resumed"
+cmp -s <(cut -d, -f1-7 "$TMP/an-ref/folds.csv") <(cut -d, -f1-7 "$TMP/an-cut/folds.csv") && ok "annulus folds.csv rows identical (but for times)" || bad "folds.csv differs: $(diff <(cut -d, -f1-7 "$TMP/an-ref/folds.csv") <(cut -d, -f1-7 "$TMP/an-cut/folds.csv") | head -4)"
+cmp -s "$TMP/an-ref/accuracy.csv" "$TMP/an-cut/accuracy.csv" && ok "annulus accuracy.csv identical" || bad "accuracy.csv differs"
+rn 2 --resume "$TMP/an-ref"
+expect_status 0 "--resume of a finished annulus run"
+cmp -s <(cut -d, -f1-7 "$TMP/an-ref/folds.csv") <(cut -d, -f1-7 "$TMP/an-cut/folds.csv") && ok "a finished run resumed adds no rows" || bad "folds.csv after resuming a finished run: $(wc -l < "$TMP/an-ref/folds.csv") lines"
+
+# a blown-up run: the clean non-finite exit, not a PETSc traceback
+rn 2 "$SRC/configs/identity.cfg" --set train.lr=1000 --set 'train.optimizer="sgd"' --set "run.dir=\"$TMP/id-nan\""
+expect_status 4 "identity with a diverging lr exits with the non-finite status"
+rn 2 "$SRC/configs/annulus.cfg" "${an[@]}" --set train.epochs=40 --set train.lr=1000 --set 'train.optimizer="sgd"' --set "run.dir=\"$TMP/an-nan\""
+expect_status 4 "annulus with a diverging lr exits with the non-finite status"
+rn 2 "$SRC/configs/annulus.cfg" "${an[@]}" --set train.batch=400
+expect_status 2 "annulus with a batch larger than a fold's training part"; expect_message "train.batch: 400 is larger than the 320 training samples of a fold" "batch too large named"
+finish
