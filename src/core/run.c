@@ -107,12 +107,18 @@ static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **e
   ctx->seed = (uint64_t)seed;
   PetscCall(RnConfigGetInt(cfg, "verbose", 1, 0, 2, &verbose));
   ctx->verbose = verbose;
-  /* a time stamp agreed by all ranks names a fresh run directory */
+  /* a time stamp names a fresh run directory; one that exists already (two
+   * runs started in the same second) gets a suffix, since a run directory
+   * holding a checkpoint is resumed. Rank 0 decides for all. */
   now = time(NULL);
-  PetscCallMPI(MPI_Bcast(&now, sizeof now, MPI_BYTE, 0, ctx->world));
   gmtime_r(&now, &tm);
   strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   PetscCall(PetscSNPrintf(default_dir, sizeof default_dir, "runs/%s-%s", (*experiment)->name, stamp));
+  if (ctx->world_rank == 0) {
+    struct stat st;
+    for (int k = 2; stat(default_dir, &st) == 0 && k < 1000; k++) PetscCall(PetscSNPrintf(default_dir, sizeof default_dir, "runs/%s-%s-%d", (*experiment)->name, stamp, k));
+  }
+  PetscCallMPI(MPI_Bcast(default_dir, sizeof default_dir, MPI_CHAR, 0, ctx->world));
   PetscCall(RnConfigGetString(cfg, "run.dir", default_dir, run_dir, len));
   PetscFunctionReturn(0);
 }

@@ -23,4 +23,18 @@ rn 2 --set "run.dir=\"$TMP/default\""
 expect_status 0 "the embedded default runs"
 final=$(tail -1 "$TMP/default/train.csv" | cut -d, -f6)
 awk -v l="$final" 'BEGIN { exit !(l < 0.05) }' && ok "the default fit reaches loss $final < 0.05" || bad "final loss of the default fit: $final"
+# the default run directory runs/<experiment>-<time stamp>: when it exists
+# already (two runs started in the same second), a fresh one is made, not the
+# other run's continued (it used to resume from that run's final checkpoint)
+mkdir -p "$TMP/stamp" && cd "$TMP/stamp"
+now=$(date -u +%s)
+for k in 0 1 2 3; do
+  d=runs/node-fit-$(date -u -d @$((now + k)) +%Y%m%d-%H%M%S)
+  mkdir -p "$d/checkpoints" && echo taken > "$d/marker"
+done
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=20 --set output.plot=false
+expect_status 0 "a run whose time-stamped directory exists already"
+made=$(ls -d runs/node-fit-*-2 2> /dev/null | head -1)
+[ -n "$made" ] && grep -q '"status": "completed"' "$made/manifest.json" && ok "it made $made" || bad "no suffixed run directory: $(ls runs)"
+cd "$SRC"
 finish
