@@ -2,6 +2,7 @@
 #include "resnode/ode/ode.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 const char *const RnAdjointModeNames[] = {"full", "uniform", "binomial", "backsolve", NULL};
@@ -51,6 +52,16 @@ struct RnOde_s {
   double *theta;     /* the parameters of the current pass (the state's tail holds the same) */
   double *tape_f, *tape_j, *jac_x;
   int tape_batch;
+  /* tape cache: the field's tape of every RHS evaluation of a recorded solve,
+   * keyed by a hash of its input, so that the adjoint's linearisations at the
+   * same stage values (PETSc hands back the stored ones bitwise) need no
+   * second forward evaluation; a miss falls back to recomputing */
+  PetscBool tc_recording;
+  double **tc_tape;
+  uint64_t *tc_hash;
+  int tc_n, tc_alloc, tc_max;
+  size_t tc_len;     /* doubles per cached tape */
+  double *jac_tape;  /* the tape the transposed products use: tape_j or a cached one */
   RnOdeStats stats;
   long rhs_count;
 };
@@ -67,6 +78,7 @@ void RnOdeOptionsDefault(RnOdeOptions *opt)
   opt->max_steps = 100000;
   opt->adjoint = RN_ADJOINT_FULL;
   opt->checkpoints = 0;
+  opt->tape_cache_mb = 1024;
 }
 
 /* Users write the names they know; TSRK wants its own. */
@@ -156,17 +168,76 @@ static PetscErrorCode ResetSteps(RnOde ode)
   PetscFunctionReturn(0);
 }
 
+/* 64-bit hash of a state (all its bits) */
+static uint64_t StateHash(const double *x, PetscInt n)
+{
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (PetscInt i = 0; i < n; i++) {
+    uint64_t w;
+    memcpy(&w, &x[i], sizeof w);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  return h ^ (uint64_t)n;
+}
+
+/* Starts (or stops) keeping the tapes of the solve that follows. */
+static PetscErrorCode TapeCacheReset(RnOde ode, PetscBool recording)
+{
+  const size_t len = (size_t)PetscMax(ode->batch, 1) * ode->field->tape_per_sample;
+
+  PetscFunctionBeginUser;
+  if (len != ode->tc_len) {
+    for (int i = 0; i < ode->tc_alloc; i++) PetscCall(PetscFree(ode->tc_tape[i]));
+    ode->tc_alloc = 0;
+    ode->tc_len = len;
+  }
+  ode->tc_n = 0;
+  ode->tc_recording = (PetscBool)(recording && ode->opt.tape_cache_mb > 0);
+  ode->tc_max = (int)PetscMin((double)ode->opt.tape_cache_mb * 1048576.0 / (8.0 * (double)len), 1e6);
+  PetscFunctionReturn(0);
+}
+
+/* The buffer the next RHS evaluation writes its tape to: a new cache entry
+ * while recording and within budget, else the scratch tape. */
+static PetscErrorCode TapeForEvaluation(RnOde ode, double **tape)
+{
+  PetscFunctionBeginUser;
+  *tape = ode->tape_f;
+  if (!ode->tc_recording || ode->tc_n >= ode->tc_max) PetscFunctionReturn(0);
+  if (ode->tc_n == ode->tc_alloc) {
+    double **tapes;
+    uint64_t *hashes;
+    const int cap = PetscMax(16, 2 * ode->tc_alloc);
+    PetscCall(PetscCalloc2(cap, &tapes, cap, &hashes));
+    if (ode->tc_alloc) {
+      PetscCall(PetscArraycpy(tapes, ode->tc_tape, ode->tc_alloc));
+      PetscCall(PetscArraycpy(hashes, ode->tc_hash, ode->tc_alloc));
+    }
+    PetscCall(PetscFree2(ode->tc_tape, ode->tc_hash));
+    ode->tc_tape = tapes, ode->tc_hash = hashes;
+    for (int i = ode->tc_alloc; i < cap; i++) ode->tc_tape[i] = NULL;
+    ode->tc_alloc = cap;
+  }
+  if (!ode->tc_tape[ode->tc_n]) PetscCall(PetscMalloc1(ode->tc_len, &ode->tc_tape[ode->tc_n]));
+  *tape = ode->tc_tape[ode->tc_n];
+  PetscFunctionReturn(0);
+}
+
 /* F(t, [x; theta]) = [f_theta(x); 0] */
 static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
 {
   RnOde ode = (RnOde)ctx;
   const PetscScalar *u;
   PetscScalar *f;
+  double *tape;
 
   PetscFunctionBeginUser;
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArray(F, &f));
-  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, u, f, ode->tape_f));
+  PetscCall(TapeForEvaluation(ode, &tape));
+  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, u, f, tape));
+  if (tape != ode->tape_f) ode->tc_hash[ode->tc_n++] = StateHash(u, ode->nx);
   PetscCall(PetscArrayzero(f + ode->nx, ode->nparams));
   PetscCall(VecRestoreArray(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));
@@ -174,19 +245,33 @@ static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
   PetscFunctionReturn(0);
 }
 
-/* The Jacobian is a shell: linearising means running the field forward at U
- * and keeping its tape for the transposed products. */
+/* The Jacobian is a shell: linearising means the field's tape at U for the
+ * transposed products: the one kept from the forward evaluation at the same
+ * state, or a new forward evaluation. Hit or miss is agreed by the ranks (a
+ * field may hold collectives, batch norm). */
 static PetscErrorCode OdeRHSJacobian(TS ts, PetscReal t, Vec U, Mat A, Mat B, void *ctx)
 {
   RnOde ode = (RnOde)ctx;
   const PetscScalar *u;
+  int hit = -1, all_hit, local;
 
   PetscFunctionBeginUser;
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(PetscArraycpy(ode->jac_x, u, ode->nx + 0));
-  PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, ode->jac_x, NULL, ode->tape_j));
   PetscCall(VecRestoreArrayRead(U, &u));
-  ode->rhs_count++;
+  if (ode->tc_n > 0) {
+    const uint64_t h = StateHash(ode->jac_x, ode->nx);
+    for (int i = ode->tc_n - 1; i >= 0 && hit < 0; i--)
+      if (ode->tc_hash[i] == h) hit = i;
+  }
+  local = hit >= 0;
+  PetscCallMPI(MPI_Allreduce(&local, &all_hit, 1, MPI_INT, MPI_MIN, ode->comm));
+  if (all_hit) ode->jac_tape = ode->tc_tape[hit];
+  else {
+    PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, ode->jac_x, NULL, ode->tape_j));
+    ode->jac_tape = ode->tape_j;
+    ode->rhs_count++;
+  }
   PetscFunctionReturn(0);
 }
 
@@ -203,7 +288,7 @@ static PetscErrorCode OdeJacobianMultTranspose(Mat A, Vec V, Vec Y)
   PetscCall(VecGetArrayRead(V, &v));
   PetscCall(VecGetArray(Y, &y));
   PetscCall(PetscArrayzero(y + ode->nx, ode->nparams));
-  PetscCall(RnNetBackward(ode->field, ode->batch, ode->theta, ode->jac_x, v, y, y + ode->nx, ode->tape_j));
+  PetscCall(RnNetBackward(ode->field, ode->batch, ode->theta, ode->jac_x, v, y, y + ode->nx, ode->jac_tape));
   PetscCall(VecRestoreArray(Y, &y));
   PetscCall(VecRestoreArrayRead(V, &v));
   ode->stats.vjp++;
@@ -536,6 +621,7 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
     if (xobs) PetscCall(CopyObservation(ode, ode->U, ode->next_obs));
     ode->obs_step[ode->next_obs++] = 0;
   }
+  PetscCall(TapeCacheReset(ode, trajectory));
   PetscCall(TSSolve(ode->ts, ode->U));
   PetscCall(CheckReason(ode));
   ode->stats.steps = ode->nsteps;
@@ -597,6 +683,7 @@ static PetscErrorCode Replay(RnOde ode, TS ts, int a, int b, const double *x_a, 
   PetscCall(TSSetMaxSteps(ts, b - a));
   PetscCall(TSSetTimeStep(ts, ode->step_times[a + 1] - ode->step_times[a]));
   PetscCall(SetStateVec(ode, ode->U, x_a));
+  PetscCall(TapeCacheReset(ode, record));
   PetscCall(TSSolve(ts, ode->U));
   PetscFunctionReturn(0);
 }
@@ -816,6 +903,7 @@ static PetscErrorCode Backsolve(RnOde ode, const double *dxobs, double *dx0, dou
         PetscCall(TSSetMaxSteps(ts, steps));
       }
       PetscCall(TSSetFromOptions(ts));
+      PetscCall(TapeCacheReset(ode, PETSC_FALSE));
       PetscCall(TSSolve(ts, Z));
       PetscCall(TSGetConvergedReason(ts, &reason));
       PetscCheck(reason >= 0, ode->comm, PETSC_ERR_NOT_CONVERGED, "ode backsolve: the backward solve failed (%s)", TSConvergedReasons[reason]);
@@ -847,6 +935,8 @@ PetscErrorCode RnOdeDestroy(RnOde *ode)
   PetscCall(PetscFree((*ode)->theta));
   PetscCall(PetscFree2((*ode)->slots, (*ode)->slot_step));
   PetscCall(PetscFree3((*ode)->tape_f, (*ode)->tape_j, (*ode)->jac_x));
+  for (int i = 0; i < (*ode)->tc_alloc; i++) PetscCall(PetscFree((*ode)->tc_tape[i]));
+  PetscCall(PetscFree2((*ode)->tc_tape, (*ode)->tc_hash));
   PetscCall(PetscFree(*ode));
   *ode = NULL;
   PetscFunctionReturn(0);
@@ -883,6 +973,7 @@ PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOpt
   PetscCall(RnConfigGetChoice(cfg, KEY("adjoint"), "discrete", rn_adjoint_names, &adjoint));
   PetscCall(RnConfigGetChoice(cfg, KEY("checkpoint_schedule"), "none", rn_schedule_names, &schedule));
   PetscCall(RnConfigGetInt(cfg, KEY("checkpoints"), 0, 0, 100000000, &opt->checkpoints));
+  PetscCall(RnConfigGetInt(cfg, KEY("tape_cache_mb"), 1024, 0, 1 << 24, &opt->tape_cache_mb));
   opt->adjoint = adjoint == 1 ? RN_ADJOINT_BACKSOLVE : (RnAdjointMode)schedule;
   if (schedule != 0 && opt->checkpoints < 1) PetscCall(RnConfigError(cfg, KEY("checkpoints"), "checkpoint_schedule \"%s\" needs checkpoints >= 1", rn_schedule_names[schedule]));
 #undef KEY

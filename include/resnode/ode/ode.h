@@ -41,6 +41,7 @@ typedef struct {
   int max_steps;      /* a solve that needs more is an error */
   RnAdjointMode adjoint;
   int checkpoints;    /* uniform: a checkpoint every `checkpoints` steps; binomial: number of checkpoints */
+  int tape_cache_mb;  /* the field's tapes of a recorded pass kept for the adjoint, per rank (0: recomputed) */
 } RnOdeOptions;
 
 void RnOdeOptionsDefault(RnOdeOptions *opt);
@@ -71,7 +72,7 @@ PetscErrorCode RnOdeDestroy(RnOde *ode);
 
 /* Keys under prefix (e.g. "ode"): solver, adaptive, steps, rtol, atol, dt0,
  * max_steps, adjoint ("discrete" | "backsolve"), checkpoint_schedule ("none" |
- * "uniform" | "binomial"), checkpoints. */
+ * "uniform" | "binomial"), checkpoints, tape_cache_mb. */
 PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt);
 
 #endif
