@@ -128,6 +128,8 @@ PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...
   RnInputError(cfg->comm, "%s: %s: %s", where, key, what);
 }
 
+static const char *TypeName(int type);
+
 static void Remember(RnConfig cfg, const char *key)
 {
   for (int i = 0; i < cfg->nknown; i++)
@@ -155,9 +157,11 @@ static PetscErrorCode CreateSetting(RnConfig cfg, const char *key, int type, con
       child = config_setting_get_elem(parent, (unsigned)index);
     } else {
       child = config_setting_get_member(parent, name);
-      if (child && !config_setting_is_aggregate(child)) {
-        PetscCheck(config_setting_remove(parent, name) == CONFIG_TRUE, cfg->comm, RN_ERR_INPUT, "%s: cannot replace '%s'", key, name);
-        child = NULL;
+      if (child && config_setting_type(child) != CONFIG_TYPE_GROUP && !(config_setting_is_aggregate(child) && dot[1] == '[')) {
+        /* "train = 5;" where train.lr is asked for: say so, do not replace it */
+        char group[RN_KEY_LEN];
+        snprintf(group, sizeof group, "%.*s", (int)(dot - path), key);
+        PetscCall(RnConfigError(cfg, group, "expected a group { ... } holding %s, got %s", key + (dot - path) + 1, TypeName(config_setting_type(child))));
       }
       if (!child) child = config_setting_add(parent, name, CONFIG_TYPE_GROUP);
     }

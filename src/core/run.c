@@ -58,28 +58,46 @@ typedef struct {
   const char **sets;
 } RnArgs;
 
-/* Split our own arguments from PETSc's (which start with a single '-'). */
+static char rn_usage_error[PETSC_MAX_PATH_LEN + 128]; /* printed by rank 0 once MPI is up */
+
+static int UsageError(const char *fmt, const char *arg, const char *arg2)
+{
+  snprintf(rn_usage_error, sizeof rn_usage_error, fmt, arg, arg2 ? arg2 : "");
+  return 2;
+}
+
+static int EndsWith(const char *s, const char *suffix)
+{
+  const size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Split our own arguments from PETSc's (which start with a single '-'). A
+ * word after a PETSc option is that option's value, unless it names a .cfg
+ * file (then it is the CONFIG: "-log_view configs/x.cfg"). */
 static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char **petsc_argv)
 {
   memset(args, 0, sizeof *args);
   args->sets = calloc((size_t)argc, sizeof(char *));
   petsc_argv[(*petsc_argc)++] = argv[0];
   for (int i = 1; i < argc; i++) {
+    const int after_petsc_option = *petsc_argc > 1 && petsc_argv[*petsc_argc - 1][0] == '-';
     if (!strcmp(argv[i], "--set")) {
-      if (i + 1 >= argc) return fprintf(stderr, "resnode-mpi: error: --set needs key=value\n"), 2;
+      if (i + 1 >= argc) return UsageError("--set needs key=value", "", NULL);
       args->sets[args->nsets++] = argv[++i];
     } else if (!strncmp(argv[i], "--set=", 6)) {
       args->sets[args->nsets++] = argv[i] + 6;
     } else if (!strcmp(argv[i], "--resume")) {
-      if (i + 1 >= argc) return fprintf(stderr, "resnode-mpi: error: --resume needs a run directory\n"), 2;
+      if (i + 1 >= argc) return UsageError("--resume needs a run directory", "", NULL);
       args->resume_dir = argv[++i];
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       return -1;
     } else if (!strcmp(argv[i], "--version")) {
       return -2;
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-      return fprintf(stderr, "resnode-mpi: error: unknown option %s (see --help)\n", argv[i]), 2;
-    } else if (argv[i][0] != '-' && !args->config_path && (*petsc_argc == 1 || petsc_argv[*petsc_argc - 1][0] != '-')) {
+      return UsageError("unknown option %s (see --help)", argv[i], NULL);
+    } else if (argv[i][0] != '-' && (!after_petsc_option || EndsWith(argv[i], ".cfg"))) {
+      if (args->config_path) return UsageError("two configs given, %s and %s: give one (--set overrides keys of it)", args->config_path, argv[i]);
       args->config_path = argv[i];
     } else {
       petsc_argv[(*petsc_argc)++] = argv[i];
@@ -194,6 +212,7 @@ int RnMain(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (rank == 0 && status == -1) PrintUsage();
     if (rank == 0 && status == -2) printf("resnode-mpi %s\n", RESNODE_VERSION);
+    if (rank == 0 && status > 0) fprintf(stderr, "resnode-mpi: error: %s\n", rn_usage_error);
     MPI_Finalize();
     return status < 0 ? 0 : status;
   }

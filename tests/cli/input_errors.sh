@@ -29,4 +29,14 @@ rn 2 "$SRC/configs/identity.cfg" --set parallel.groups=1 --set checkpoint.every_
 expect_status 0 "identity takes parallel.groups = 1 and checkpoint.*"
 rn 2 "$SRC/configs/node-fit.cfg" --set parallel.groups=2
 expect_status 2 "node-fit with two groups"; expect_message "parallel.groups: node-fit trains one model on all the ranks: use 1, got 2" "one group named"
+# a scalar or an array where a group is expected names the type (it used to be replaced by the defaults)
+printf 'experiment = "node-fit";\ntrain = 5;\n' > "$TMP/scalar.cfg"
+rn 2 "$TMP/scalar.cfg"; expect_status 2 "a scalar where a group is expected"; expect_message "scalar.cfg:2: train: expected a group { ... } holding optimizer, got an integer" "the group's type named"
+printf 'experiment = "ensemble";\nsgd = [1];\n' > "$TMP/array.cfg"
+rn 2 "$TMP/array.cfg"; expect_status 2 "an array where a group is expected"; expect_message "array.cfg:2: sgd: expected a group { ... } holding eta, got an array" "the array named"
+# the command line: usage errors once (rank 0), a second CONFIG refused, a PETSc option before CONFIG
+rn 2 "$SRC/configs/node-fit.cfg" "$SRC/configs/ensemble.cfg"; expect_status 2 "two configs"; expect_message "two configs given" "two configs named, once"
+rn 2 "$SRC/configs/node-fit.cfg" --frobnicate; expect_status 2 "an unknown option"; expect_message "unknown option --frobnicate" "unknown option named, once"
+rn 2 -log_view "$SRC/configs/identity.cfg" --set train.max_epochs=20 --set "run.dir=\"$TMP/logview\""; expect_status 0 "a PETSc option before CONFIG"
+grep -q "identity on 2 rank" "$out" && ok "the config after a PETSc option is the CONFIG" || bad "log: $(head -2 "$out")"
 finish
