@@ -164,6 +164,21 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
         else fprintf(stderr, "resnode-mpi: %s: %s\n", what, mess);
         fflush(stderr);
       }
+      /* raised on part of the job (a group's communicator): the other ranks
+       * would wait for these in the next collective. End the job with the
+       * error's exit status instead of a hang. */
+      if (comm != MPI_COMM_NULL) {
+        int same;
+        MPI_Comm_compare(comm, MPI_COMM_WORLD, &same);
+        if (same != MPI_IDENT && same != MPI_CONGRUENT) {
+          int world_size;
+          MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+          if (world_size > 1) {
+            fflush(stdout);
+            MPI_Abort(MPI_COMM_WORLD, n == RN_ERR_INPUT ? RN_EXIT_INPUT : (n == RN_ERR_PREEMPTED ? RN_EXIT_PREEMPTED : RN_EXIT_NONFINITE));
+          }
+        }
+      }
     }
     return n;
   }

@@ -49,4 +49,11 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=2m tmpfs "$TMP/small" 2>/dev/
 else
   echo "  skipped: the full-disk checks need to mount a small tmpfs (root)"
 fi
+# an error raised in one group only (its ODE gives up) ends the whole job
+# with the error's status; the other group does not wait for it forever
+start=$(date +%s)
+rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=2 --set 'ensemble.depths=[2]' --set ode.max_steps=1 --set parallel.groups=2 --set output.plot=false --set "run.dir=\"$TMP/onegroup\""
+elapsed=$(( $(date +%s) - start ))
+[ "$status" -eq 2 ] && [ "$elapsed" -lt 60 ] && ok "an error in one group ends the job (exit 2 after ${elapsed}s)" || bad "exit $status after ${elapsed}s"
+grep -q "ode.max_steps = 1" "$err" && ok "the message names the key" || bad "message: $(head -3 "$err")"
 finish
