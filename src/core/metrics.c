@@ -104,6 +104,7 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   PetscCall(PetscNew(&rd));
   rd->ctx = ctx;
   rd->lock_fd = -1;
+  rd->resume = resume;
   PetscCall(PetscStrncpy(rd->path, path, sizeof rd->path));
   PetscCall(PetscStrncpy(rd->experiment, experiment, sizeof rd->experiment));
   for (int i = 0; i < argc; i++) {

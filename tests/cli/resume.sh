@@ -65,11 +65,17 @@ done
 pkill -9 -f "run.dir=\"$TMP/killed\"" ; wait $pid 2> /dev/null
 rn 2 --resume "$TMP/killed"
 expect_status 0 "restart of a killed run without a checkpoint"
+grep -q "no checkpoint in $TMP/killed/checkpoints: starting from step 0" "$out" && ok "it says it starts from step 0" || bad "no word of the missing checkpoint: $(head -3 "$out")"
 cmp -s <(cut -d, -f1-4,6- "$TMP/nref/train.csv") <(cut -d, -f1-4,6- "$TMP/killed/train.csv") && ok "train.csv has exactly the uninterrupted run's rows" || bad "train.csv: $(wc -l < "$TMP/killed/train.csv") lines, uninterrupted $(wc -l < "$TMP/nref/train.csv")"
 cmp -s "$TMP/nref/data.csv" "$TMP/killed/data.csv" && ok "data.csv written once" || bad "data.csv: $(wc -l < "$TMP/killed/data.csv") lines, expected $(wc -l < "$TMP/nref/data.csv")"
 rn 2 --resume "$TMP/nref"
 expect_status 0 "--resume of a finished run"
 cmp -s "$TMP/nref/prediction.csv" "$TMP/killed/prediction.csv" && ok "prediction.csv not doubled by the resume of a finished run" || bad "prediction.csv: $(wc -l < "$TMP/nref/prediction.csv") lines"
+
+# a resume whose config asks for fewer steps than the checkpoint holds
+rn 2 --resume "$TMP/ref" --set train.iterations=100
+expect_status 2 "resume with train.iterations below the checkpoint's step"
+expect_message "beyond the 100 steps of this configuration" "the shortened step count named"
 
 # a corrupt newest checkpoint: reported, and the previous one is used
 rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set train.iterations=200 --set "run.dir=\"$TMP/corrupt\""

@@ -32,6 +32,7 @@ struct RnRunDir_s {
   char status[32];
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   int lock_fd;
+  PetscBool resume; /* started by --resume */
 };
 
 /* Creates (or, resuming, opens) the run directory on rank 0, checks that it
