@@ -23,23 +23,26 @@ static const char *const rn_data_kinds[] = {"synthetic", "csv", NULL};
 static const char *const rn_targets[] = {"sine", "linear", NULL};
 static const char *const rn_presets[] = {"reduced", "full", NULL};
 
-/* data.file: rows of 2 * dim numbers (x then y), '#' comments, a header line allowed. */
+/* data.file: rows of 2 * dim numbers (x then y), '#' comments, a header line
+ * allowed; lines of any length (getline), every number finite. */
 static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEnsembleOptions *opt)
 {
   FILE *fp = fopen(path, "r");
-  char line[65536];
+  char *line = NULL;
+  size_t line_cap = 0;
+  double *v;
   int lineno = 0, n = 0, cap = 1024;
 
   PetscFunctionBeginUser;
   if (!fp) PetscCall(RnConfigError(cfg, "data.file", "cannot open '%s': %s", path, strerror(errno)));
   PetscCall(PetscMalloc2((size_t)cap * dim, &opt->x, (size_t)cap * dim, &opt->y));
-  while (fgets(line, sizeof line, fp)) {
-    double v[512];
+  PetscCall(PetscMalloc1(2 * (size_t)dim + 1, &v));
+  while (getline(&line, &line_cap, fp) > 0) {
     int k = 0;
     char *p = line, *end;
     lineno++;
     if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0) continue;
-    while (k < 512) {
+    while (k <= 2 * dim) {
       double d = strtod(p, &end);
       if (end == p) break;
       v[k++] = d;
@@ -47,10 +50,18 @@ static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEns
     }
     if (k == 0 && n == 0 && lineno == 1) continue; /* a header */
     if (k != 2 * dim || p[strspn(p, " \t\r\n")] != 0) {
+      const PetscBool text = p[strspn(p, " \t\r\n")] ? PETSC_TRUE : PETSC_FALSE;
       fclose(fp);
-      RnInputError(RnConfigComm(cfg), "%s:%d: expected %d numbers (x_1..x_%d then y_1..y_%d), found %d%s", path, lineno, 2 * dim, dim, dim, k,
-                   p[strspn(p, " \t\r\n")] ? " and text that is not a number" : "");
+      free(line);
+      RnInputError(RnConfigComm(cfg), "%s:%d: expected %d numbers (x_1..x_%d then y_1..y_%d), found %s%d%s", path, lineno, 2 * dim, dim, dim, k > 2 * dim ? "more than " : "",
+                   k > 2 * dim ? 2 * dim : k, text && k <= 2 * dim ? " and text that is not a number" : "");
     }
+    for (int j = 0; j < k; j++)
+      if (!isfinite(v[j])) {
+        fclose(fp);
+        free(line);
+        RnInputError(RnConfigComm(cfg), "%s:%d: number %d is %s: the data must be finite", path, lineno, j + 1, isnan(v[j]) ? "nan" : (v[j] > 0 ? "inf" : "-inf"));
+      }
     if (n == cap) {
       double *x2, *y2;
       PetscCall(PetscMalloc2((size_t)2 * cap * dim, &x2, (size_t)2 * cap * dim, &y2));
@@ -65,6 +76,8 @@ static PetscErrorCode ReadCsvData(RnConfig cfg, const char *path, int dim, RnEns
     }
     n++;
   }
+  free(line);
+  PetscCall(PetscFree(v));
   fclose(fp);
   RnInputCheck(n >= 1, RnConfigComm(cfg), "%s: no data rows (expected lines of %d numbers)", path, 2 * dim);
   opt->samples = n;

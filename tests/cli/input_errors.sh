@@ -39,4 +39,23 @@ rn 2 "$SRC/configs/node-fit.cfg" "$SRC/configs/ensemble.cfg"; expect_status 2 "t
 rn 2 "$SRC/configs/node-fit.cfg" --frobnicate; expect_status 2 "an unknown option"; expect_message "unknown option --frobnicate" "unknown option named, once"
 rn 2 -log_view "$SRC/configs/identity.cfg" --set train.max_epochs=20 --set "run.dir=\"$TMP/logview\""; expect_status 0 "a PETSc option before CONFIG"
 grep -q "identity on 2 rank" "$out" && ok "the config after a PETSc option is the CONFIG" || bad "log: $(head -2 "$out")"
+# CSV data: non-finite numbers are input errors at their line; rows wider than 512 numbers are read
+printf '# x1 x2 y1 y2\n0.1 0.2 0.3 0.4\n0.5 nan 0.7 0.8\n' > "$TMP/nan.txt"
+rn 2 "$SRC/configs/ensemble.cfg" --set 'data.kind="csv"' --set "data.file=\"$TMP/nan.txt\""; expect_status 2 "a nan in the data"; expect_message "nan.txt:3: number 2 is nan: the data must be finite" "the nan's line and column"
+/usr/bin/python3 -c "
+import random
+random.seed(1)
+with open('$TMP/wide.txt', 'w') as f:
+    for i in range(40): f.write(' '.join('%.6f' % random.uniform(-1, 1) for _ in range(600)) + '\\n')
+"
+cat > "$TMP/wide.cfg" <<CFG
+experiment = "ensemble";
+data = { kind = "csv"; file = "$TMP/wide.txt"; dim = 300; };
+model = { field = ( { type = "dense"; out = 8; activation = "tanh"; }, { type = "dense"; out = 300; } ); };
+ensemble = { members = 2; depths = [2, 4]; limit = false; };
+sgd = { steps = 2; batch = 8; };
+output = { plot = false; };
+CFG
+rn 2 "$TMP/wide.cfg" --set "run.dir=\"$TMP/wide\""
+expect_status 0 "data.dim = 300 (rows of 600 numbers) is read"
 finish
