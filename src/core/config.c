@@ -60,24 +60,97 @@ const char *RnConfigDirectory(RnConfig cfg) { return cfg->dir; }
 const char *RnConfigSourceName(RnConfig cfg) { return cfg->source; }
 MPI_Comm RnConfigComm(RnConfig cfg) { return cfg->comm; }
 
+/* libconfig 1.5 reads an integer literal beyond 32 bits without an L suffix
+ * modulo 2^32 (4294967299 becomes 3): find such a literal in text (outside
+ * strings and comments) and return its line, or 0. */
+static int WrappingIntegerLine(const char *text, char *literal, size_t len)
+{
+  int line = 1;
+  for (const char *p = text; *p; p++) {
+    if (*p == '\n') line++;
+    else if (*p == '"') {
+      for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1]) p++;
+        if (*p == '\n') line++;
+      }
+      if (!*p) break;
+    } else if (*p == '#' || (*p == '/' && p[1] == '/')) {
+      while (p[1] && p[1] != '\n') p++;
+    } else if (*p == '/' && p[1] == '*') {
+      for (p += 2; *p && !(*p == '*' && p[1] == '/'); p++)
+        if (*p == '\n') line++;
+      if (!*p) break;
+      p++;
+    } else if (isdigit((unsigned char)*p) && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '_'))) {
+      const char *q = p;
+      while (isdigit((unsigned char)*q)) q++;
+      /* an integer: not a float (. e E), not hex, not already 64-bit (L) */
+      if (*q != '.' && *q != 'e' && *q != 'E' && *q != 'x' && *q != 'X' && *q != 'L' && !(p[0] == '0' && q - p > 1)) {
+        errno = 0;
+        if (strtoull(p, NULL, 10) > 2147483647ull || errno == ERANGE) {
+          snprintf(literal, len, "%.*s", (int)PetscMin(q - p, 40), p);
+          return line;
+        }
+      }
+      p = q - 1;
+    }
+  }
+  return 0;
+}
+
 PetscErrorCode RnConfigLoadFile(RnConfig cfg, const char *path)
 {
   FILE *fp;
+  struct stat st;
+  char *text, literal[64];
+  long size;
+  int line;
 
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(cfg->source, path, sizeof cfg->source));
+  /* not fopen first: opening a FIFO for reading blocks every rank */
+  RnInputCheck(stat(path, &st) == 0, cfg->comm, "%s: cannot open the config file: %s", path, strerror(errno));
+  RnInputCheck(S_ISREG(st.st_mode), cfg->comm, "%s: the config is not a regular file (%s)", path, S_ISDIR(st.st_mode) ? "a directory" : (S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket"));
   fp = fopen(path, "r");
   RnInputCheck(fp, cfg->comm, "%s: cannot open the config file: %s", path, strerror(errno));
+  size = st.st_size;
+  PetscCall(PetscMalloc1((size_t)size + 1, &text));
+  size = (long)fread(text, 1, (size_t)size, fp);
+  text[size] = 0;
   fclose(fp);
-  if (config_read_file(&cfg->lc, path) != CONFIG_TRUE)
-    RnInputError(cfg->comm, "%s:%d: syntax error: %s", config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path, config_error_line(&cfg->lc), config_error_text(&cfg->lc));
-  /* relative paths inside the config are relative to its directory */
+  line = WrappingIntegerLine(text, literal, sizeof literal);
+  {
+    /* an @include that is not a regular file (a FIFO would block every rank) */
+    char dir[PETSC_MAX_PATH_LEN], inc[PETSC_MAX_PATH_LEN], full[2 * PETSC_MAX_PATH_LEN + 2];
+    const char *slash = strrchr(path, '/');
+    int ok = 1;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    for (const char *p = strstr(text, "@include"); p && ok; p = strstr(p + 8, "@include")) {
+      const char *q = strchr(p, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+      struct stat ist;
+      if (!q || !e) continue;
+      snprintf(inc, sizeof inc, "%.*s", (int)(e - q - 1), q + 1);
+      if (inc[0] == '/') snprintf(full, sizeof full, "%s", inc);
+      else snprintf(full, sizeof full, "%s/%s", dir, inc);
+      ok = stat(full, &ist) == 0 && S_ISREG(ist.st_mode);
+      if (!ok) {
+        PetscCall(PetscFree(text));
+        RnInputError(cfg->comm, "%s: @include \"%s\": %s is %s", path, inc, full, stat(full, &ist) ? "missing" : "not a regular file");
+      }
+    }
+  }
+  PetscCall(PetscFree(text));
+  RnInputCheck(!line, cfg->comm, "%s:%d: the integer %s does not fit in 32 bits (libconfig would read it modulo 2^32); check the value, or write %sL for a 64-bit one", path, line, literal, literal);
+  /* relative @include paths are relative to the config's directory */
   PetscCall(PetscStrncpy(cfg->dir, path, sizeof cfg->dir));
   {
     char *slash = strrchr(cfg->dir, '/');
     if (slash) *slash = 0;
     else strcpy(cfg->dir, ".");
   }
+  config_set_include_dir(&cfg->lc, cfg->dir);
+  if (config_read_file(&cfg->lc, path) != CONFIG_TRUE)
+    RnInputError(cfg->comm, "%s:%d: syntax error: %s", config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path, config_error_line(&cfg->lc), config_error_text(&cfg->lc));
   PetscFunctionReturn(0);
 }
 
@@ -196,6 +269,10 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
   key[eq - assignment] = 0;
   for (const char *c = key; *c; c++)
     RnInputCheck(isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-' || *c == '[' || *c == ']', cfg->comm, "--set %s: '%s' is not a key (letters, digits, _ and dots)", assignment, key);
+  {
+    char literal[64];
+    RnInputCheck(!WrappingIntegerLine(eq + 1, literal, sizeof literal), cfg->comm, "--set %s: the integer %s does not fit in 32 bits; check the value, or write %sL for a 64-bit one", assignment, literal, literal);
+  }
   /* parse the value with libconfig itself */
   config_init(&tmp);
   PetscCall(PetscSNPrintf(text, sizeof text, "v = %s;", eq + 1));

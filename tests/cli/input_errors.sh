@@ -58,4 +58,22 @@ output = { plot = false; };
 CFG
 rn 2 "$TMP/wide.cfg" --set "run.dir=\"$TMP/wide\""
 expect_status 0 "data.dim = 300 (rows of 600 numbers) is read"
+# config files: a directory or a FIFO is refused at once (a FIFO used to block every rank);
+# a relative @include is relative to the including file; integers beyond 32 bits are refused
+mkdir -p "$TMP/cfgdir" "$TMP/inc" "$TMP/cwd"
+rn 2 "$TMP/cfgdir"; expect_status 2 "a directory as CONFIG"; expect_message "the config is not a regular file (a directory)" "directory named"
+mkfifo "$TMP/fifo.cfg"
+rn 2 "$TMP/fifo.cfg"; expect_status 2 "a FIFO as CONFIG"; expect_message "the config is not a regular file (a FIFO)" "FIFO named"
+printf 'train = { max_epochs = 20; };\n' > "$TMP/inc/part.cfg"
+printf 'experiment = "identity";\n@include "part.cfg"\n' > "$TMP/inc/main.cfg"
+(cd "$TMP/cwd" && rn 2 "$TMP/inc/main.cfg" --set "run.dir=\"$TMP/included\""; echo "$status" > "$TMP/status")
+status=$(cat "$TMP/status")
+expect_status 0 "a relative @include from another working directory"
+grep -q "max_epochs = 20" "$TMP/included/config.cfg" && ok "the included keys applied" || bad "config: $(grep max_epochs "$TMP/included/config.cfg")"
+mkfifo "$TMP/inc/pipe.cfg"
+printf 'experiment = "identity";\n@include "pipe.cfg"\n' > "$TMP/inc/bad.cfg"
+rn 2 "$TMP/inc/bad.cfg"; expect_status 2 "an @include of a FIFO"; expect_message '@include "pipe.cfg"' "the include named"
+printf 'experiment = "node-fit";\ntrain = { iterations = 4294967299; };\n' > "$TMP/wrap.cfg"
+rn 2 "$TMP/wrap.cfg"; expect_status 2 "an integer beyond 32 bits in a file"; expect_message "wrap.cfg:2: the integer 4294967299 does not fit in 32 bits" "the literal and its line named"
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=9223372036854775808; expect_status 2 "an integer beyond 32 bits in --set"; expect_message "the integer 9223372036854775808 does not fit in 32 bits" "the --set literal named"
 finish
