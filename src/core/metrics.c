@@ -160,6 +160,24 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
       }
     }
     if (!failed) {
+      /* the previous attempt's status: "running" with the lock free means it
+       * was killed (time or memory limit, node failure, kill -9) */
+      char mpath[PETSC_MAX_PATH_LEN + 32], mtext[16384];
+      FILE *fp;
+      snprintf(mpath, sizeof mpath, "%s/manifest.json", path);
+      if ((fp = fopen(mpath, "r"))) {
+        size_t n = fread(mtext, 1, sizeof mtext - 1, fp);
+        const char *st;
+        fclose(fp);
+        mtext[n] = 0;
+        if ((st = strstr(mtext, "\"status\": \""))) {
+          st += strlen("\"status\": \"");
+          snprintf(rd->previous, sizeof rd->previous, "%.*s", (int)strcspn(st, "\""), st);
+          if (!strcmp(rd->previous, "running")) snprintf(rd->previous, sizeof rd->previous, "killed");
+        }
+      }
+    }
+    if (!failed) {
       char sub[PETSC_MAX_PATH_LEN + 32];
       snprintf(sub, sizeof sub, "%s/snapshots", path);
       MakeDirs(sub);
@@ -171,6 +189,9 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   }
   PetscCall(RnAgreeInput(ctx->world, failed, msg));
   PetscCallMPI(MPI_Bcast(rd->start_time, sizeof rd->start_time, MPI_CHAR, 0, ctx->world));
+  PetscCallMPI(MPI_Bcast(rd->previous, sizeof rd->previous, MPI_CHAR, 0, ctx->world));
+  if (!strcmp(rd->previous, "killed"))
+    PetscCall(RnLog(ctx, "run directory %s: the previous attempt ended without a status (killed: a time or memory limit, a node failure or kill -9)\n", path));
   *rdir = rd;
   PetscCall(RnRunDirSetStatus(rd, "running"));
   PetscFunctionReturn(0);
@@ -220,9 +241,9 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
   PetscCall(PetscSNPrintf(text, sizeof text,
                           "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
                           "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-                          "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
+                          "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
                           RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, cpu_json, RnThreadsPerRank(), kernels_json));
+                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json));
   PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
   PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
   PetscFunctionReturn(0);

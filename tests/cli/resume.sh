@@ -29,6 +29,7 @@ grep -q "resumed from the checkpoint of step" "$out" && ok "resumed from a check
 cmp -s "$TMP/ref/snapshots/final.bin" "$TMP/cut/snapshots/final.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"
 cmp -s <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/train.csv") && ok "train.csv rows identical (but for times)" || bad "train.csv differs: $(diff <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/train.csv") | head -5)"
 grep -q '"status": "completed"' "$TMP/cut/manifest.json" && ok "manifest says completed after resume" || bad "manifest after resume"
+grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the manifest says the previous attempt was preempted" || bad "previous attempt: $(grep previous "$TMP/cut/manifest.json")"
 
 # an ensemble preempted mid-run: the resumed run goes on with the next round,
 # so records.csv has exactly the rows of an uninterrupted run (it used to run
@@ -66,6 +67,7 @@ pkill -9 -f "run.dir=\"$TMP/killed\"" ; wait $pid 2> /dev/null
 rn 2 --resume "$TMP/killed"
 expect_status 0 "restart of a killed run without a checkpoint"
 grep -q "no checkpoint in $TMP/killed/checkpoints: starting from step 0" "$out" && ok "it says it starts from step 0" || bad "no word of the missing checkpoint: $(head -3 "$out")"
+grep -q "the previous attempt ended without a status (killed" "$out" && grep -q '"previous_attempt": "killed"' "$TMP/killed/manifest.json" && ok "the killed attempt is named in the log and the manifest" || bad "killed attempt not named: $(grep previous "$TMP/killed/manifest.json")"
 cmp -s <(cut -d, -f1-4,6- "$TMP/nref/train.csv") <(cut -d, -f1-4,6- "$TMP/killed/train.csv") && ok "train.csv has exactly the uninterrupted run's rows" || bad "train.csv: $(wc -l < "$TMP/killed/train.csv") lines, uninterrupted $(wc -l < "$TMP/nref/train.csv")"
 cmp -s "$TMP/nref/data.csv" "$TMP/killed/data.csv" && ok "data.csv written once" || bad "data.csv: $(wc -l < "$TMP/killed/data.csv") lines, expected $(wc -l < "$TMP/nref/data.csv")"
 rn 2 --resume "$TMP/nref"

@@ -33,6 +33,7 @@ struct RnRunDir_s {
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   int lock_fd;
   PetscBool resume; /* started by --resume */
+  char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
 };
 
 /* Creates (or, resuming, opens) the run directory on rank 0, checks that it
