@@ -88,6 +88,8 @@ static PetscErrorCode TrueTrajectory(const NodeFitOptions *o, int n, const doubl
   RnOdeOptionsDefault(&opt);
   strcpy(opt.solver, "dopri5");
   opt.adaptive = PETSC_TRUE;
+  /* the data's own TS: -ts_* options on the command line are for the model */
+  PetscCall(PetscStrncpy(opt.options_prefix, "rn_data_", sizeof opt.options_prefix));
   opt.rtol = o->data_rtol;
   opt.atol = o->data_rtol * 1e-2;
   opt.dt0 = 1e-4;

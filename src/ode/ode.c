@@ -495,7 +495,8 @@ static PetscErrorCode NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajector
     PetscCall(SetMemoryTrajectory(ts));
     PetscCall(TSAdjointMonitorSet(ts, JumpMonitor, ode, NULL));
   }
-  /* PETSc's own -ts_* options still apply */
+  /* PETSc's own -ts_* options still apply (to a TS without a prefix) */
+  if (ode->opt.options_prefix[0]) PetscCall(TSSetOptionsPrefix(ts, ode->opt.options_prefix));
   PetscCall(TSSetFromOptions(ts));
   *tsp = ts;
   PetscFunctionReturn(0);
@@ -902,6 +903,7 @@ static PetscErrorCode Backsolve(RnOde ode, const double *dxobs, double *dx0, dou
         PetscCall(TSSetTimeStep(ts, len / steps));
         PetscCall(TSSetMaxSteps(ts, steps));
       }
+      if (ode->opt.options_prefix[0]) PetscCall(TSSetOptionsPrefix(ts, ode->opt.options_prefix));
       PetscCall(TSSetFromOptions(ts));
       PetscCall(TapeCacheReset(ode, PETSC_FALSE));
       PetscCall(TSSolve(ts, Z));

@@ -23,6 +23,13 @@ rn 2 --set "run.dir=\"$TMP/default\""
 expect_status 0 "the embedded default runs"
 final=$(tail -1 "$TMP/default/train.csv" | cut -d, -f6)
 awk -v l="$final" 'BEGIN { exit !(l < 0.05) }' && ok "the default fit reaches loss $final < 0.05" || bad "final loss of the default fit: $final"
+# PETSc's -ts_* options are for the model's TS: the generated data stay the same
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set output.plot=false --set "run.dir=\"$TMP/plain\""
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set output.plot=false --set "run.dir=\"$TMP/bs3\"" -ts_rk_type 3bs
+expect_status 0 "-ts_rk_type 3bs"
+cmp -s "$TMP/plain/data.csv" "$TMP/bs3/data.csv" && ok "-ts_rk_type leaves the data alone" || bad "data.csv changed by -ts_rk_type: $(diff "$TMP/plain/data.csv" "$TMP/bs3/data.csv" | head -3)"
+cmp -s <(cut -d, -f1-4,6- "$TMP/plain/train.csv") <(cut -d, -f1-4,6- "$TMP/bs3/train.csv") && bad "-ts_rk_type changed nothing in the model either" || ok "-ts_rk_type changes the model's solver"
+
 # the default run directory runs/<experiment>-<time stamp>: when it exists
 # already (two runs started in the same second), a fresh one is made, not the
 # other run's continued (it used to resume from that run's final checkpoint)

@@ -42,6 +42,7 @@ typedef struct {
   RnAdjointMode adjoint;
   int checkpoints;    /* uniform: a checkpoint every `checkpoints` steps; binomial: number of checkpoints */
   int tape_cache_mb;  /* the field's tapes of a recorded pass kept for the adjoint, per rank (0: recomputed) */
+  char options_prefix[16]; /* PETSc options prefix of its TS ("" : the -ts_* options apply) */
 } RnOdeOptions;
 
 void RnOdeOptionsDefault(RnOdeOptions *opt);
