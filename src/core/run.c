@@ -141,6 +141,27 @@ static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **e
   PetscFunctionReturn(0);
 }
 
+/* PETSc options nobody read: a misspelling would otherwise pass silently
+ * (-options_left without its table). Those PETSc reads at PetscFinalize are
+ * not reported. */
+static PetscErrorCode WarnUnusedOptions(RnCtx ctx)
+{
+  const char *read_at_exit[] = {"log", "malloc", "memory_view", "options_", "objects_dump", "checkstack", NULL};
+  PetscInt n;
+  char **names, **values;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
+  for (PetscInt i = 0; i < n; i++) {
+    PetscBool skip = PETSC_FALSE;
+    for (int k = 0; read_at_exit[k]; k++)
+      if (!strncmp(names[i], read_at_exit[k], strlen(read_at_exit[k]))) skip = PETSC_TRUE;
+    if (!skip) PetscCall(RnLog(ctx, "warning: the PETSc option -%s was not used (misspelled? see -help)\n", names[i]));
+  }
+  PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, int *exit_code)
 {
   RnConfig cfg = NULL;
@@ -188,6 +209,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     return err;
   }
   PetscCall(RnRunDirSetStatus(rd, "completed"));
+  PetscCall(WarnUnusedOptions(ctx));
   PetscCall(RnLog(ctx, "done: results in %s\n", rd->path));
   *exit_code = RN_EXIT_OK;
   PetscCall(RnRunDirDestroy(&rd));

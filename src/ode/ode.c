@@ -440,6 +440,24 @@ static PetscErrorCode SetMemoryTrajectory(TS ts)
   PetscFunctionReturn(0);
 }
 
+/* TSSetFromOptions with a bad -ts_* option as an input error (not a traceback). */
+static PetscErrorCode TSFromOptionsChecked(RnOde ode, TS ts)
+{
+  PetscErrorCode err;
+  const char *generic = NULL;
+  char *specific = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+  err = TSSetFromOptions(ts);
+  PetscCall(PetscPopErrorHandler());
+  if (err) {
+    PetscErrorMessage(err, &generic, &specific);
+    RnInputError(ode->comm, "a PETSc option for the ODE solver: %s%s%s (see -help for the TS options)", generic ? generic : "error", specific ? ": " : "", specific ? specific : "");
+  }
+  PetscFunctionReturn(0);
+}
+
 /* A TS on the augmented state. fixed: steps follow ode->step_times (from
  * step_offset on); otherwise adaptive with zero tolerance weight on the theta
  * copies. New TS objects for every forward pass: PETSc 3.18's memory
@@ -497,7 +515,7 @@ static PetscErrorCode NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajector
   }
   /* PETSc's own -ts_* options still apply (to a TS without a prefix) */
   if (ode->opt.options_prefix[0]) PetscCall(TSSetOptionsPrefix(ts, ode->opt.options_prefix));
-  PetscCall(TSSetFromOptions(ts));
+  PetscCall(TSFromOptionsChecked(ode, ts));
   *tsp = ts;
   PetscFunctionReturn(0);
 }
@@ -904,7 +922,7 @@ static PetscErrorCode Backsolve(RnOde ode, const double *dxobs, double *dx0, dou
         PetscCall(TSSetMaxSteps(ts, steps));
       }
       if (ode->opt.options_prefix[0]) PetscCall(TSSetOptionsPrefix(ts, ode->opt.options_prefix));
-      PetscCall(TSSetFromOptions(ts));
+      PetscCall(TSFromOptionsChecked(ode, ts));
       PetscCall(TapeCacheReset(ode, PETSC_FALSE));
       PetscCall(TSSolve(ts, Z));
       PetscCall(TSGetConvergedReason(ts, &reason));

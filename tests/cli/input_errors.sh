@@ -76,4 +76,8 @@ rn 2 "$TMP/inc/bad.cfg"; expect_status 2 "an @include of a FIFO"; expect_message
 printf 'experiment = "node-fit";\ntrain = { iterations = 4294967299; };\n' > "$TMP/wrap.cfg"
 rn 2 "$TMP/wrap.cfg"; expect_status 2 "an integer beyond 32 bits in a file"; expect_message "wrap.cfg:2: the integer 4294967299 does not fit in 32 bits" "the literal and its line named"
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=9223372036854775808; expect_status 2 "an integer beyond 32 bits in --set"; expect_message "the integer 9223372036854775808 does not fit in 32 bits" "the --set literal named"
+# PETSc options: a bad value is an input error, an unused (misspelled) one is reported
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=3 -ts_rk_type nonsense; expect_status 2 "-ts_rk_type nonsense"; expect_message "a PETSc option for the ODE solver" "the bad option reported, no traceback"
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=3 --set output.plot=false --set "run.dir=\"$TMP/typo\"" -ts_rk_typ 3bs; expect_status 0 "a misspelled PETSc option"
+[ "$(grep -c "the PETSc option -ts_rk_typ was not used" "$out")" -eq 1 ] && ok "the unused option is reported once" || bad "no report of -ts_rk_typ: $(tail -3 "$out")"
 finish
