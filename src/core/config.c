@@ -22,10 +22,12 @@ struct RnConfig_s {
   /* keys asked for by getters: the known keys for did-you-mean */
   char (*known)[RN_KEY_LEN];
   int nknown;
+  PetscBool *defaulted; /* per known key: absent, its default taken */
   /* keys set from the command line, with the argument that set them */
   char (*set_keys)[RN_KEY_LEN];
   char (*set_args)[RN_KEY_LEN * 2];
   int nset;
+  PetscBool reporting; /* an error is being reported: no typo scan inside it */
 };
 
 PetscErrorCode RnConfigCreate(MPI_Comm comm, RnConfig *cfgp)
@@ -37,6 +39,7 @@ PetscErrorCode RnConfigCreate(MPI_Comm comm, RnConfig *cfgp)
   cfg->comm = comm;
   config_init(&cfg->lc);
   PetscCall(PetscMalloc1(RN_MAX_KEYS, &cfg->known));
+  PetscCall(PetscCalloc1(RN_MAX_KEYS, &cfg->defaulted));
   PetscCall(PetscMalloc2(RN_MAX_KEYS, &cfg->set_keys, RN_MAX_KEYS, &cfg->set_args));
   strcpy(cfg->source, "<no config>");
   strcpy(cfg->dir, ".");
@@ -50,6 +53,7 @@ PetscErrorCode RnConfigDestroy(RnConfig *cfg)
   if (!cfg || !*cfg) PetscFunctionReturn(0);
   config_destroy(&(*cfg)->lc);
   PetscCall(PetscFree((*cfg)->known));
+  PetscCall(PetscFree((*cfg)->defaulted));
   PetscCall(PetscFree2((*cfg)->set_keys, (*cfg)->set_args));
   PetscCall(PetscFree(*cfg));
   *cfg = NULL;
@@ -188,12 +192,20 @@ static PetscBool SetFromCommandLine(RnConfig cfg, const char *key)
   return PETSC_FALSE;
 }
 
+static PetscErrorCode CheckUnusedIn(RnConfig cfg, config_setting_t *group, PetscBool typos_only);
+
 PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...)
 {
   char where[PETSC_MAX_PATH_LEN + 64], what[1024];
   va_list ap;
 
   PetscFunctionBeginUser;
+  if (!cfg->reporting) {
+    /* a misspelled key explains most later errors ("ode.sovler" leaves the
+     * default solver, which then clashes with ode.adaptive): report it first */
+    cfg->reporting = PETSC_TRUE;
+    PetscCall(CheckUnusedIn(cfg, config_root_setting(&cfg->lc), PETSC_TRUE));
+  }
   Where(cfg, key, config_lookup(&cfg->lc, key), where, sizeof where);
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
@@ -202,12 +214,20 @@ PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...
 }
 
 static const char *TypeName(int type);
+static void MissingHint(RnConfig cfg, const char *key, char *hint, size_t len);
 
 static void Remember(RnConfig cfg, const char *key)
 {
   for (int i = 0; i < cfg->nknown; i++)
     if (!strcmp(cfg->known[i], key)) return;
   if (cfg->nknown < RN_MAX_KEYS) snprintf(cfg->known[cfg->nknown++], RN_KEY_LEN, "%s", key);
+}
+
+/* key was absent and takes its default */
+static void MarkDefault(RnConfig cfg, const char *key)
+{
+  for (int i = 0; i < cfg->nknown; i++)
+    if (!strcmp(cfg->known[i], key)) cfg->defaulted[i] = PETSC_TRUE;
 }
 
 PetscBool RnConfigHas(RnConfig cfg, const char *key) { return config_lookup(&cfg->lc, key) ? PETSC_TRUE : PETSC_FALSE; }
@@ -385,6 +405,7 @@ PetscErrorCode RnConfigGetInt64(RnConfig cfg, const char *key, long long def, lo
   PetscFunctionBeginUser;
   if (!s) {
     PetscCall(CreateSetting(cfg, key, CONFIG_TYPE_INT64, &s));
+    MarkDefault(cfg, key);
     config_setting_set_int64(s, def);
     *value = def;
     PetscFunctionReturn(0);
@@ -425,6 +446,7 @@ PetscErrorCode RnConfigGetReal(RnConfig cfg, const char *key, double def, double
   PetscFunctionBeginUser;
   if (!s) {
     PetscCall(CreateSetting(cfg, key, CONFIG_TYPE_FLOAT, &s));
+    MarkDefault(cfg, key);
     config_setting_set_float(s, def);
     *value = def;
     PetscFunctionReturn(0);
@@ -457,6 +479,7 @@ PetscErrorCode RnConfigGetBool(RnConfig cfg, const char *key, PetscBool def, Pet
   PetscFunctionBeginUser;
   if (!s) {
     PetscCall(CreateSetting(cfg, key, CONFIG_TYPE_BOOL, &s));
+    MarkDefault(cfg, key);
     config_setting_set_bool(s, def ? 1 : 0);
     *value = def;
     PetscFunctionReturn(0);
@@ -475,9 +498,12 @@ PetscErrorCode RnConfigGetString(RnConfig cfg, const char *key, const char *def,
     if (!def) {
       char where[PETSC_MAX_PATH_LEN];
       Where(cfg, key, NULL, where, sizeof where);
-      RnInputError(cfg->comm, "%s: %s: missing; expected a \"string\"", where, key);
+      char hint[RN_KEY_LEN + 96];
+      MissingHint(cfg, key, hint, sizeof hint);
+      RnInputError(cfg->comm, "%s: %s: missing; expected a \"string\"%s", where, key, hint);
     }
     PetscCall(CreateSetting(cfg, key, CONFIG_TYPE_STRING, &s));
+    MarkDefault(cfg, key);
     config_setting_set_string(s, def);
     PetscCall(PetscStrncpy(value, def, len));
     PetscFunctionReturn(0);
@@ -564,9 +590,12 @@ static PetscErrorCode GetNumberArray(RnConfig cfg, const char *key, PetscBool in
     if (!def && ndef == 0 && minn > 0) {
       char where[PETSC_MAX_PATH_LEN];
       Where(cfg, key, NULL, where, sizeof where);
-      RnInputError(cfg->comm, "%s: %s: missing; expected an array of %d to %d numbers", where, key, minn, maxn);
+      char hint[RN_KEY_LEN + 96];
+      MissingHint(cfg, key, hint, sizeof hint);
+      RnInputError(cfg->comm, "%s: %s: missing; expected an array of %d to %d numbers%s", where, key, minn, maxn, hint);
     }
     PetscCall(CreateSetting(cfg, key, CONFIG_TYPE_ARRAY, &s));
+    MarkDefault(cfg, key);
     for (int i = 0; i < ndef; i++) {
       config_setting_t *e = config_setting_add(s, NULL, integers ? CONFIG_TYPE_INT : CONFIG_TYPE_FLOAT);
       if (integers) config_setting_set_int(e, (int)def[i]);
@@ -664,6 +693,32 @@ static void PathOf(config_setting_t *s, char *buf, size_t len)
   else snprintf(buf, len, "%s.[%d]", tmp, config_setting_index(s));
 }
 
+/* For a missing required key: the closest key written in the config, as
+ * " (is 'experimnet' at FILE:LINE a misspelling of it?)", or "". */
+static void ClosestIn(config_setting_t *group, const char *key, int *best_d, char *best, size_t len, int *line, const char **file)
+{
+  for (int i = 0; i < config_setting_length(group); i++) {
+    config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+    char path[RN_KEY_LEN];
+    int d;
+    if (!config_setting_name(s)) continue;
+    PathOf(s, path, sizeof path);
+    d = Distance(path, key);
+    if (d < *best_d) *best_d = d, snprintf(best, len, "%s", path), *line = config_setting_source_line(s), *file = config_setting_source_file(s);
+    if (config_setting_type(s) == CONFIG_TYPE_GROUP) ClosestIn(s, key, best_d, best, len, line, file);
+  }
+}
+
+static void MissingHint(RnConfig cfg, const char *key, char *hint, size_t len)
+{
+  char best[RN_KEY_LEN] = "";
+  int d = 1000, line = 0;
+  const char *file = NULL;
+  hint[0] = 0;
+  ClosestIn(config_root_setting(&cfg->lc), key, &d, best, sizeof best, &line, &file);
+  if (best[0] && d > 0 && d <= PetscMax(2, (int)strlen(key) / 3)) snprintf(hint, len, " (is '%s' at %s:%d a misspelling of it?)", best, file ? file : cfg->source, line);
+}
+
 static PetscBool Known(RnConfig cfg, const char *key)
 {
   for (int i = 0; i < cfg->nknown; i++)
@@ -671,7 +726,9 @@ static PetscBool Known(RnConfig cfg, const char *key)
   return PETSC_FALSE;
 }
 
-static PetscErrorCode CheckUnusedIn(RnConfig cfg, config_setting_t *group)
+/* Keys nobody asked for: errors (with a did-you-mean); typos_only: only
+ * those close to a key that was asked for. */
+static PetscErrorCode CheckUnusedIn(RnConfig cfg, config_setting_t *group, PetscBool typos_only)
 {
   PetscFunctionBeginUser;
   for (int i = 0; i < config_setting_length(group); i++) {
@@ -684,26 +741,38 @@ static PetscErrorCode CheckUnusedIn(RnConfig cfg, config_setting_t *group)
       if (type == CONFIG_TYPE_LIST)
         for (int j = 0; j < config_setting_length(s); j++) {
           config_setting_t *e = config_setting_get_elem(s, (unsigned)j);
-          if (config_setting_type(e) == CONFIG_TYPE_GROUP) PetscCall(CheckUnusedIn(cfg, e));
+          if (config_setting_type(e) == CONFIG_TYPE_GROUP) PetscCall(CheckUnusedIn(cfg, e, typos_only));
         }
       continue;
     }
     if (type == CONFIG_TYPE_GROUP) {
-      PetscCall(CheckUnusedIn(cfg, s));
+      PetscCall(CheckUnusedIn(cfg, s, typos_only));
       continue;
     }
     {
       const char *best = NULL;
-      int bestd = 1000;
+      int bestd = 1000, best_index = -1;
       for (int k = 0; k < cfg->nknown; k++) {
         int d = Distance(key, cfg->known[k]);
         /* compare the last component too: "lrr" inside another group */
         const char *dot = strrchr(key, '.'), *kdot = strrchr(cfg->known[k], '.');
         if (dot && kdot) d = PetscMin(d, Distance(dot + 1, kdot + 1) + (strncmp(key, cfg->known[k], (size_t)(dot - key)) ? 2 : 0));
-        if (d < bestd) bestd = d, best = cfg->known[k];
+        if (d < bestd) bestd = d, best = cfg->known[k], best_index = k;
+      }
+      if (typos_only) {
+        /* before all keys are read, only a sure typo: the same group, at most
+         * two edits in the last name, and the key it resembles absent (its
+         * default was taken in the typo's place) */
+        const char *dot = strrchr(key, '.'), *bdot = best ? strrchr(best, '.') : NULL;
+        const size_t plen = dot ? (size_t)(dot - key) : 0;
+        const PetscBool same_group = (PetscBool)(best && (dot ? bdot && (size_t)(bdot - best) == plen && !strncmp(key, best, plen) : !bdot));
+        PetscBool is_group_of_known = PETSC_FALSE; /* "sgd = [1];" is a wrong type, not a typo */
+        for (int k = 0; k < cfg->nknown; k++)
+          if (!strncmp(cfg->known[k], key, strlen(key)) && cfg->known[k][strlen(key)] == '.') is_group_of_known = PETSC_TRUE;
+        if (!same_group || is_group_of_known || Distance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2 || !cfg->defaulted[best_index]) continue;
       }
       if (best && bestd <= PetscMax(2, (int)strlen(key) / 3)) PetscCall(RnConfigError(cfg, key, "unknown key; did you mean '%s'?", best));
-      PetscCall(RnConfigError(cfg, key, "unknown key (not used by this experiment); see README.md for the keys of each experiment"));
+      if (!typos_only) PetscCall(RnConfigError(cfg, key, "unknown key (not used by this experiment); see README.md for the keys of each experiment"));
     }
   }
   PetscFunctionReturn(0);
@@ -712,7 +781,7 @@ static PetscErrorCode CheckUnusedIn(RnConfig cfg, config_setting_t *group)
 PetscErrorCode RnConfigCheckUnused(RnConfig cfg)
 {
   PetscFunctionBeginUser;
-  PetscCall(CheckUnusedIn(cfg, config_root_setting(&cfg->lc)));
+  PetscCall(CheckUnusedIn(cfg, config_root_setting(&cfg->lc), PETSC_FALSE));
   PetscFunctionReturn(0);
 }
 

@@ -80,4 +80,9 @@ rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=9223372036854775808; exp
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=3 -ts_rk_type nonsense; expect_status 2 "-ts_rk_type nonsense"; expect_message "a PETSc option for the ODE solver" "the bad option reported, no traceback"
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=3 --set output.plot=false --set "run.dir=\"$TMP/typo\"" -ts_rk_typ 3bs; expect_status 0 "a misspelled PETSc option"
 [ "$(grep -c "the PETSc option -ts_rk_typ was not used" "$out")" -eq 1 ] && ok "the unused option is reported once" || bad "no report of -ts_rk_typ: $(tail -3 "$out")"
+# did-you-mean: for a misspelled required key, and before a cross-key check that the typo caused
+printf 'experimnet = "node-fit";\n' > "$TMP/typo1.cfg"
+rn 2 "$TMP/typo1.cfg"; expect_status 2 "a misspelled required key"; expect_message "experiment: missing; expected a \"string\" (is 'experimnet' at $TMP/typo1.cfg:1 a misspelling of it?)" "the misspelling pointed at"
+printf 'experiment = "node-fit";\node = { sovler = "rk4"; adaptive = true; };\n' > "$TMP/typo2.cfg"
+rn 2 "$TMP/typo2.cfg"; expect_status 2 "a misspelled key that a cross-key check trips over"; expect_message "typo2.cfg:2: ode.sovler: unknown key; did you mean 'ode.solver'?" "the typo reported first"
 finish
