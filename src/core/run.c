@@ -201,8 +201,12 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
 
   err = experiment->run(ctx, rd, options);
   if (err) {
-    /* keep what was written, and say how the run ended */
-    RnRunDirSetStatus(rd, err == RN_ERR_PREEMPTED ? "preempted" : (err == RN_ERR_NONFINITE ? "failed-nonfinite" : "failed"));
+    /* keep what was written, and say how the run ended; a manifest that
+     * cannot be written now (a full disk) is a warning, not a traceback */
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    if (RnRunDirSetStatus(rd, err == RN_ERR_PREEMPTED ? "preempted" : (err == RN_ERR_NONFINITE ? "failed-nonfinite" : "failed")) && ctx->world_rank == 0)
+      fprintf(stderr, "resnode-mpi: warning: could not update %s/manifest.json (disk full?); the previous one is kept\n", rd->path);
+    PetscPopErrorHandler();
     RnRunDirDestroy(&rd);
     PetscFree(options);
     RnConfigDestroy(&cfg);

@@ -42,6 +42,7 @@ if mkdir -p "$TMP/small" && mount -t tmpfs -o size=2m tmpfs "$TMP/small" 2>/dev/
   wait $pid
   status=$?
   [ "$status" -ne 0 ] && grep -qE "No space left|cannot write checkpoint|cannot write" "$TMP/full.err" && ok "a full disk stops the run with a message (exit $status)" || bad "full disk: exit $status, $(head -3 "$TMP/full.err")"
+  grep -q "PETSC ERROR" "$TMP/full.err" && bad "a PETSc traceback after the disk filled: $(grep -m2 'PETSC ERROR: [a-z]' "$TMP/full.err")" || ok "no PETSc traceback after the clean message"
   rm -f "$TMP/small/filler"
   rn 2 --resume "$TMP/small/run" --set train.iterations=300
   expect_status 0 "the last complete checkpoint resumes once there is room again"
