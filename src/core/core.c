@@ -182,6 +182,19 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
     }
     return n;
   }
+  /* Debian's PETSc 3.18 raises a failed PetscMalloc from PetscMallocAlign
+   * with the caller's line and function where the code and message belong */
+  if (p == PETSC_ERROR_INITIAL && (n == PETSC_ERR_MEM || (fun && !strcmp(fun, "PetscMallocAlign")))) {
+    /* a size the config asks for that this rank cannot hold: one line, not a
+     * traceback; the job ends (the other ranks may be inside a collective) */
+    int world_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
+    fprintf(stderr, "resnode-mpi: error (rank %d): out of memory (an allocation in %s failed); the configuration asks for more memory than a rank has: lower its sizes (members, depths, batch, width, steps, records) or spread it over more nodes\n",
+            world_rank, n == PETSC_ERR_MEM ? (fun ? fun : "?") : (mess && mess[0] ? mess : "?"));
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, RN_EXIT_INPUT);
+  }
   return PetscTraceBackErrorHandler(comm, line, fun, file, n, p, mess, ctx);
 }
 

@@ -85,4 +85,8 @@ printf 'experimnet = "node-fit";\n' > "$TMP/typo1.cfg"
 rn 2 "$TMP/typo1.cfg"; expect_status 2 "a misspelled required key"; expect_message "experiment: missing; expected a \"string\" (is 'experimnet' at $TMP/typo1.cfg:1 a misspelling of it?)" "the misspelling pointed at"
 printf 'experiment = "node-fit";\node = { sovler = "rk4"; adaptive = true; };\n' > "$TMP/typo2.cfg"
 rn 2 "$TMP/typo2.cfg"; expect_status 2 "a misspelled key that a cross-key check trips over"; expect_message "typo2.cfg:2: ode.sovler: unknown key; did you mean 'ode.solver'?" "the typo reported first"
+# a size no rank can hold (petabytes of recorded parameters): one line per rank and exit 2, not a malloc traceback
+rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=1000000 --set sgd.steps=20000 --set "run.dir=\"$TMP/huge\""
+expect_status 2 "an ensemble too large for memory"
+grep -q "out of memory (an allocation in EnsembleRun failed)" "$err" && ! grep -q "PETSC ERROR" "$err" && ok "out of memory said in one line, no traceback" || bad "out of memory: $(grep -m3 -v Configure "$err")"
 finish
