@@ -23,6 +23,25 @@ rn() {
   status=$?
 }
 
+# signal_when RUN_DIR FILE ROWS ARGS...: runs the binary on 2 ranks with
+# run.dir = RUN_DIR, sends SIGUSR1 (mpirun forwards it to the ranks) once
+# RUN_DIR/FILE has more than ROWS lines, waits; sets $status and $err
+# (stdout and stderr in RUN_DIR.out and RUN_DIR.err)
+signal_when() {
+  local dir=$1 file=$2 rows=$3 pid i
+  shift 3
+  mpirun --bind-to none -n 2 "$BIN" "$@" --set "run.dir=\"$dir\"" > "$dir.out" 2> "$dir.err" &
+  pid=$!
+  for i in $(seq 1 1200); do
+    [ -f "$dir/$file" ] && [ "$(wc -l < "$dir/$file")" -gt "$rows" ] && break
+    sleep 0.05
+  done
+  kill -USR1 $pid
+  wait $pid
+  status=$?
+  err=$dir.err
+}
+
 expect_status() {
   if [ "$status" -eq "$1" ]; then ok "$2 (exit $status)"; else bad "$2: exit $status, expected $1"; sed 's/^/    | /' "$err" | head -20; fi
 }

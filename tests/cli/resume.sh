@@ -9,16 +9,7 @@ rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set "run.dir=\"$TMP/ref\""
 expect_status 0 "uninterrupted run"
 
 # the same run, signalled once it has logged some rows
-mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/node-fit.cfg" "${args[@]}" --set "run.dir=\"$TMP/cut\"" > "$TMP/cut.out" 2> "$TMP/cut.err" &
-pid=$!
-for i in $(seq 1 600); do
-  [ -f "$TMP/cut/train.csv" ] && [ "$(wc -l < "$TMP/cut/train.csv")" -gt 30 ] && break
-  sleep 0.05
-done
-kill -USR1 $pid # mpirun forwards SIGUSR1 to the ranks
-wait $pid
-status=$?
-err=$TMP/cut.err
+signal_when "$TMP/cut" train.csv 30 "$SRC/configs/node-fit.cfg" "${args[@]}"
 expect_status 3 "SIGUSR1 stops the run with the preemption status"
 expect_message "signal received: checkpoint of iteration" "preemption message"
 grep -q '"status": "preempted"' "$TMP/cut/manifest.json" && ok "manifest says preempted" || bad "manifest: $(grep status "$TMP/cut/manifest.json")"
@@ -37,16 +28,7 @@ grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the ma
 ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=1 --set output.plot=false)
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
 expect_status 0 "uninterrupted ensemble"
-mpirun --bind-to none -n 2 "$BIN" "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/ecut\"" > "$TMP/ecut.out" 2> "$TMP/ecut.err" &
-pid=$!
-for i in $(seq 1 600); do
-  [ -f "$TMP/ecut/records.csv" ] && [ "$(wc -l < "$TMP/ecut/records.csv")" -gt 40 ] && break
-  sleep 0.05
-done
-kill -USR1 $pid
-wait $pid
-status=$?
-err=$TMP/ecut.err
+signal_when "$TMP/ecut" records.csv 40 "$SRC/configs/ensemble.cfg" "${ens[@]}"
 expect_status 3 "SIGUSR1 stops the ensemble with the preemption status"
 rn 2 --resume "$TMP/ecut"
 expect_status 0 "resume of the ensemble"

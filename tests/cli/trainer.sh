@@ -5,22 +5,6 @@
 # tables of an uninterrupted run; a non-finite loss is the clean exit 4.
 . "$(dirname "$0")/lib.sh"
 
-# signal_when RUN_DIR FILE ROWS ARGS...: starts the run, sends SIGUSR1 once FILE has more than ROWS lines
-signal_when() {
-  local dir=$1 file=$2 rows=$3 pid i
-  shift 3
-  mpirun --bind-to none -n 2 "$BIN" "$@" --set "run.dir=\"$dir\"" > "$dir.out" 2> "$dir.err" &
-  pid=$!
-  for i in $(seq 1 1200); do
-    [ -f "$dir/$file" ] && [ "$(wc -l < "$dir/$file")" -gt "$rows" ] && break
-    sleep 0.05
-  done
-  kill -USR1 $pid
-  wait $pid
-  status=$?
-  err=$dir.err
-}
-
 # identity: a step is an epoch of one of the two nets
 id=(--set train.max_epochs=60000 --set train.target_mse=0.0)
 rn 2 "$SRC/configs/identity.cfg" "${id[@]}" --set "run.dir=\"$TMP/id-ref\""
