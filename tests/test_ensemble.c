@@ -172,9 +172,58 @@ static void test_split_group(void)
   RnNetDestroy(&field);
 }
 
+/* A member advanced in uneven chunks, across a change of depth in between
+ * (the kept flow is rebuilt) and from a copy of its state (a checkpoint),
+ * equals the member run in one go, bitwise. */
+static void test_member_chunks(void)
+{
+  double x[SAMPLES * D], y[SAMPLES * D];
+  RnEnsembleOptions o;
+  RnShape in = {D, 1, 1}, hid = {6, 1, 1};
+  RnNet field;
+  RnLayer l;
+  RnEnsemble ens;
+  RnNetCreate(in, &field);
+  RnLayerCreateDense(in, 6, &l), RnNetAdd(field, l);
+  RnLayerCreateActivation(hid, RN_ACT_TANH, &l), RnNetAdd(field, l);
+  RnLayerCreateDense(hid, D, &l), RnNetAdd(field, l);
+  RnNetSetUp(field);
+  Options(&o, x, y);
+  o.steps = 23, o.record_every = 5; /* the last record (23) off the grid */
+  RN_TEST_OK(RnEnsembleCreate(PETSC_COMM_WORLD, 1, field, &o, &ens));
+  const int nrec = RnEnsembleRecordCount(ens);
+  const PetscInt p = RnEnsembleParamCount(ens);
+  const size_t len = RnEnsembleMemberStateLength(ens);
+  double *whole = malloc(sizeof(double) * nrec * p), risk[16], *state = malloc(sizeof(double) * len), *copy = malloc(sizeof(double) * len), *other = malloc(sizeof(double) * len);
+  CU_ASSERT_EQUAL(nrec, 6);
+  for (int N = 0; N <= 4; N += 4) {
+    const int chunks[] = {1, 4, 5, 7, 100};
+    PetscBool finished = PETSC_FALSE;
+    int calls = 0, same = 1;
+    RN_TEST_OK(RnEnsembleRunMember(ens, 3, N, risk, whole));
+    RN_TEST_OK(RnEnsembleMemberBegin(ens, 3, N, state));
+    for (int c = 0; !finished && c < 5; c++, calls++) {
+      RN_TEST_OK(RnEnsembleMemberAdvance(ens, state, chunks[c], &finished));
+      /* a checkpoint: continue from a copy, after another depth used the flow */
+      memcpy(copy, state, sizeof(double) * len);
+      RN_TEST_OK(RnEnsembleMemberBegin(ens, 1, N ? 0 : 4, other));
+      RN_TEST_OK(RnEnsembleMemberAdvance(ens, other, 2, &(PetscBool){PETSC_FALSE}));
+      memcpy(state, copy, sizeof(double) * len);
+    }
+    CU_ASSERT(finished);
+    CU_ASSERT_EQUAL(calls, 5); /* 1 + 4 + 5 + 7 = 17 steps, then the last 6 */
+    same = !memcmp(RnEnsembleMemberRisk(ens, state), risk, sizeof(double) * nrec) && !memcmp(RnEnsembleMemberRecords(ens, state), whole, sizeof(double) * nrec * p);
+    if (rn_test_rank == 0) printf("\n    %s: chunked run %s the whole run ", N ? "ResNet N = 4" : "ODE limit", same ? "bitwise equals" : "DIFFERS from");
+    CU_ASSERT(same);
+  }
+  free(whole), free(state), free(copy), free(other);
+  RnEnsembleDestroy(&ens);
+  RnNetDestroy(&field);
+}
+
 static void Register(void)
 {
-  RnTestAddSuite("ensemble", "closed_form", test_closed_form, "rate", test_rate, "split_group", test_split_group, NULL);
+  RnTestAddSuite("ensemble", "closed_form", test_closed_form, "rate", test_rate, "split_group", test_split_group, "member_chunks", test_member_chunks, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

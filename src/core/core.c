@@ -122,7 +122,8 @@ PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...)
 
   PetscFunctionBeginUser;
   if (ctx->world_rank != 0 || ctx->verbose < 1) PetscFunctionReturn(0);
-  if (!ctx->progress_tty && RnWallTime() - rn_progress_last < RN_PROGRESS_INTERVAL) PetscFunctionReturn(0);
+  /* a line rewritten in place at most a few times a second; plain lines every RN_PROGRESS_INTERVAL */
+  if (RnWallTime() - rn_progress_last < (ctx->progress_tty ? 0.25 : RN_PROGRESS_INTERVAL)) PetscFunctionReturn(0);
   rn_progress_last = RnWallTime();
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);

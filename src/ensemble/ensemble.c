@@ -17,6 +17,8 @@ struct RnEnsemble_s {
   /* work */
   double *capped, *grad, *grad_sum, *noise, *xb, *yb, *xT, *dxT;
   int *idx;
+  RnFlow flow; /* of depth flow_N, kept between calls */
+  int flow_N;
 };
 
 static const char *const rn_data_kinds[] = {"synthetic", "csv", NULL};
@@ -241,29 +243,66 @@ PetscErrorCode RnEnsembleRisk(RnEnsemble e, int N, const double *theta, double *
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnEnsembleRunMember(RnEnsemble e, int member, int N, double *risk, double *theta_rec)
+/* The layout of a member's state (ensemble.h). */
+#define MEMBER_HEADER 4
+static inline double *StateRisk(RnEnsemble e, double *state) { return state + MEMBER_HEADER; }
+static inline double *StateRecords(RnEnsemble e, double *state) { return state + MEMBER_HEADER + e->nrec; }
+static inline double *StateTheta(RnEnsemble e, double *state) { return state + MEMBER_HEADER + e->nrec + (size_t)e->nrec * e->p; }
+
+const double *RnEnsembleMemberRisk(RnEnsemble e, const double *state) { return state + MEMBER_HEADER; }
+const double *RnEnsembleMemberRecords(RnEnsemble e, const double *state) { return state + MEMBER_HEADER + e->nrec; }
+
+size_t RnEnsembleMemberStateLength(RnEnsemble e) { return MEMBER_HEADER + (size_t)e->nrec + (size_t)e->nrec * e->p + (size_t)e->p; }
+
+PetscErrorCode RnEnsembleMemberBegin(RnEnsemble e, int member, int N, double *state)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscArrayzero(state, RnEnsembleMemberStateLength(e)));
+  state[0] = member, state[1] = N, state[2] = 0, state[3] = 0;
+  /* the same initial parameters for every depth: keyed by the member only */
+  PetscCall(RnNetInit(e->field, e->seed, (uint32_t)member, 0, StateTheta(e, state)));
+  PetscFunctionReturn(0);
+}
+
+/* The flow of depth N, kept while consecutive calls use the same depth (a
+ * flow holds no state from one solve to the next). */
+static PetscErrorCode FlowForDepth(RnEnsemble e, int N, RnFlow *flow)
+{
+  PetscFunctionBeginUser;
+  if (!e->flow || e->flow_N != N) {
+    PetscCall(RnFlowDestroy(&e->flow));
+    PetscCall(MakeFlow(e, N, &e->flow));
+    e->flow_N = N;
+  }
+  *flow = e->flow;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps, PetscBool *finished)
 {
   const RnEnsembleOptions *o = e->opt;
   const int B = o->batch > 0 ? o->batch : o->samples;
   const int lo = (int)((long long)B * e->rank / e->size), hi = (int)((long long)B * (e->rank + 1) / e->size);
+  const int member = (int)state[0], N = (int)state[1];
   const double sq = sqrt(o->eta);
-  RnFlow flow;
-  double *theta, loss;
-  int rec = 0;
+  double *theta = StateTheta(e, state), *risk = StateRisk(e, state), *theta_rec = StateRecords(e, state), loss;
+  int j = (int)state[2], rec = (int)state[3];
+  const int stop = (int)PetscMin((long long)j + steps, (long long)o->steps);
+  RnFlow flow = NULL;
 
   PetscFunctionBeginUser;
-  PetscCall(MakeFlow(e, N, &flow));
-  PetscCall(PetscMalloc1(e->p, &theta));
-  /* the same initial parameters for every depth: keyed by the member only */
-  PetscCall(RnNetInit(e->field, e->seed, (uint32_t)member, 0, theta));
-  for (int j = 0; j <= o->steps; j++) {
-    if (j % o->record_every == 0 || j == o->steps) {
+  PetscCall(FlowForDepth(e, N, &flow));
+  /* step j: the record at j when one is due, then SGD step j (none at j = steps) */
+  for (; j <= stop; j++) {
+    /* records due by step j: 0, record_every, ..., and the last at sgd.steps */
+    const int due = j == o->steps ? e->nrec : j / o->record_every + 1;
+    if (rec < due) {
       PetscCall(RiskWithFlow(e, flow, theta, &risk[rec]));
       PetscCheck(isfinite(risk[rec]), e->comm, RN_ERR_NONFINITE, "ensemble: the risk of member %d at depth %d is %g at step %d; lower sgd.eta or raise the cap", member, N, risk[rec], j);
       PetscCall(PetscArraycpy(theta_rec + (size_t)rec * e->p, theta, e->p));
       rec++;
     }
-    if (j == o->steps) break;
+    if (j == stop) break;
     /* mini-batch j of member m: indices drawn with replacement, keyed by (m, j) */
     if (o->batch > 0)
       for (int i = 0; i < B; i++) e->idx[i] = PetscMin(o->samples - 1, (int)(RnRandUniformAt(e->seed, RN_STREAM_ORDER, (uint32_t)member, (uint32_t)j, (uint32_t)i) * o->samples));
@@ -285,8 +324,24 @@ PetscErrorCode RnEnsembleRunMember(RnEnsemble e, int member, int N, double *risk
       theta[k] += -o->eta * g + sq * s * e->noise[k];
     }
   }
-  PetscCall(PetscFree(theta));
-  PetscCall(RnFlowDestroy(&flow));
+  state[2] = j, state[3] = rec;
+  *finished = rec == e->nrec ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleRunMember(RnEnsemble e, int member, int N, double *risk, double *theta_rec)
+{
+  double *state;
+  PetscBool finished;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(RnEnsembleMemberStateLength(e), &state));
+  PetscCall(RnEnsembleMemberBegin(e, member, N, state));
+  PetscCall(RnEnsembleMemberAdvance(e, state, e->opt->steps, &finished));
+  PetscCheck(finished, e->comm, PETSC_ERR_PLIB, "member %d did not finish its %d steps", member, e->opt->steps);
+  PetscCall(PetscArraycpy(risk, StateRisk(e, state), e->nrec));
+  PetscCall(PetscArraycpy(theta_rec, StateRecords(e, state), (size_t)e->nrec * e->p));
+  PetscCall(PetscFree(state));
   PetscFunctionReturn(0);
 }
 
@@ -296,6 +351,7 @@ PetscErrorCode RnEnsembleDestroy(RnEnsemble *e)
   if (!e || !*e) PetscFunctionReturn(0);
   PetscCall(PetscFree4((*e)->capped, (*e)->grad, (*e)->grad_sum, (*e)->noise));
   PetscCall(PetscFree5((*e)->xb, (*e)->yb, (*e)->xT, (*e)->dxT, (*e)->idx));
+  PetscCall(RnFlowDestroy(&(*e)->flow));
   PetscCall(PetscFree(*e));
   *e = NULL;
   PetscFunctionReturn(0);

@@ -6,7 +6,9 @@
  *
  * Work units (depth, member) are handed out in rounds, one per group; after a
  * round the group leaders send their records to rank 0, which appends them
- * to records.csv and the snapshots and takes a checkpoint. */
+ * to records.csv and the snapshots. The trainer counts SGD steps within the
+ * rounds, so checkpoints fall within a member's run (its state is per-group
+ * checkpoint state). */
 #include "resnode/core/trainer.h"
 #include "resnode/ensemble/ensemble.h"
 #include "resnode/core/run.h"
@@ -191,6 +193,36 @@ static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions
   PetscFunctionReturn(0);
 }
 
+/* After a round: the group leaders' members go to rank 0, which keeps their
+ * records and appends them to records.csv and the snapshots. */
+static PetscErrorCode CollectRound(RnCtx ctx, RnRunDir rd, const RnEnsembleOptions *eo, RnEnsemble ens, const double *send, double *recv, size_t unit_len, Results *r,
+                                   RnMetrics records_csv)
+{
+  PetscFunctionBeginUser;
+  if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(send, (int)unit_len, MPI_DOUBLE, recv, (int)unit_len, MPI_DOUBLE, 0, ctx->leaders));
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  for (int g = 0; g < ctx->group_count; g++) {
+    const double *u = recv + (size_t)g * unit_len;
+    if (u[0] < 0) continue;
+    const int un = (int)u[0], di = un / r->M, m = un % r->M, N = di < eo->ndepths ? eo->depths[di] : 0;
+    char path[PETSC_MAX_PATH_LEN + 64];
+    const int id = eo->first_member + m;
+    RnSnapshotInfo info = {id, N, eo->record_every, eo->record_every * eo->eta};
+    PetscCall(PetscArraycpy(RiskAt(r, di, m), RnEnsembleMemberRisk(ens, u + 1), r->nrec));
+    PetscCall(PetscArraycpy(ThetaAt(r, di, m, 0), RnEnsembleMemberRecords(ens, u + 1), (size_t)r->nrec * r->p));
+    for (int i = 0; i < r->nrec; i++) {
+      const int step = PetscMin(i * eo->record_every, eo->steps);
+      double nrm = 0;
+      for (PetscInt k = 0; k < r->p; k++) nrm += ThetaAt(r, di, m, i)[k] * ThetaAt(r, di, m, i)[k];
+      PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", id, N, step, step * eo->eta, RiskAt(r, di, m)[i], sqrt(nrm)));
+    }
+    /* the trajectory of theta: nrec x p values, one record every record_every steps */
+    PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, id));
+    PetscCall(RnSnapshotWrite(path, &info, (PetscInt)r->nrec * r->p, ThetaAt(r, di, m, 0)));
+  }
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   EnsembleExpOptions *o = options;
@@ -202,7 +234,8 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   RnTrainer tr;
   Results r = {0};
   double *send, *recv = NULL, start = RnWallTime();
-  int nunits, rounds, round = 0;
+  int nunits, rounds, round, first_step;
+  const int S = eo->steps;
   long long resumed;
   size_t unit_len;
 
@@ -219,60 +252,45 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
   PetscCall(RnLog(ctx, "ensemble: %d members x %d depths%s, %d parameters, %d SGD steps (eta %g, sigma %g, batch %d), %d groups of %d rank(s), %d rounds\n", r.M, eo->ndepths,
                   eo->limit ? " + the ODE limit" : "", (int)r.p, eo->steps, eo->eta, eo->sigma, eo->batch, ctx->group_count, ctx->group_size, rounds));
-  unit_len = 1 + (size_t)r.nrec + (size_t)r.nrec * r.p;
+  /* what a group leader sends after its member: the unit (-1: none), then the member's state */
+  unit_len = 1 + RnEnsembleMemberStateLength(ens);
   PetscCall(PetscMalloc1(unit_len, &send));
-  if (ctx->world_rank == 0) {
-    PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
-    PetscCall(PetscMalloc1(unit_len * ctx->group_count, &recv));
-  } else {
-    /* checkpoint restores broadcast the results: keep room for them */
-    PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
-  }
-  /* a step is a round: every group trains one member at one depth */
+  send[0] = -1;
+  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(unit_len * ctx->group_count, &recv));
+  /* rank 0 holds the results; the other ranks keep room for a checkpoint's broadcast */
+  PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
+  /* a trainer step is one SGD step of every group's member: rounds x sgd.steps
+   * in all, so a checkpoint (and a signal) can fall within a member's run */
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "ensemble", &tr));
   PetscCall(RnTrainerAddState(tr, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
   PetscCall(RnTrainerAddState(tr, "theta", r.theta, sizeof(double) * nunits * r.nrec * r.p, 0));
+  PetscCall(RnTrainerAddGroupState(tr, "member", send, sizeof(double) * unit_len));
   PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
-  PetscCall(RnTrainerStart(tr, rounds, &resumed));
-  round = (int)resumed;
+  PetscCall(RnTrainerStart(tr, (long long)rounds * S, &resumed));
+  round = (int)(resumed / S), first_step = (int)(resumed % S);
 
-  for (; round < rounds; round++) {
+  for (; round < rounds; round++, first_step = 0) {
     const int unit = round * ctx->group_count + ctx->group_id;
-    send[0] = -1;
-    if (unit < nunits) {
-      const int di = unit / r.M, m = unit % r.M, N = di < eo->ndepths ? eo->depths[di] : 0;
-      send[0] = unit;
-      PetscCall(RnEnsembleRunMember(ens, eo->first_member + m, N, send + 1, send + 1 + r.nrec));
-    }
-    if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(send, (int)unit_len, MPI_DOUBLE, recv, (int)unit_len, MPI_DOUBLE, 0, ctx->leaders));
-    if (ctx->world_rank == 0) {
-      for (int g = 0; g < ctx->group_count; g++) {
-        const double *u = recv + (size_t)g * unit_len;
-        if (u[0] < 0) continue;
-        const int un = (int)u[0], di = un / r.M, m = un % r.M, N = di < eo->ndepths ? eo->depths[di] : 0;
-        char path[PETSC_MAX_PATH_LEN + 64];
-        const int id = eo->first_member + m;
-        RnSnapshotInfo info = {id, N, eo->record_every, eo->record_every * eo->eta};
-        PetscCall(PetscArraycpy(RiskAt(&r, di, m), u + 1, r.nrec));
-        PetscCall(PetscArraycpy(ThetaAt(&r, di, m, 0), u + 1 + r.nrec, (size_t)r.nrec * r.p));
-        for (int i = 0; i < r.nrec; i++) {
-          const int step = PetscMin(i * eo->record_every, eo->steps);
-          double nrm = 0;
-          for (PetscInt k = 0; k < r.p; k++) nrm += ThetaAt(&r, di, m, i)[k] * ThetaAt(&r, di, m, i)[k];
-          PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", id, N, step, step * eo->eta, RiskAt(&r, di, m)[i], sqrt(nrm)));
-        }
-        /* the trajectory of theta: nrec x p values, one record every record_every steps */
-        PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, id));
-        PetscCall(RnSnapshotWrite(path, &info, (PetscInt)r.nrec * r.p, ThetaAt(&r, di, m, 0)));
+    if (first_step == 0) { /* else the checkpoint restored the member's state */
+      send[0] = -1;
+      if (unit < nunits) {
+        const int di = unit / r.M, m = unit % r.M;
+        send[0] = unit;
+        PetscCall(RnEnsembleMemberBegin(ens, eo->first_member + m, di < eo->ndepths ? eo->depths[di] : 0, send + 1));
       }
     }
-    {
-      const double elapsed = RnWallTime() - start;
-      const int first = round * ctx->group_count, di = PetscMin(first / r.M, r.D - 1);
-      PetscCall(RnProgress(ctx, "round %d/%d  depth %s%d  %.1f s  ETA %.0f s", round + 1, rounds, di < eo->ndepths ? "N=" : "ODE ", di < eo->ndepths ? eo->depths[di] : 0, elapsed,
-                           RnTrainerETA(tr, round + 1)));
+    for (int j = first_step; j < S; j++) {
+      PetscBool finished = PETSC_FALSE;
+      if (send[0] >= 0) PetscCall(RnEnsembleMemberAdvance(ens, send + 1, 1, &finished));
+      if (j == S - 1) PetscCall(CollectRound(ctx, rd, eo, ens, send, recv, unit_len, &r, records_csv));
+      if (j % PetscMax(1, S / 10) == 0 || j == S - 1) {
+        const double elapsed = RnWallTime() - start;
+        const int di = PetscMin(round * ctx->group_count / r.M, r.D - 1);
+        PetscCall(RnProgress(ctx, "round %d/%d  depth %s%d  SGD step %d/%d  %.1f s  ETA %.0f s", round + 1, rounds, di < eo->ndepths ? "N=" : "ODE ", di < eo->ndepths ? eo->depths[di] : 0,
+                             j + 1, S, elapsed, RnTrainerETA(tr, (long long)round * S + j + 1)));
+      }
+      PetscCall(RnTrainerStepDone(tr, (long long)round * S + j + 1, PETSC_FALSE, "SGD step %d of %d in round %d of %d", j + 1, S, round + 1, rounds));
     }
-    PetscCall(RnTrainerStepDone(tr, round + 1, PETSC_FALSE, "round %d of %d", round + 1, rounds));
   }
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));

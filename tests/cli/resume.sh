@@ -22,14 +22,17 @@ cmp -s <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/tra
 grep -q '"status": "completed"' "$TMP/cut/manifest.json" && ok "manifest says completed after resume" || bad "manifest after resume"
 grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the manifest says the previous attempt was preempted" || bad "previous attempt: $(grep previous "$TMP/cut/manifest.json")"
 
-# an ensemble preempted mid-run: the resumed run goes on with the next round,
-# so records.csv has exactly the rows of an uninterrupted run (it used to run
+# an ensemble preempted mid-run: the checkpoint falls within the round (a
+# member's SGD state is checkpointed), the resumed run goes on from there,
+# and records.csv has exactly the rows of an uninterrupted run (it used to run
 # the checkpointed round again and append its records twice)
-ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=1 --set output.plot=false)
+ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false)
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
 expect_status 0 "uninterrupted ensemble"
 signal_when "$TMP/ecut" records.csv 40 "$SRC/configs/ensemble.cfg" "${ens[@]}"
 expect_status 3 "SIGUSR1 stops the ensemble with the preemption status"
+within=$(grep -o "checkpoint of SGD step [0-9]* of 300 in round" "$err" | grep -o "step [0-9]*" | grep -o "[0-9]*")
+[ -n "$within" ] && [ "$within" -lt 300 ] && ok "the checkpoint is within a round (SGD step $within of 300)" || bad "no checkpoint within a round: $(tail -2 "$err")"
 rn 2 --resume "$TMP/ecut"
 expect_status 0 "resume of the ensemble"
 cmp -s "$TMP/eref/records.csv" "$TMP/ecut/records.csv" && ok "records.csv identical to the uninterrupted run's ($(wc -l < "$TMP/ecut/records.csv") lines)" || bad "records.csv: $(wc -l < "$TMP/ecut/records.csv") lines, uninterrupted $(wc -l < "$TMP/eref/records.csv")"

@@ -57,6 +57,19 @@ int RnEnsembleRecordCount(RnEnsemble ens);
  * rank of the group): risk[nrec] and theta[nrec * p] at steps 0,
  * record_every, ..., steps. */
 PetscErrorCode RnEnsembleRunMember(RnEnsemble ens, int member, int N, double *risk, double *theta);
+/* One member's run as a flat state a checkpoint can hold, advanced a few
+ * SGD steps at a time (RnEnsembleMemberStateLength doubles): [0] member,
+ * [1] N, [2] SGD steps done, [3] records taken, then risk[nrec], the
+ * recorded theta[nrec * p] and the current theta[p]. A member resumed from
+ * its state continues bitwise as if never stopped. */
+size_t RnEnsembleMemberStateLength(RnEnsemble ens);
+PetscErrorCode RnEnsembleMemberBegin(RnEnsemble ens, int member, int N, double *state);
+/* Up to `steps` more SGD steps with the records that fall due (collective
+ * on the group); *finished once the record at sgd.steps is taken. */
+PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble ens, double *state, int steps, PetscBool *finished);
+/* The risk records of a state (nrec) and its recorded parameters (nrec * p). */
+const double *RnEnsembleMemberRisk(RnEnsemble ens, const double *state);
+const double *RnEnsembleMemberRecords(RnEnsemble ens, const double *state);
 /* The risk R^N(theta) on the whole data set (collective on the group). */
 PetscErrorCode RnEnsembleRisk(RnEnsemble ens, int N, const double *theta, double *risk);
 PetscErrorCode RnEnsembleDestroy(RnEnsemble *ens);
