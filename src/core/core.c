@@ -149,10 +149,28 @@ PetscErrorCode RnProgressEnd(RnCtx ctx)
   PetscFunctionReturn(0);
 }
 
+static char rn_last_error[1024]; /* the message of the newest error raised */
+static void (*rn_abort_note)(const char *status, const char *reason);
+
+const char *RnLastErrorMessage(void) { return rn_last_error; }
+
+void RnSetAbortNote(void (*note)(const char *status, const char *reason)) { rn_abort_note = note; }
+
+const char *RnErrorStatus(PetscErrorCode err) { return err == 0 ? "done" : (err == RN_ERR_PREEMPTED ? "preempted" : "failed"); }
+
+void RnErrorReason(PetscErrorCode err, const char *message, char *buf, size_t len)
+{
+  const char *kind = err == RN_ERR_PREEMPTED ? "" : (err == RN_ERR_NONFINITE ? "non-finite: " : (err == RN_ERR_INPUT ? "bad input: " : "error: "));
+  if (err == 0) snprintf(buf, len, "finished");
+  else if (err == RN_ERR_PREEMPTED || err == RN_ERR_NONFINITE || err == RN_ERR_INPUT) snprintf(buf, len, "%s%s", kind, message && message[0] ? message : "(no message)");
+  else snprintf(buf, len, "error: PETSc error %d%s%s", (int)err, message && message[0] ? ": " : "", message ? message : "");
+}
+
 /* Input errors: one clean line from rank 0 of the communicator that raised
  * it. Everything else: PETSc's traceback. */
 static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
+  if (p == PETSC_ERROR_INITIAL) snprintf(rn_last_error, sizeof rn_last_error, "%s", mess ? mess : "");
   if (n == RN_ERR_INPUT || n == RN_ERR_PREEMPTED || n == RN_ERR_NONFINITE) {
     if (p == PETSC_ERROR_INITIAL) {
       int rank = 0, world_rank = 0;
@@ -175,6 +193,13 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
           int world_size;
           MPI_Comm_size(MPI_COMM_WORLD, &world_size);
           if (world_size > 1) {
+            /* the run's manifest says how the job ended: the ranks that
+             * would write it are about to be killed */
+            if (rank == 0 && rn_abort_note) {
+              char reason[1200];
+              RnErrorReason(n, mess, reason, sizeof reason);
+              rn_abort_note(RnErrorStatus(n), reason);
+            }
             fflush(stdout);
             MPI_Abort(MPI_COMM_WORLD, n == RN_ERR_INPUT ? RN_EXIT_INPUT : (n == RN_ERR_PREEMPTED ? RN_EXIT_PREEMPTED : RN_EXIT_NONFINITE));
           }
@@ -194,6 +219,7 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
     fprintf(stderr, "resnode-mpi: error (rank %d): out of memory (an allocation in %s failed); the configuration asks for more memory than a rank has: lower its sizes (members, depths, batch, width, steps, records) or spread it over more nodes\n",
             world_rank, n == PETSC_ERR_MEM ? (fun ? fun : "?") : (mess && mess[0] ? mess : "?"));
     fflush(stderr);
+    if (rn_abort_note) rn_abort_note("failed", "out of memory: the configuration asks for more memory than a rank has");
     MPI_Abort(MPI_COMM_WORLD, RN_EXIT_INPUT);
   }
   return PetscTraceBackErrorHandler(comm, line, fun, file, n, p, mess, ctx);

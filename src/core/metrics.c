@@ -46,15 +46,20 @@ static int MakeDirs(const char *path)
   return 0;
 }
 
+/* The run whose manifest an aborting rank updates (RnSetAbortNote). */
+static RnRunDir rn_current_run = NULL;
+static void AbortNote(const char *status, const char *reason);
+
 PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
 {
-  char tmp[PETSC_MAX_PATH_LEN + 8], dir[PETSC_MAX_PATH_LEN];
+  char tmp[PETSC_MAX_PATH_LEN + 24], dir[PETSC_MAX_PATH_LEN];
   int fd;
   const char *p = data;
   size_t left = len;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
+  /* a temporary name of this process's own: ranks may write the same file */
+  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()));
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664);
   PetscCheck(fd >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s: %s", tmp, strerror(errno));
   while (left > 0) {
@@ -193,7 +198,9 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   if (!strcmp(rd->previous, "killed"))
     PetscCall(RnLog(ctx, "run directory %s: the previous attempt ended without a status (killed: a time or memory limit, a node failure or kill -9)\n", path));
   *rdir = rd;
-  PetscCall(RnRunDirSetStatus(rd, "running"));
+  rn_current_run = rd;
+  RnSetAbortNote(AbortNote);
+  PetscCall(RnRunDirSetStatus(rd, "running", ""));
   PetscFunctionReturn(0);
 }
 
@@ -218,18 +225,15 @@ static void JsonString(char *out, size_t len, const char *in)
   out[o] = 0;
 }
 
-PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
+/* manifest.json's text; plain C (no PETSc errors), so the abort path can use it */
+static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
-  char petsc_version[128], mpi_version[MPI_MAX_LIBRARY_VERSION_STRING], now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], path[PETSC_MAX_PATH_LEN + 32];
-  char text[16384], cpu[256], cpu_json[512], kernels_json[4200];
+  char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600];
   int mpi_len;
 
-  PetscFunctionBeginUser;
-  PetscCall(PetscStrncpy(rd->status, status, sizeof rd->status));
-  if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
-  PetscCall(PetscGetVersion(petsc_version, sizeof petsc_version));
-  PetscCallMPI(MPI_Get_library_version(mpi_version, &mpi_len));
+  PetscGetVersion(petsc_version, sizeof petsc_version);
+  MPI_Get_library_version(mpi_version, &mpi_len);
   mpi_version[strcspn(mpi_version, "\n,")] = 0;
   NowString(now, sizeof now);
   gethostname(host, sizeof host);
@@ -238,15 +242,44 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status)
   RnCpuDescribe(cpu, sizeof cpu);
   JsonString(cpu_json, sizeof cpu_json, cpu);
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
-  PetscCall(PetscSNPrintf(text, sizeof text,
-                          "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
-                          "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-                          "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
-                          RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-                          (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json));
+  JsonString(reason_json, sizeof reason_json, reason ? reason : "");
+  snprintf(text, len,
+           "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
+           "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
+           RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json);
+}
+
+PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
+{
+  char text[24576], path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->status, status, sizeof rd->status));
+  if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
+  ManifestText(rd, status, reason, text, sizeof text);
   PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
   PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
   PetscFunctionReturn(0);
+}
+
+static void AbortNote(const char *status, const char *reason)
+{
+  char text[24576], path[PETSC_MAX_PATH_LEN + 48], tmp[PETSC_MAX_PATH_LEN + 64];
+  FILE *fp;
+
+  if (!rn_current_run) return;
+  ManifestText(rn_current_run, status, reason, text, sizeof text);
+  snprintf(path, sizeof path, "%s/manifest.json", rn_current_run->path);
+  snprintf(tmp, sizeof tmp, "%s.abort.%d", path, (int)getpid());
+  /* best effort: the job is ending */
+  if ((fp = fopen(tmp, "w"))) {
+    int ok = fputs(text, fp) >= 0;
+    ok = (fclose(fp) == 0) && ok;
+    if (ok) rename(tmp, path);
+    else unlink(tmp);
+  }
 }
 
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
@@ -260,6 +293,10 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
 {
   PetscFunctionBeginUser;
   if (!rd || !*rd) PetscFunctionReturn(0);
+  if (rn_current_run == *rd) {
+    rn_current_run = NULL;
+    RnSetAbortNote(NULL);
+  }
   if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
   if ((*rd)->ctx->log_file) {
     fclose((*rd)->ctx->log_file);

@@ -203,8 +203,10 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   if (err) {
     /* keep what was written, and say how the run ended; a manifest that
      * cannot be written now (a full disk) is a warning, not a traceback */
+    char reason[1200];
+    RnErrorReason(err, RnLastErrorMessage(), reason, sizeof reason);
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    if (RnRunDirSetStatus(rd, err == RN_ERR_PREEMPTED ? "preempted" : (err == RN_ERR_NONFINITE ? "failed-nonfinite" : "failed")) && ctx->world_rank == 0)
+    if (RnRunDirSetStatus(rd, RnErrorStatus(err), reason) && ctx->world_rank == 0)
       fprintf(stderr, "resnode-mpi: warning: could not update %s/manifest.json (disk full?); the previous one is kept\n", rd->path);
     PetscPopErrorHandler();
     RnRunDirDestroy(&rd);
@@ -212,7 +214,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     RnConfigDestroy(&cfg);
     return err;
   }
-  PetscCall(RnRunDirSetStatus(rd, "completed"));
+  PetscCall(RnRunDirSetStatus(rd, "done", "finished"));
   PetscCall(WarnUnusedOptions(ctx));
   PetscCall(RnLog(ctx, "done: results in %s\n", rd->path));
   *exit_code = RN_EXIT_OK;

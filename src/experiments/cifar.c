@@ -197,7 +197,7 @@ static PetscErrorCode NameKernels(RnCtx ctx, RnRunDir rd, RnCifarModel *m, RnPre
   PetscCall(PetscSNPrintf(all, sizeof all, "%s on %s, %d thread(s) a rank | stem: %s | field: %s | head: %s", RnPrecisionNames[precision], cpu, RnThreadsPerRank(), stem, field, head));
   PetscCall(RnLog(ctx, "kernels: %s\n", all));
   PetscCall(RnRunDirSetKernels(rd, all));
-  PetscCall(RnRunDirSetStatus(rd, "running"));
+  PetscCall(RnRunDirSetStatus(rd, "running", ""));
   PetscFunctionReturn(0);
 }
 

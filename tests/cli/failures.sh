@@ -6,7 +6,7 @@
 rn 2 "$SRC/configs/node-fit.cfg" --set 'model.depth="resnet"' --set model.N=15 --set 'train.optimizer="sgd"' --set train.lr=1000 --set train.iterations=300 --set checkpoint.every_steps=1 --set output.plot=false --set "run.dir=\"$TMP/nan\""
 expect_status 4 "a blown-up run exits with the non-finite status"
 grep -qE "the loss is (nan|inf|-nan)|gradient entry .* is|solver failed|not finite" "$err" && ok "the message names the problem: $(grep -m1 -oE 'node-fit: .*iteration [0-9]+' "$err" || head -1 "$err")" || bad "message: $(head -3 "$err")"
-grep -q '"status": "failed' "$TMP/nan/manifest.json" && ok "manifest says failed" || bad "manifest: $(grep status "$TMP/nan/manifest.json")"
+grep -q '"status": "failed"' "$TMP/nan/manifest.json" && grep -q '"reason": "non-finite: ' "$TMP/nan/manifest.json" && ok "manifest says failed, reason non-finite" || bad "manifest: $(grep -E 'status|reason' "$TMP/nan/manifest.json")"
 ls "$TMP"/nan/checkpoints/*.done > /dev/null 2>&1 && ok "the last good checkpoint is kept" || bad "no checkpoint left"
 
 # two runs, one directory
@@ -57,4 +57,7 @@ rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=2 --set 'ensemble.depths
 elapsed=$(( $(date +%s) - start ))
 [ "$status" -eq 2 ] && [ "$elapsed" -lt 60 ] && ok "an error in one group ends the job (exit 2 after ${elapsed}s)" || bad "exit $status after ${elapsed}s"
 grep -q "ode.max_steps = 1" "$err" && ok "the message names the key" || bad "message: $(head -3 "$err")"
+# the manifest says so, although the ranks that write it were aborted
+grep -q '"status": "failed"' "$TMP/onegroup/manifest.json" && grep -q '"reason": "bad input: .*ode.max_steps = 1' "$TMP/onegroup/manifest.json" && ok "manifest: failed, with the group's error as its reason" || bad "manifest: $(grep -E 'status|reason' "$TMP/onegroup/manifest.json")"
+ls "$TMP"/onegroup/manifest.json.* > /dev/null 2>&1 && bad "temporary manifest files left: $(ls "$TMP"/onegroup/)" || ok "no temporary manifest files left"
 finish

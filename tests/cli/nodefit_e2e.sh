@@ -6,7 +6,7 @@ run=$TMP/run
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=60 --set "run.dir=\"$run\""
 expect_status 0 "node-fit runs"
 for f in config.cfg manifest.json log.txt data.csv train.csv prediction.csv snapshots/final.bin node-fit.png; do expect_file "$run/$f" "run directory has $f"; done
-grep -q '"status": "completed"' "$run/manifest.json" && ok "manifest says completed" || bad "manifest status: $(grep status "$run/manifest.json")"
+grep -q '"status": "done"' "$run/manifest.json" && ok "manifest says completed" || bad "manifest status: $(grep status "$run/manifest.json")"
 grep -q '"ranks": 2' "$run/manifest.json" && ok "manifest records 2 ranks" || bad "manifest ranks"
 [ "$(wc -l < "$run/data.csv")" -eq 17 ] && ok "16 data rows" || bad "data.csv has $(wc -l < "$run/data.csv") lines"
 [ "$(wc -l < "$run/prediction.csv")" -eq 152 ] && ok "151 prediction rows" || bad "prediction.csv lines"
@@ -42,6 +42,6 @@ done
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=20 --set output.plot=false
 expect_status 0 "a run whose time-stamped directory exists already"
 made=$(ls -d runs/node-fit-*-2 2> /dev/null | head -1)
-[ -n "$made" ] && grep -q '"status": "completed"' "$made/manifest.json" && ok "it made $made" || bad "no suffixed run directory: $(ls runs)"
+[ -n "$made" ] && grep -q '"status": "done"' "$made/manifest.json" && ok "it made $made" || bad "no suffixed run directory: $(ls runs)"
 cd "$SRC"
 finish

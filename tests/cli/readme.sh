@@ -54,7 +54,7 @@ while IFS= read -r line; do
     last_run=$(ls -td "$W"/runs/*/ 2> /dev/null | head -1)
     last_run=${last_run%/}
     after=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
-    [ "$after" -gt "$before" ] && grep -q '"status": "completed"' "$last_run/manifest.json" && ok "  it left a completed run ($(basename "$last_run"))" || bad "  no completed run: $(tail -3 "$TMP/readme.err")"
+    [ "$after" -gt "$before" ] && grep -q '"status": "done"' "$last_run/manifest.json" && ok "  it left a completed run ($(basename "$last_run"))" || bad "  no completed run: $(tail -3 "$TMP/readme.err")"
   fi
 done < "$SRC/README.md"
 [ "$n" -ge 8 ] && ok "$n README commands ran" || bad "only $n README commands found"

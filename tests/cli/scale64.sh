@@ -20,5 +20,5 @@ for N in 1 2 4 8 16 32 64; do
   grep -q ",$N,resnet," "$TMP/run/final.csv" || bad "depth $N missing"
 done
 grep -q ",0,ode," "$TMP/run/final.csv" && ok "the ODE and depths 1..64 all present" || bad "ODE missing"
-grep -q '"ranks": 64' "$TMP/run/manifest.json" && grep -q '"status": "completed"' "$TMP/run/manifest.json" && ok "manifest: 64 ranks, completed" || bad "manifest: $(cat "$TMP/run/manifest.json")"
+grep -q '"ranks": 64' "$TMP/run/manifest.json" && grep -q '"status": "done"' "$TMP/run/manifest.json" && ok "manifest: 64 ranks, completed" || bad "manifest: $(cat "$TMP/run/manifest.json")"
 finish

@@ -36,7 +36,7 @@ analysis=$(echo "$line" | sed -n 's/.*analysis \([0-9]*\).*/\1/p')
 [ -n "$array" ] && [ -n "$analysis" ] && ok "sweep.sh submitted array $array and analysis $analysis" || bad "sweep.sh said: $line"
 wait_jobs "$array" "$analysis" && ok "array and analysis finished" || bad "jobs still queued: $(squeue)"
 for t in 0 1; do
-  grep -q '"status": "completed"' "$RESNODE_RUNS/ensemble-$array-$t/manifest.json" 2>/dev/null && ok "array task $t completed" || bad "array task $t: $(cat resnode-ensemble-$array-$t.out 2>/dev/null | tail -3)"
+  grep -q '"status": "done"' "$RESNODE_RUNS/ensemble-$array-$t/manifest.json" 2>/dev/null && ok "array task $t completed" || bad "array task $t: $(cat resnode-ensemble-$array-$t.out 2>/dev/null | tail -3)"
 done
 [ "$(ls "$RESNODE_RUNS/ensemble-$array-1"/snapshots/theta-N0-m*.bin | sed 's/.*-m//' | sort -n | head -1)" = "3.bin" ] && ok "task 1 ran members 3..5" || bad "task 1's members: $(ls "$RESNODE_RUNS/ensemble-$array-1/snapshots" | head -3)"
 report=$RESNODE_RUNS/ensemble-$array-analysis/convergence-report.md
@@ -58,7 +58,7 @@ grep -q "requeueing job $jid" "$TMP/pre-$jid.out" && ok "the job requeued itself
 wait_jobs "$jid" && ok "the requeued job ran to the end" || bad "job $jid still queued: $(squeue)"
 [ "$(scontrol show job "$jid" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')" -ge 1 ] && ok "Slurm counted a restart" || bad "no restart recorded"
 grep -q "resumed from the checkpoint of step" "$TMP/pre-$jid.out" && ok "the second run resumed from the checkpoint" || bad "no resume: $(tail -5 "$TMP/pre-$jid.out")"
-grep -q '"status": "completed"' "$TMP/runs/pre/manifest.json" && ok "run completed" || bad "manifest: $(grep status "$TMP/runs/pre/manifest.json")"
+grep -q '"status": "done"' "$TMP/runs/pre/manifest.json" && ok "run completed" || bad "manifest: $(grep status "$TMP/runs/pre/manifest.json")"
 rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set "run.dir=\"$TMP/runs/ref\""
 expect_status 0 "the uninterrupted reference run"
 cmp -s "$TMP/runs/ref/snapshots/final.bin" "$TMP/runs/pre/snapshots/final.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"

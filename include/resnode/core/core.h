@@ -76,6 +76,16 @@ int RnExitFromError(PetscErrorCode err);
 /* Make a locally detected problem collective: every rank of comm passes its
  * own status (0 = fine) and message; if any rank failed, all ranks raise
  * RN_ERR_INPUT with the message of the lowest failing rank. */
+/* The message of the newest error raised on this rank ("" for none). */
+const char *RnLastErrorMessage(void);
+/* How a run that ended with err is named in its manifest: its status
+ * ("done", "preempted" or "failed") and a one-line reason. */
+const char *RnErrorStatus(PetscErrorCode err);
+void RnErrorReason(PetscErrorCode err, const char *message, char *buf, size_t len);
+/* Called (status, reason) on the rank that ends the job with MPI_Abort (an
+ * error on a group's communicator, out of memory), so the manifest can say
+ * so; the run directory sets it. */
+void RnSetAbortNote(void (*note)(const char *status, const char *reason));
 PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
 
 /* The CPU for performance figures: /proc/cpuinfo's model name and whether it

@@ -42,9 +42,10 @@ struct RnRunDir_s {
 PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rd);
 /* path/name into buf */
 PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len);
-/* Writes manifest.json (rank 0) with the given status ("running", "completed",
- * "failed", "preempted"); atomically (temp + rename). */
-PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status);
+/* Writes manifest.json (rank 0) with the status ("running", "done",
+ * "preempted" or "failed") and a one-line reason ("finished", the signal's
+ * checkpoint, the error); atomically (temp + rename). */
+PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
