@@ -1,0 +1,104 @@
+/* schedules.c: checkpoint schedules for the discrete adjoint: uniform slots
+ * kept during the forward pass, and the binomial (revolve-style) reversal. */
+#include "odeimpl.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Uniform checkpoints: the state after step k, appended (grown on demand). */
+PetscErrorCode RnOde_StoreSlot(RnOde ode, Vec U, int k)
+{
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  if (ode->slots_used == ode->nslots) {
+    int cap = PetscMax(8, 2 * ode->nslots);
+    double *bigger;
+    int *steps;
+    PetscCall(PetscMalloc2((size_t)cap * PetscMax(ode->nx, 1), &bigger, cap, &steps));
+    if (ode->slots) {
+      PetscCall(PetscArraycpy(bigger, ode->slots, (size_t)ode->slots_used * ode->nx));
+      PetscCall(PetscArraycpy(steps, ode->slot_step, ode->slots_used));
+    }
+    PetscCall(PetscFree2(ode->slots, ode->slot_step));
+    ode->slots = bigger;
+    ode->slot_step = steps;
+    ode->nslots = cap;
+  }
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(PetscArraycpy(ode->slots + (size_t)ode->slots_used * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  ode->slot_step[ode->slots_used++] = k;
+  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
+  PetscFunctionReturn(0);
+}
+
+
+/* Recompute steps a..b from the state x_a, recording them when ts saves its
+ * trajectory; the final state is left in ode->U. */
+static PetscErrorCode Replay(RnOde ode, TS ts, int a, int b, const double *x_a, PetscBool record)
+{
+  PetscFunctionBeginUser;
+  if (record) {
+    PetscCall(TSResetTrajectory(ts));
+    PetscCall(RnOde_SetMemoryTrajectory(ts));
+    ode->record_steps_max = PetscMax(ode->record_steps_max, b - a);
+  }
+  ode->step_offset = a;
+  PetscCall(TSSetTime(ts, ode->step_times[a]));
+  PetscCall(TSSetStepNumber(ts, 0));
+  PetscCall(TSSetMaxSteps(ts, b - a));
+  PetscCall(TSSetTimeStep(ts, ode->step_times[a + 1] - ode->step_times[a]));
+  PetscCall(RnOde_SetStateVec(ode, ode->U, x_a));
+  PetscCall(RnOde_TapeCacheReset(ode, record));
+  PetscCall(TSSolve(ts, ode->U));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOde_ReplayAndAdjoint(RnOde ode, int a, int b, const double *x_a, const double *dxobs, Vec lambda)
+{
+  PetscFunctionBeginUser;
+  PetscCall(Replay(ode, ode->ts_replay, a, b, x_a, PETSC_TRUE));
+  PetscCall(RnOde_AdjointRange(ode, ode->ts_replay, a, b, dxobs, lambda));
+  PetscFunctionReturn(0);
+}
+
+/* beta(c, r) = C(c + r, c): the most steps c checkpoints reverse with r sweeps. */
+static double Beta(int c, int r)
+{
+  double v = 1.0;
+  for (int i = 1; i <= c; i++) v = v * (r + i) / i;
+  return v;
+}
+
+/* Revolve-style reversal of steps a..b with the state at a in slot
+ * slot_a and c free slots (Griewank's binomial schedule, offline: the
+ * number of steps is known once the forward pass is done). */
+PetscErrorCode RnOde_ReverseBinomial(RnOde ode, int a, int b, int slot_a, int c, const double *dxobs, Vec lambda)
+{
+  const int n = b - a;
+  int r = 0, m, slot_m;
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  if (n <= 1 || c == 0) {
+    /* a leaf: one step (or, with no slot left, the whole range) recorded */
+    PetscCall(RnOde_ReplayAndAdjoint(ode, a, b, ode->slots + (size_t)slot_a * ode->nx, dxobs, lambda));
+    PetscFunctionReturn(0);
+  }
+  while (Beta(c, r) < n) r++;
+  m = a + (int)PetscMin(Beta(c, r - 1), (double)(n - 1));
+  if (m <= a) m = a + 1;
+  /* advance to m and keep its state */
+  PetscCall(Replay(ode, ode->ts_advance, a, m, ode->slots + (size_t)slot_a * ode->nx, PETSC_FALSE));
+  slot_m = ode->slots_used++;
+  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
+  PetscCall(VecGetArrayRead(ode->U, &u));
+  PetscCall(PetscArraycpy(ode->slots + (size_t)slot_m * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(ode->U, &u));
+  PetscCall(RnOde_ReverseBinomial(ode, m, b, slot_m, c - 1, dxobs, lambda));
+  ode->slots_used--;
+  PetscCall(RnOde_ReverseBinomial(ode, a, m, slot_a, c, dxobs, lambda));
+  PetscFunctionReturn(0);
+}
+
