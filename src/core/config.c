@@ -178,6 +178,15 @@ static void Where(RnConfig cfg, const char *key, config_setting_t *s, char *buf,
       return;
     }
   }
+  if (!s) {
+    /* a key that is absent: the line of the group or list element that should hold it */
+    char parent[RN_KEY_LEN + 64];
+    snprintf(parent, sizeof parent, "%s", key);
+    for (char *dot = strrchr(parent, '.'); dot && !s; dot = strrchr(parent, '.')) {
+      *dot = 0;
+      s = config_lookup(&cfg->lc, parent);
+    }
+  }
   if (s && config_setting_source_line(s) > 0) snprintf(buf, len, "%s:%d", config_setting_source_file(s) ? config_setting_source_file(s) : cfg->source, config_setting_source_line(s));
   else snprintf(buf, len, "%s", cfg->source);
 }
@@ -659,6 +668,16 @@ PetscErrorCode RnConfigGetLength(RnConfig cfg, const char *key, int *n)
   if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_GROUP && config_setting_type(s) != CONFIG_TYPE_ARRAY)
     PetscCall(RnConfigError(cfg, key, "expected a list ( {...}, {...} ), got %s", TypeName(config_setting_type(s))));
   *n = config_setting_length(s);
+  /* a list of groups: each element a { ... } */
+  for (int i = 0; i < *n; i++) {
+    config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+    if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+      char elem[RN_KEY_LEN + 16], where[PETSC_MAX_PATH_LEN + 64];
+      snprintf(elem, sizeof elem, "%s.[%d]", key, i);
+      Where(cfg, elem, e, where, sizeof where);
+      RnInputError(cfg->comm, "%s: %s: expected a group { ... } such as { type = \"dense\"; out = 16; }, got %s", where, elem, TypeName(config_setting_type(e)));
+    }
+  }
   PetscFunctionReturn(0);
 }
 
@@ -695,17 +714,22 @@ static void PathOf(config_setting_t *s, char *buf, size_t len)
 
 /* For a missing required key: the closest key written in the config, as
  * " (is 'experimnet' at FILE:LINE a misspelling of it?)", or "". */
-static void ClosestIn(config_setting_t *group, const char *key, int *best_d, char *best, size_t len, int *line, const char **file)
+static PetscBool Known(RnConfig cfg, const char *key);
+
+/* (keys the program has read are not misspellings) */
+static void ClosestIn(RnConfig cfg, config_setting_t *group, const char *key, int *best_d, char *best, size_t len, int *line, const char **file)
 {
   for (int i = 0; i < config_setting_length(group); i++) {
     config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
     char path[RN_KEY_LEN];
     int d;
-    if (!config_setting_name(s)) continue;
-    PathOf(s, path, sizeof path);
-    d = Distance(path, key);
-    if (d < *best_d) *best_d = d, snprintf(best, len, "%s", path), *line = config_setting_source_line(s), *file = config_setting_source_file(s);
-    if (config_setting_type(s) == CONFIG_TYPE_GROUP) ClosestIn(s, key, best_d, best, len, line, file);
+    /* the groups of a list (layers) are searched too */
+    if (config_setting_name(s)) {
+      PathOf(s, path, sizeof path);
+      d = Known(cfg, path) ? 1000 : Distance(path, key);
+      if (d < *best_d) *best_d = d, snprintf(best, len, "%s", path), *line = config_setting_source_line(s), *file = config_setting_source_file(s);
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_GROUP || config_setting_type(s) == CONFIG_TYPE_LIST) ClosestIn(cfg, s, key, best_d, best, len, line, file);
   }
 }
 
@@ -715,7 +739,7 @@ static void MissingHint(RnConfig cfg, const char *key, char *hint, size_t len)
   int d = 1000, line = 0;
   const char *file = NULL;
   hint[0] = 0;
-  ClosestIn(config_root_setting(&cfg->lc), key, &d, best, sizeof best, &line, &file);
+  ClosestIn(cfg, config_root_setting(&cfg->lc), key, &d, best, sizeof best, &line, &file);
   if (best[0] && d > 0 && d <= PetscMax(2, (int)strlen(key) / 3)) snprintf(hint, len, " (is '%s' at %s:%d a misspelling of it?)", best, file ? file : cfg->source, line);
 }
 

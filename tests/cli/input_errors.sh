@@ -85,6 +85,11 @@ printf 'experimnet = "node-fit";\n' > "$TMP/typo1.cfg"
 rn 2 "$TMP/typo1.cfg"; expect_status 2 "a misspelled required key"; expect_message "experiment: missing; expected a \"string\" (is 'experimnet' at $TMP/typo1.cfg:1 a misspelling of it?)" "the misspelling pointed at"
 printf 'experiment = "node-fit";\node = { sovler = "rk4"; adaptive = true; };\n' > "$TMP/typo2.cfg"
 rn 2 "$TMP/typo2.cfg"; expect_status 2 "a misspelled key that a cross-key check trips over"; expect_message "typo2.cfg:2: ode.sovler: unknown key; did you mean 'ode.solver'?" "the typo reported first"
+# errors inside model.field carry the line of the layer: a misspelled key, a scalar for a layer
+printf 'experiment = "ensemble";\nmodel = {\n  field = ( { type = "dense"; out = 16; },\n    { typ = "dense"; out = 2; } );\n};\n' > "$TMP/field1.cfg"
+rn 2 "$TMP/field1.cfg"; expect_status 2 "a misspelled key in a layer"; expect_message "field1.cfg:4: model.field.[1].type: missing; expected a \"string\" (is 'model.field.[1].typ' at $TMP/field1.cfg:4 a misspelling of it?)" "the layer's line and the misspelling"
+printf 'experiment = "ensemble";\nmodel = {\n  field = ( { type = "dense"; out = 16; },\n    5 );\n};\n' > "$TMP/field2.cfg"
+rn 2 "$TMP/field2.cfg"; expect_status 2 "a number where a layer is expected"; expect_message "field2.cfg:4: model.field.[1]: expected a group { ... } such as { type = \"dense\"; out = 16; }, got an integer" "the element's line and type"
 # a size no rank can hold (petabytes of recorded parameters): one line per rank and exit 2, not a malloc traceback
 rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=1000000 --set sgd.steps=20000 --set "run.dir=\"$TMP/huge\""
 expect_status 2 "an ensemble too large for memory"
