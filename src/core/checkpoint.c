@@ -43,16 +43,21 @@ static void SignalHandler(int sig)
   if (sig == SIGTERM && rn_signal_count >= 2) _exit(128 + SIGTERM);
 }
 
-PetscErrorCode RnSignalsInstall(void)
+int RnSignalsCatch(void)
 {
   struct sigaction sa;
 
-  PetscFunctionBeginUser;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SignalHandler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  PetscCheck(sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGUSR1, &sa, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install signal handlers");
+  return sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGUSR1, &sa, NULL) == 0 ? 0 : -1;
+}
+
+PetscErrorCode RnSignalsInstall(void)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(RnSignalsCatch() == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install signal handlers");
   PetscFunctionReturn(0);
 }
 

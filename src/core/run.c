@@ -232,6 +232,7 @@ int RnMain(int argc, char **argv)
   RnCtx ctx = NULL;
   PetscErrorCode err;
 
+  RnSignalsCatch();
   status = ParseArgs(argc, argv, &args, &petsc_argc, petsc_argv);
   if (status) {
     int rank = 0, initialized = 0;

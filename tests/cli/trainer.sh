@@ -39,4 +39,24 @@ rn 2 "$SRC/configs/annulus.cfg" "${an[@]}" --set train.epochs=40 --set train.lr=
 expect_status 4 "annulus with a diverging lr exits with the non-finite status"
 rn 2 "$SRC/configs/annulus.cfg" "${an[@]}" --set train.batch=400
 expect_status 2 "annulus with a batch larger than a fold's training part"; expect_message "train.batch: 400 is larger than the 320 training samples of a fold" "batch too large named"
+
+# a signal while MPI and PETSc start up (it used to kill the rank: exit 138):
+# SIGUSR1 to the rank as soon as it catches it, or 100 ms after it exists
+mpirun --bind-to none -n 1 "$BIN" "$SRC/configs/node-fit.cfg" --set train.iterations=200 --set output.plot=false --set "run.dir=\"$TMP/early\"" > "$TMP/early.out" 2> "$TMP/early.err" &
+pid=$! rank= seen=0
+for i in $(seq 1 20000); do
+  if [ -z "$rank" ]; then
+    for p in $(pgrep -x resnode-mpi); do grep -q "run.dir=\"$TMP/early\"" "/proc/$p/cmdline" 2> /dev/null && rank=$p; done
+    [ -n "$rank" ] && seen=$(date +%s%N)
+  else
+    caught=$(awk '/SigCgt/ {print $2}' "/proc/$rank/status" 2> /dev/null)
+    [ -n "$caught" ] && [ $(( 0x$caught & 0x200 )) -ne 0 ] && break
+    [ $(( ($(date +%s%N) - seen) / 1000000 )) -ge 100 ] && break
+  fi
+done
+[ -n "$rank" ] && kill -USR1 "$rank"
+wait $pid
+status=$? err=$TMP/early.err
+expect_status 3 "SIGUSR1 during start-up"
+expect_message "signal received: checkpoint of iteration 1 written" "it takes effect at the first step"
 finish

@@ -51,8 +51,13 @@ PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool f
 PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step);
 PetscErrorCode RnCheckpointerDestroy(RnCheckpointer *ck);
 
+/* The handlers below, without PETSc: main's first call, so that a signal
+ * while MPI and PETSc start (or to a thread a library started before main,
+ * such as OpenBLAS's pool) is counted, not fatal; it takes effect at the
+ * first step. Returns 0 on success. */
+int RnSignalsCatch(void);
 /* Install SIGTERM/SIGUSR1 handlers (first: finish the step, checkpoint, exit
- * 3; second SIGTERM: exit at once). */
+ * 3; second SIGTERM: exit at once), again after PETSc's start-up. */
 PetscErrorCode RnSignalsInstall(void);
 PetscBool RnSignalPending(void);
 
