@@ -121,8 +121,8 @@ static void CheckpointPath(RnCheckpointer ck, long long step, const char *suffix
   snprintf(buf, len, "%s/checkpoints/ckpt-%012lld.%s", ck->rd->path, step, suffix);
 }
 
-/* Steps of the complete checkpoints (a .done marker), newest first. */
-static PetscErrorCode ListComplete(RnCheckpointer ck, int max, long long *steps, int *n)
+/* Steps of the complete checkpoints (a .done marker) of a run directory, newest first. */
+static PetscErrorCode ListCompleteIn(const char *run_dir, int max, long long *steps, int *n)
 {
   char dir[PETSC_MAX_PATH_LEN + 16];
   DIR *d;
@@ -130,7 +130,7 @@ static PetscErrorCode ListComplete(RnCheckpointer ck, int max, long long *steps,
 
   PetscFunctionBeginUser;
   *n = 0;
-  snprintf(dir, sizeof dir, "%s/checkpoints", ck->rd->path);
+  snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
   d = opendir(dir);
   if (!d) PetscFunctionReturn(0);
   while ((e = readdir(d)) && *n < max) {
@@ -146,6 +146,24 @@ static PetscErrorCode ListComplete(RnCheckpointer ck, int max, long long *steps,
       steps[j] = steps[j - 1];
       steps[j - 1] = t;
     }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ListComplete(RnCheckpointer ck, int max, long long *steps, int *n)
+{
+  PetscFunctionBeginUser;
+  PetscCall(ListCompleteIn(ck->rd->path, max, steps, n));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any)
+{
+  long long step;
+  int n;
+
+  PetscFunctionBeginUser;
+  PetscCall(ListCompleteIn(run_dir, 1, &step, &n));
+  *any = n > 0 ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionReturn(0);
 }
 

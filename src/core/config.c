@@ -906,3 +906,105 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
   RnInputCheck(ok, cfg->comm, "cannot write the resolved configuration to %s", path);
   PetscFunctionReturn(0);
 }
+
+/* Every scalar of a tree as "path = value" lines, values as RnConfigWrite writes them. */
+static void Flatten(FILE *fp, config_setting_t *s, const char *path)
+{
+  const int type = config_setting_type(s);
+  if (type == CONFIG_TYPE_GROUP || type == CONFIG_TYPE_LIST || type == CONFIG_TYPE_ARRAY) {
+    for (int i = 0; i < config_setting_length(s); i++) {
+      config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+      char sub[RN_KEY_LEN + 32];
+      if (type == CONFIG_TYPE_GROUP) snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", config_setting_name(e));
+      else snprintf(sub, sizeof sub, "%s.[%d]", path, i);
+      Flatten(fp, e, sub);
+    }
+    if (config_setting_length(s) == 0) fprintf(fp, "%s = (empty)\n", path);
+    return;
+  }
+  fprintf(fp, "%s = ", path);
+  WriteValue(fp, s, 0);
+  fputc('\n', fp);
+}
+
+/* The value of key in flattened text, or NULL (a pointer into text, up to the newline). */
+static const char *FlatValue(const char *text, const char *key, int *vlen)
+{
+  const size_t n = strlen(key);
+  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    if (!strncmp(line, key, n) && !strncmp(line + n, " = ", 3)) {
+      const char *v = line + n + 3;
+      *vlen = (int)strcspn(v, "\n");
+      return v;
+    }
+  return NULL;
+}
+
+static PetscBool MayChange(const char *key, const char *const *may_change)
+{
+  for (int i = 0; may_change[i]; i++) {
+    const size_t n = strlen(may_change[i]);
+    if (!strncmp(key, may_change[i], n) && (key[n] == 0 || key[n] == '.')) return PETSC_TRUE;
+  }
+  return PETSC_FALSE;
+}
+
+/* One direction of the comparison: keys of a that b lacks or holds otherwise. */
+static void DiffOneWay(const char *a, const char *b, PetscBool a_is_stored, const char *const *may_change, char *out, size_t len, int *ndiff)
+{
+  for (const char *line = a; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    char key[RN_KEY_LEN + 32];
+    const char *eq = strstr(line, " = "), *vb;
+    int la = (int)strcspn(line, "\n"), lb = 0, lv;
+    if (!eq || eq - line >= (long)sizeof key) continue;
+    snprintf(key, sizeof key, "%.*s", (int)(eq - line), line);
+    if (MayChange(key, may_change)) continue;
+    lv = la - (int)(eq + 3 - line);
+    vb = FlatValue(b, key, &lb);
+    if (vb && lb == lv && !strncmp(vb, eq + 3, (size_t)lv)) continue;
+    if (!vb && !a_is_stored) {
+      /* only in the new config: reported as added */
+      snprintf(out + strlen(out), len - strlen(out), "%s%s added (%.*s)", *ndiff ? "; " : "", key, lv, eq + 3);
+      (*ndiff)++;
+    } else if (!vb) {
+      snprintf(out + strlen(out), len - strlen(out), "%s%s removed (was %.*s)", *ndiff ? "; " : "", key, lv, eq + 3);
+      (*ndiff)++;
+    } else if (a_is_stored) {
+      snprintf(out + strlen(out), len - strlen(out), "%s%s was %.*s, now %.*s", *ndiff ? "; " : "", key, lv, eq + 3, lb, vb);
+      (*ndiff)++;
+    }
+  }
+}
+
+PetscErrorCode RnConfigCompareFile(RnConfig cfg, const char *path, const char *const *may_change, char *diff, size_t len, int *ndiff)
+{
+  config_t stored;
+  char *now_text = NULL, *stored_text = NULL;
+  size_t now_len = 0, stored_len = 0;
+  FILE *fp;
+
+  PetscFunctionBeginUser;
+  diff[0] = 0;
+  *ndiff = 0;
+  config_init(&stored);
+  if (config_read_file(&stored, path) != CONFIG_TRUE) {
+    snprintf(diff, len, "%s:%d: %s (the stored configuration is unreadable)", path, config_error_line(&stored), config_error_text(&stored));
+    *ndiff = -1;
+    config_destroy(&stored);
+    PetscFunctionReturn(0);
+  }
+  fp = open_memstream(&now_text, &now_len);
+  PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_MEM, "open_memstream failed");
+  Flatten(fp, config_root_setting(&cfg->lc), "");
+  fclose(fp);
+  fp = open_memstream(&stored_text, &stored_len);
+  PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_MEM, "open_memstream failed");
+  Flatten(fp, config_root_setting(&stored), "");
+  fclose(fp);
+  config_destroy(&stored);
+  DiffOneWay(stored_text, now_text, PETSC_TRUE, may_change, diff, len, ndiff);
+  DiffOneWay(now_text, stored_text, PETSC_FALSE, may_change, diff, len, ndiff);
+  free(now_text);
+  free(stored_text);
+  PetscFunctionReturn(0);
+}

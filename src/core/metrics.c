@@ -175,6 +175,7 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
         const char *st;
         fclose(fp);
         mtext[n] = 0;
+        PetscCall(PetscStrallocpy(mtext, &rd->previous_manifest));
         if ((st = strstr(mtext, "\"status\": \""))) {
           st += strlen("\"status\": \"");
           snprintf(rd->previous, sizeof rd->previous, "%.*s", (int)strcspn(st, "\""), st);
@@ -282,6 +283,17 @@ static void AbortNote(const char *status, const char *reason)
   }
 }
 
+PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd)
+{
+  char path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  if (rd->ctx->world_rank != 0 || !rd->previous_manifest) PetscFunctionReturn(0);
+  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
+  PetscCall(RnWriteFileAtomic(path, rd->previous_manifest, strlen(rd->previous_manifest)));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
 {
   PetscFunctionBeginUser;
@@ -297,6 +309,7 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
     rn_current_run = NULL;
     RnSetAbortNote(NULL);
   }
+  PetscCall(PetscFree((*rd)->previous_manifest));
   if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
   if ((*rd)->ctx->log_file) {
     fclose((*rd)->ctx->log_file);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #ifndef RESNODE_SOURCE_DIR
@@ -162,6 +163,38 @@ static PetscErrorCode WarnUnusedOptions(RnCtx ctx)
   PetscFunctionReturn(0);
 }
 
+/* A run's checkpoints continue only under the configuration they were made
+ * with, kept in checkpoints/config.cfg (config.cfg beside it may be edited):
+ * a resume that changes anything else is refused, naming the change. */
+static PetscErrorCode CheckStoredConfig(RnCtx ctx, RnConfig cfg, RnRunDir rd)
+{
+  static const char *const may_change[] = {"run", "checkpoint", "output", "train.iterations", "train.epochs", "data.dir", NULL};
+  char stored[PETSC_MAX_PATH_LEN + 48], msg[4096] = "";
+  int failed = 0, write = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(stored, sizeof stored, "%s/checkpoints/config.cfg", rd->path));
+  if (ctx->world_rank == 0) {
+    PetscBool any;
+    PetscCall(RnCheckpointAny(rd->path, &any));
+    if (any && access(stored, F_OK) == 0) {
+      char diff[3072];
+      int ndiff;
+      PetscCall(RnConfigCompareFile(cfg, stored, may_change, diff, sizeof diff, &ndiff));
+      if (ndiff < 0) failed = 1, snprintf(msg, sizeof msg, "%s", diff);
+      else if (ndiff > 0)
+        failed = 1, snprintf(msg, sizeof msg,
+                             "%s: the checkpoints of %s were made with another configuration: %s. A resume continues the same run: undo the change%s, or start a new run directory "
+                             "(only run.*, checkpoint.*, output.*, data.dir and the step counts train.iterations and train.epochs may change)",
+                             stored, rd->path, diff, ndiff > 1 ? "s" : "");
+    } else write = 1;
+  }
+  PetscCall(RnAgreeInput(ctx->world, failed, msg));
+  PetscCallMPI(MPI_Bcast(&write, 1, MPI_INT, 0, ctx->world));
+  if (write) PetscCall(RnConfigWrite(cfg, stored));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, int *exit_code)
 {
   RnConfig cfg = NULL;
@@ -196,10 +229,21 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
 
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
   PetscCall(RnRunDirFile(rd, "config.cfg", config_out, sizeof config_out));
-  PetscCall(RnConfigWrite(cfg, config_out));
-  PetscCall(RnLog(ctx, "resnode-mpi %s: %s on %d rank(s) in %d group(s); run directory %s\n", RESNODE_VERSION, experiment->name, ctx->world_size, ctx->group_count, rd->path));
-
-  err = experiment->run(ctx, rd, options);
+  /* from here on the manifest says how the run ended */
+  err = CheckStoredConfig(ctx, cfg, rd);
+  if (err == RN_ERR_INPUT) {
+    /* refused before anything ran: the directory's manifest stays as it was */
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    RnRunDirRestoreManifest(rd);
+    PetscPopErrorHandler();
+    RnRunDirDestroy(&rd);
+    PetscFree(options);
+    RnConfigDestroy(&cfg);
+    return err;
+  }
+  if (!err) err = RnConfigWrite(cfg, config_out);
+  if (!err) err = RnLog(ctx, "resnode-mpi %s: %s on %d rank(s) in %d group(s); run directory %s\n", RESNODE_VERSION, experiment->name, ctx->world_size, ctx->group_count, rd->path);
+  if (!err) err = experiment->run(ctx, rd, options);
   if (err) {
     /* keep what was written, and say how the run ended; a manifest that
      * cannot be written now (a full disk) is a warning, not a traceback */

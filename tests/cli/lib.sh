@@ -36,6 +36,8 @@ signal_when() {
     [ -f "$dir/$file" ] && [ "$(wc -l < "$dir/$file")" -gt "$rows" ] && break
     sleep 0.05
   done
+  # SIGNAL_DELAY: seconds more, to land away from the row's own step
+  [ -n "${SIGNAL_DELAY:-}" ] && sleep "$SIGNAL_DELAY"
   kill -USR1 $pid
   wait $pid
   status=$?

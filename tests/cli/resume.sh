@@ -29,7 +29,7 @@ grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the ma
 ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false)
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
 expect_status 0 "uninterrupted ensemble"
-signal_when "$TMP/ecut" records.csv 40 "$SRC/configs/ensemble.cfg" "${ens[@]}"
+SIGNAL_DELAY=0.05 signal_when "$TMP/ecut" records.csv 40 "$SRC/configs/ensemble.cfg" "${ens[@]}"
 expect_status 3 "SIGUSR1 stops the ensemble with the preemption status"
 within=$(grep -o "checkpoint of SGD step [0-9]* of 300 in round" "$err" | grep -o "step [0-9]*" | grep -o "[0-9]*")
 [ -n "$within" ] && [ "$within" -lt 300 ] && ok "the checkpoint is within a round (SGD step $within of 300)" || bad "no checkpoint within a round: $(tail -2 "$err")"
@@ -71,4 +71,18 @@ truncate -s 100 "$newest"
 rn 2 --resume "$TMP/corrupt"
 expect_status 0 "resume past a corrupt checkpoint"
 grep -q "checkpoint skipped: .*expected" "$out" && ok "the corrupt checkpoint is reported" || bad "no report of the corrupt checkpoint: $(head -5 "$out")"
+
+# the stored config edited before --resume (lr and seed): refused, naming
+# the changes; the run's manifest and files stay as they were
+cp "$TMP/corrupt/manifest.json" "$TMP/manifest.before"
+cp "$TMP/corrupt/train.csv" "$TMP/train.before"
+sed -i 's/^\( *\)lr = .*;/\1lr = 0.5;/; s/^seed = .*;/seed = 7;/' "$TMP/corrupt/config.cfg"
+rn 2 --resume "$TMP/corrupt"
+expect_status 2 "--resume after editing lr and seed in the stored config"
+expect_message "were made with another configuration: seed was 1, now 7; train.lr was 0.01, now 0.5" "the changes named"
+cmp -s "$TMP/manifest.before" "$TMP/corrupt/manifest.json" && cmp -s "$TMP/train.before" "$TMP/corrupt/train.csv" && ok "manifest and train.csv untouched by the refused resume" || bad "manifest: $(grep -E 'status|reason' "$TMP/corrupt/manifest.json")"
+# a longer run of the same configuration continues
+rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set train.iterations=260 --set "run.dir=\"$TMP/corrupt\""
+expect_status 0 "the same configuration with more iterations continues the run"
+grep -q "resumed from the checkpoint of step 200" "$out" && ok "it resumed from step 200" || bad "not resumed: $(head -3 "$out")"
 finish

@@ -49,6 +49,8 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step);
  * already and the caller should return RN_ERR_PREEMPTED). */
 PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool final, PetscBool *stop);
 PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step);
+/* Whether run_dir/checkpoints holds a complete checkpoint (this rank's view). */
+PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any);
 PetscErrorCode RnCheckpointerDestroy(RnCheckpointer *ck);
 
 /* The handlers below, without PETSc: main's first call, so that a signal

@@ -63,6 +63,11 @@ PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...
 PetscErrorCode RnConfigCheckUnused(RnConfig cfg);
 /* Write the resolved configuration (rank 0 of the communicator). */
 PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path);
+/* Compares the config with one RnConfigWrite wrote to path, ignoring the keys
+ * (and groups) of may_change (NULL-terminated): *ndiff differences, listed
+ * in diff ("train.lr was 0.01, now 0.02; ..."); *ndiff = -1 with the reason
+ * when path cannot be read. Not collective. */
+PetscErrorCode RnConfigCompareFile(RnConfig cfg, const char *path, const char *const *may_change, char *diff, size_t len, int *ndiff);
 PetscErrorCode RnConfigDestroy(RnConfig *cfg);
 
 #endif

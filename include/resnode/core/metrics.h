@@ -34,6 +34,7 @@ struct RnRunDir_s {
   int lock_fd;
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
+  char *previous_manifest; /* rank 0: its manifest as found (NULL for none) */
 };
 
 /* Creates (or, resuming, opens) the run directory on rank 0, checks that it
@@ -46,6 +47,9 @@ PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len
  * "preempted" or "failed") and a one-line reason ("finished", the signal's
  * checkpoint, the error); atomically (temp + rename). */
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason);
+/* Puts back the manifest the directory had before this attempt (rank 0):
+ * for an attempt refused before it did anything. */
+PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
