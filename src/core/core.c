@@ -150,6 +150,67 @@ PetscErrorCode RnProgressEnd(RnCtx ctx)
 }
 
 static char rn_last_error[1024]; /* the message of the newest error raised */
+static size_t rn_failed_bytes;   /* the size of the allocation that failed */
+
+/* PETSc's allocator, replaced (PetscMallocSet) so that a failed allocation
+ * says how much it asked for; every buffer 64-byte aligned (oneDNN's). */
+static PetscErrorCode RnMalloc(size_t bytes, PetscBool clear, int line, const char func[], const char file[], void **result)
+{
+  *result = NULL;
+  if (!bytes) return 0;
+  if (posix_memalign(result, 64, bytes)) {
+    *result = NULL;
+    rn_failed_bytes = bytes;
+    return PetscError(PETSC_COMM_SELF, line, func, file, PETSC_ERR_MEM, PETSC_ERROR_INITIAL, "out of memory: %.0f bytes requested", (double)bytes);
+  }
+  if (clear) memset(*result, 0, bytes);
+  return 0;
+}
+
+static PetscErrorCode RnFree(void *ptr, int line, const char func[], const char file[])
+{
+  free(ptr);
+  return 0;
+}
+
+static PetscErrorCode RnRealloc(size_t bytes, int line, const char func[], const char file[], void **result)
+{
+  void *p;
+  if (!bytes) {
+    free(*result);
+    *result = NULL;
+    return 0;
+  }
+  p = realloc(*result, bytes);
+  if (!p) {
+    rn_failed_bytes = bytes;
+    return PetscError(PETSC_COMM_SELF, line, func, file, PETSC_ERR_MEM, PETSC_ERROR_INITIAL, "out of memory: %.0f bytes requested", (double)bytes);
+  }
+  *result = p;
+  return 0;
+}
+
+int RnMallocInstall(void) { return PetscMallocSet(RnMalloc, RnFree, RnRealloc) ? -1 : 0; }
+
+double RnMemoryAvailable(void)
+{
+  char line[256];
+  double kb = -1;
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  fclose(f);
+  return kb > 0 ? kb * 1024.0 : -1;
+}
+
+void RnFormatBytes(double bytes, char *buf, size_t len)
+{
+  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 6) bytes /= 1024.0, u++;
+  snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+}
 static void (*rn_abort_note)(const char *status, const char *reason);
 
 const char *RnLastErrorMessage(void) { return rn_last_error; }
@@ -208,18 +269,23 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
     }
     return n;
   }
-  /* Debian's PETSc 3.18 raises a failed PetscMalloc from PetscMallocAlign
-   * with the caller's line and function where the code and message belong */
+  /* a failed allocation (RnMalloc below; PETSc's own allocator in Debian's
+   * 3.18 raises it from PetscMallocAlign with shifted arguments) */
   if (p == PETSC_ERROR_INITIAL && (n == PETSC_ERR_MEM || (fun && !strcmp(fun, "PetscMallocAlign")))) {
     /* a size the config asks for that this rank cannot hold: one line, not a
      * traceback; the job ends (the other ranks may be inside a collective) */
     int world_rank = 0;
+    char need[64] = "", have[64] = "", reason[256];
+    const double avail = RnMemoryAvailable();
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    if (rn_failed_bytes > 0) RnFormatBytes((double)rn_failed_bytes, need, sizeof need);
+    if (avail > 0) RnFormatBytes(avail, have, sizeof have);
     if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
-    fprintf(stderr, "resnode-mpi: error (rank %d): out of memory (an allocation in %s failed); the configuration asks for more memory than a rank has: lower its sizes (members, depths, batch, width, steps, records) or spread it over more nodes\n",
-            world_rank, n == PETSC_ERR_MEM ? (fun ? fun : "?") : (mess && mess[0] ? mess : "?"));
+    snprintf(reason, sizeof reason, "out of memory: one allocation of %s%s%s%s", need[0] ? need : "more than is free", have[0] ? " with " : "", have, have[0] ? " available on the node" : "");
+    fprintf(stderr, "resnode-mpi: error (rank %d): %s (in %s); the configuration asks for more memory than a rank has: lower its sizes (members, depths, batch, width, steps, records) or spread it over more nodes\n",
+            world_rank, reason, n == PETSC_ERR_MEM ? (fun ? fun : "?") : (mess && mess[0] ? mess : "?"));
     fflush(stderr);
-    if (rn_abort_note) rn_abort_note("failed", "out of memory: the configuration asks for more memory than a rank has");
+    if (rn_abort_note) rn_abort_note("failed", reason);
     MPI_Abort(MPI_COMM_WORLD, RN_EXIT_INPUT);
   }
   return PetscTraceBackErrorHandler(comm, line, fun, file, n, p, mess, ctx);

@@ -289,6 +289,7 @@ int RnMain(int argc, char **argv)
     MPI_Finalize();
     return status < 0 ? 0 : status;
   }
+  if (RnMallocInstall()) return RN_EXIT_FAILED;
   if (PetscInitialize(&petsc_argc, &petsc_argv, NULL, NULL)) return RN_EXIT_FAILED;
   if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
   if (RnSignalsInstall()) return RN_EXIT_FAILED;

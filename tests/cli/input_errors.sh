@@ -93,5 +93,6 @@ rn 2 "$TMP/field2.cfg"; expect_status 2 "a number where a layer is expected"; ex
 # a size no rank can hold (petabytes of recorded parameters): one line per rank and exit 2, not a malloc traceback
 rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=1000000 --set sgd.steps=20000 --set "run.dir=\"$TMP/huge\""
 expect_status 2 "an ensemble too large for memory"
-grep -q "out of memory (an allocation in EnsembleRun failed)" "$err" && ! grep -q "PETSC ERROR" "$err" && ok "out of memory said in one line, no traceback" || bad "out of memory: $(grep -m3 -v Configure "$err")"
+grep -q "out of memory: one allocation of 8.5 TiB with .* available on the node (in EnsembleRun)" "$err" && ! grep -q "PETSC ERROR" "$err" && ok "out of memory said in one line with the size asked for, no traceback" || bad "out of memory: $(grep -m3 -v Configure "$err")"
+grep -q '"reason": "out of memory: one allocation of 8.5 TiB' "$TMP/huge/manifest.json" && ok "the manifest says out of memory" || bad "manifest: $(grep -E 'status|reason' "$TMP/huge/manifest.json")"
 finish

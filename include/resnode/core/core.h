@@ -76,6 +76,13 @@ int RnExitFromError(PetscErrorCode err);
 /* Make a locally detected problem collective: every rank of comm passes its
  * own status (0 = fine) and message; if any rank failed, all ranks raise
  * RN_ERR_INPUT with the message of the lowest failing rank. */
+/* PETSc's allocator replaced by one that reports the size of a failed
+ * allocation (out of memory: one line with the size, exit 2); call before
+ * PetscInitialize. 0 on success. */
+int RnMallocInstall(void);
+/* MemAvailable of this node in bytes (-1 when unknown), and "7.5 GiB". */
+double RnMemoryAvailable(void);
+void RnFormatBytes(double bytes, char *buf, size_t len);
 /* The message of the newest error raised on this rank ("" for none). */
 const char *RnLastErrorMessage(void);
 /* How a run that ended with err is named in its manifest: its status
