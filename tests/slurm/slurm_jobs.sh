@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The batch scripts of jobs/slurm/ on a real single-node Slurm (Debian's
-# slurmctld and slurmd, started here): the ensemble array and its analysis
-# submitted together by sweep.sh with an afterok dependency; and a job that
-# gets its preemption signal (USR1 to the batch shell, as --signal=B:USR1@N
-# sends it), checkpoints, requeues itself and, when it runs again, resumes and
-# ends with the same parameters as an uninterrupted run.
+# slurmctld and slurmd, started here):
+#  1. the ensemble array and its analysis submitted together by sweep.sh with
+#     an afterok dependency, one task preempted in the middle of a round;
+#  2. a job that gets its preemption signal (USR1 to the batch shell, as
+#     --signal=B:USR1@N sends it), checkpoints, requeues itself and resumes;
+#  3. real preemption by a higher partition (SIGTERM, GraceTime, requeue);
+#  4. a CIFAR job whose time limit is shorter than an epoch.
+# Each ends bitwise equal to an uninterrupted run, with exactly its rows.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 for t in slurmctld slurmd sbatch; do
@@ -18,23 +21,45 @@ export RESNODE_HOME=$SRC RESNODE_BIN=$BIN RESNODE_RUNS=$TMP/runs
 mkdir -p "$RESNODE_RUNS"
 cd "$TMP"
 
-# wait_jobs ID...: until none of them is queued or running (at most ~5 minutes)
+# wait_jobs ID...: until none of them is queued or running (at most ~5
+# minutes). Slurm holds a requeued job about two minutes (Reason=BeginTime):
+# the test starts it at once.
 wait_jobs() {
   for i in $(seq 1 300); do
     [ -z "$(squeue -h -j "$(IFS=,; echo "$*")" -o %i 2>/dev/null)" ] && return 0
+    for held in $(squeue -h -j "$(IFS=,; echo "$*")" -t PD -o "%i %r" 2>/dev/null | awk '$2 == "BeginTime" {print $1}'); do
+      scontrol update JobId="$held" StartTime=now 2> /dev/null
+    done
     sleep 1
   done
   return 1
 }
 
-# 1. the ensemble array and its analysis
+# 1. the ensemble array and its analysis; task 1 is preempted in the middle
+# of a round (a member's SGD run), requeues, resumes there, and the analysis
+# that waits for the array merges it
 export MEMBERS_PER_TASK=3 RESNODE_SBATCH_OPTS="--ntasks=2 --time=10"
-line=$(bash "$SRC/jobs/slurm/sweep.sh" 2 "$SRC/configs/ensemble.cfg" --set 'ensemble.depths=[2, 4, 8]' --set sgd.steps=20)
+sweep=(--set 'ensemble.depths=[2, 4, 8]' --set sgd.steps=3000 --set sgd.record_every=300)
+line=$(bash "$SRC/jobs/slurm/sweep.sh" 2 "$SRC/configs/ensemble.cfg" "${sweep[@]}")
 echo "  $line"
 array=$(echo "$line" | sed -n 's/.*ensemble array \([0-9]*\).*/\1/p')
 analysis=$(echo "$line" | sed -n 's/.*analysis \([0-9]*\).*/\1/p')
 [ -n "$array" ] && [ -n "$analysis" ] && ok "sweep.sh submitted array $array and analysis $analysis" || bad "sweep.sh said: $line"
+task1=$RESNODE_RUNS/ensemble-$array-1
+for i in $(seq 1 3000); do
+  [ "$(wc -l < "$task1/records.csv" 2>/dev/null || echo 0)" -gt 1 ] && break
+  sleep 0.1
+done
+scancel --signal=USR1 --batch "${array}_1"
+for i in $(seq 1 150); do grep -q "requeueing" "resnode-ensemble-$array-1.out" 2>/dev/null && break; sleep 0.2; done
+within=$(grep -o "checkpoint of SGD step [0-9]* of 3000 in round" "resnode-ensemble-$array-1.out" | head -1 | grep -o "step [0-9]*" | grep -o "[0-9]*")
+[ -n "$within" ] && [ "$within" -lt 3000 ] && ok "task 1 checkpointed within a round (SGD step $within of 3000) and requeued" || bad "task 1: $(tail -3 "resnode-ensemble-$array-1.out")"
 wait_jobs "$array" "$analysis" && ok "array and analysis finished" || bad "jobs still queued: $(squeue)"
+grep -q "resumed from the checkpoint of step" "resnode-ensemble-$array-1.out" && ok "task 1 resumed from its checkpoint" || bad "task 1 did not resume: $(tail -3 "resnode-ensemble-$array-1.out")"
+rn 2 "$SRC/configs/ensemble.cfg" "${sweep[@]}" --set ensemble.members=3 --set ensemble.first_member=3 --set parallel.groups=2 --set output.plot=false --set "run.dir=\"$TMP/runs/task1-ref\""
+for f in records.csv stats.csv laws.csv spectrum.csv; do
+  cmp -s "$TMP/runs/task1-ref/$f" "$task1/$f" && ok "task 1's $f equals an uninterrupted run's" || bad "task 1's $f differs: $(diff "$TMP/runs/task1-ref/$f" "$task1/$f" | head -3)"
+done
 for t in 0 1; do
   grep -q '"status": "done"' "$RESNODE_RUNS/ensemble-$array-$t/manifest.json" 2>/dev/null && ok "array task $t completed" || bad "array task $t: $(cat resnode-ensemble-$array-$t.out 2>/dev/null | tail -3)"
 done
@@ -54,7 +79,6 @@ scancel --signal=USR1 --batch "$jid"
 for i in $(seq 1 100); do grep -q "requeueing" "$TMP/pre-$jid.out" 2>/dev/null && break; sleep 0.2; done
 grep -q "signal received: checkpoint of iteration" "$TMP/pre-$jid.out" && ok "the signal made the run checkpoint" || bad "no checkpoint message: $(tail -5 "$TMP/pre-$jid.out")"
 grep -q "requeueing job $jid" "$TMP/pre-$jid.out" && ok "the job requeued itself" || bad "no requeue"
-# Slurm holds a requeued job for about two minutes before it is eligible again
 wait_jobs "$jid" && ok "the requeued job ran to the end" || bad "job $jid still queued: $(squeue)"
 [ "$(scontrol show job "$jid" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')" -ge 1 ] && ok "Slurm counted a restart" || bad "no restart recorded"
 grep -q "resumed from the checkpoint of step" "$TMP/pre-$jid.out" && ok "the second run resumed from the checkpoint" || bad "no resume: $(tail -5 "$TMP/pre-$jid.out")"
@@ -87,4 +111,27 @@ grep -q "resumed from the checkpoint of step" "$TMP/preempted-$jid.out" && ok "i
 rn 2 "$SRC/configs/node-fit.cfg" "${long[@]}" --set "run.dir=\"$TMP/runs/long-ref\""
 cmp -s "$TMP/runs/long-ref/snapshots/final.bin" "$TMP/runs/preempted/snapshots/final.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ"
 cmp -s <(cut -d, -f1-4,6- "$TMP/runs/long-ref/train.csv") <(cut -d, -f1-4,6- "$TMP/runs/preempted/train.csv") && ok "train.csv has exactly the uninterrupted run's rows (but for times)" || bad "train.csv: $(wc -l < "$TMP/runs/preempted/train.csv") lines, expected $(wc -l < "$TMP/runs/long-ref/train.csv")"
+
+# 4. a time limit shorter than a CIFAR epoch: Slurm's signal before the limit
+# (--signal=B:USR1@50 with --time=1) reaches the ranks within the epoch; they
+# checkpoint at their step, the job requeues, and so on until the epoch and
+# the run are done: bitwise the uninterrupted run, with exactly its rows
+"$RN_MAKE_CIFAR" "$TMP/cifar" 6400 || bad "could not generate data"
+cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.validation=100 --set model.channels=64 --set 'model.depths=[8]' --set model.ode=false
+  --set train.epochs=1 --set train.batch=32 --set train.eval_batch=500 --set train.log_every=20 --set checkpoint.every_seconds=0 --set output.plot=false)
+jid=$(RESNODE_RUN_DIR=$TMP/runs/limit sbatch --parsable --nodes=1 --ntasks=2 --time=1 --signal=B:USR1@50 --output="$TMP/limit-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-small.cfg" "${cifar[@]}")
+[ -n "$jid" ] && ok "a CIFAR job with a one-minute limit submitted as $jid" || bad "submission failed"
+wait_jobs "$jid" && ok "the job ran to the end over its requeues" || bad "job $jid still queued: $(squeue)"
+stops=$(grep -c "signal received: checkpoint of step" "$TMP/limit-$jid.out")
+[ "$stops" -ge 1 ] && ok "the time-limit signal stopped it within the epoch $stops time(s)" || bad "no checkpoint before the limit: $(grep -E 'epoch|signal|CANCELLED' "$TMP/limit-$jid.out" | tail -5)"
+grep -q '"status": "done"' "$TMP/runs/limit/manifest.json" && ok "the run is done" || bad "manifest: $(grep -E 'status|reason' "$TMP/runs/limit/manifest.json")"
+rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$TMP/runs/limit-ref\""
+expect_status 0 "the uninterrupted CIFAR run"
+epoch=$(sed -n 's/.*trained in \([0-9.]*\) s.*/\1/p' "$out")
+awk -v t="${epoch:-0}" 'BEGIN { exit !(t > 60) }' && ok "the epoch ($epoch s uninterrupted) is longer than the one-minute limit" || bad "the epoch ($epoch s) is shorter than the limit: the test needs more data on this machine"
+cmp -s "$TMP/runs/limit-ref/snapshots/theta-resnet-N8.bin" "$TMP/runs/limit/snapshots/theta-resnet-N8.bin" && ok "final parameters bitwise equal to the uninterrupted run" || bad "final parameters differ: $(ls "$TMP/runs/limit/snapshots")"
+# (but for times: epochs.csv's time_s and images_per_s, final.csv's seconds)
+for f in epochs.csv:1-6,8-12 final.csv:1-8; do
+  cmp -s <(cut -d, -f"${f#*:}" "$TMP/runs/limit-ref/${f%:*}") <(cut -d, -f"${f#*:}" "$TMP/runs/limit/${f%:*}") && ok "${f%:*} has exactly the uninterrupted run's rows" || bad "${f%:*} differs: $(diff "$TMP/runs/limit-ref/${f%:*}" "$TMP/runs/limit/${f%:*}" | head -4)"
+done
 finish
