@@ -286,6 +286,9 @@ PetscErrorCode RnOde_NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajectory
     Vec vatol, vrtol;
     PetscScalar *va, *vr;
     PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
+    /* a step below 1e-12 T is a solution that blows up (diverging
+     * parameters): fail there, not after ode.max_steps ever smaller steps */
+    PetscCall(TSAdaptSetStepLimits(adapt, 1e-12 * T, PETSC_DEFAULT));
     PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
     PetscCall(TSSetTimeStep(ts, ode->opt.dt0 > 0 ? ode->opt.dt0 : T / 100.0));
     PetscCall(VecDuplicate(ode->U, &vatol));
@@ -384,9 +387,23 @@ static PetscErrorCode CheckReason(RnOde ode)
   if (reason < 0)
     RnCollectiveError(ode->comm, RN_ERR_NONFINITE, "ode: the solver failed at t = %g (%s): the vector field blows up; lower the learning rate, or tighten ode.rtol",
                       (double)t, TSConvergedReasons[reason]);
-  if (ode->next_obs < ode->nobs)
+  if (ode->next_obs < ode->nobs) {
+    PetscReal dt, xmax;
+    /* out of steps: a solution that blows up (steps shrinking towards the
+     * singularity, or values out of range) is divergence, not a step budget */
+    PetscCall(TSGetTimeStep(ode->ts, &dt));
+    PetscCall(VecNorm(ode->U, NORM_INFINITY, &xmax));
+    if (!PetscIsNormalReal(xmax) && xmax != 0) xmax = PETSC_INFINITY;
+    if (!ode->grid_fixed && ode->step_budget < ode->opt.max_steps)
+      RnCollectiveError(ode->comm, RN_ERR_NONFINITE,
+                        "ode: the solver needed more than %d steps to reach t = %g, a thousand times the %d of the previous pass: the field has become stiff or singular as the parameters diverge; lower the learning rate",
+                        ode->step_budget, (double)t, ode->prev_steps);
+    if (xmax > 1e100 || dt < 1e-9 * ode->tobs[ode->nobs - 1])
+      RnCollectiveError(ode->comm, RN_ERR_NONFINITE, "ode: the solution blows up near t = %g (max |x| = %s, step size %.2e after %d steps): the parameters are diverging; lower the learning rate",
+                        (double)t, xmax > 1e300 ? "overflow" : "large", (double)dt, ode->nsteps);
     RnCollectiveError(ode->comm, RN_ERR_INPUT, "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol",
                       (double)t, ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps);
+  }
   PetscFunctionReturn(0);
 }
 
@@ -436,8 +453,16 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
     ode->obs_step[ode->next_obs++] = 0;
   }
   PetscCall(RnOde_TapeCacheReset(ode, trajectory));
+  if (!ode->grid_fixed) {
+    /* a pass that needs a thousand times the steps of the previous one has a
+     * field gone stiff or singular: diverging parameters, said as such */
+    ode->step_budget = ode->opt.max_steps;
+    if (ode->prev_steps > 0) ode->step_budget = (int)PetscMin((long long)ode->opt.max_steps, 1000LL * ode->prev_steps + 1000);
+    PetscCall(TSSetMaxSteps(ode->ts, ode->step_budget));
+  }
   PetscCall(TSSolve(ode->ts, ode->U));
   PetscCall(CheckReason(ode));
+  if (!ode->grid_fixed) ode->prev_steps = ode->nsteps;
   ode->stats.steps = ode->nsteps;
   ode->stats.rhs_forward = ode->rhs_count;
   if (trajectory) ode->record_steps_max = ode->nsteps;

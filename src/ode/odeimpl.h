@@ -38,6 +38,8 @@ struct RnOde_s {
   PetscBool grid_fixed; /* steps follow step_times (fixed grid or replay) */
   PetscBool replaying;  /* a backward-pass recomputation: no bookkeeping in PostStep */
   int step_offset;      /* a replayed segment starts at this step of the forward pass */
+  int prev_steps;       /* steps of the last adaptive forward pass (0: none yet) */
+  int step_budget;      /* the step limit of the current adaptive pass */
 
   /* checkpointed adjoints */
   double *slots;        /* checkpoint states (x only: theta is constant) */

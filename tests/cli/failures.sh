@@ -9,6 +9,14 @@ grep -qE "the loss is (nan|inf|-nan)|gradient entry .* is|solver failed|not fini
 grep -q '"status": "failed"' "$TMP/nan/manifest.json" && grep -q '"reason": "non-finite: ' "$TMP/nan/manifest.json" && ok "manifest says failed, reason non-finite" || bad "manifest: $(grep -E 'status|reason' "$TMP/nan/manifest.json")"
 ls "$TMP"/nan/checkpoints/*.done > /dev/null 2>&1 && ok "the last good checkpoint is kept" || bad "no checkpoint left"
 
+# an adaptive ODE whose parameters diverge (sgd at lr 50): its field turns
+# stiff and the steps run away; that is divergence (exit 4, say so), not an
+# ode.max_steps problem found after 100000 steps
+rn 2 "$SRC/configs/node-fit.cfg" --set 'train.optimizer="sgd"' --set train.lr=50 --set train.iterations=300 --set output.plot=false --set "run.dir=\"$TMP/stiff\""
+expect_status 4 "diverging parameters of an adaptive ODE"
+expect_message "the field has become stiff or singular as the parameters diverge; lower the learning rate" "divergence named"
+grep -q "ode.max_steps" "$err" && bad "ode.max_steps blamed: $(grep -m1 error "$err")" || ok "ode.max_steps not blamed"
+
 # two runs, one directory
 timeout 120 mpirun --bind-to none -n 1 "$BIN" "$SRC/configs/node-fit.cfg" --set train.iterations=100000 --set output.plot=false --set "run.dir=\"$TMP/shared\"" > /dev/null 2>&1 &
 first=$!
