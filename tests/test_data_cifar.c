@@ -642,6 +642,112 @@ static void test_augment_keyed_by_sample(void)
   RN_TEST_OK(RnDatasetDestroy(&val));
 }
 
+/* Stratified folds: in range, covering, every class (and the fold sizes)
+ * within one across folds, from the seed alone (the same on every rank). */
+static void test_folds(void)
+{
+  const int n = 103;
+  RnDataset ds;
+  int fold[103], again[103], lo[103], hi[103], moved = 0;
+
+  RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, n, 1, 2, 2, 10, &ds));
+  /* unequal classes: class 0 has 30 samples, the rest share the others */
+  for (int i = 0; i < n; i++) ds->labels[i] = i < 30 ? 0 : 1 + (i * 7) % 9;
+  for (int k = 2; k <= 5; k++) {
+    RN_TEST_OK(RnDatasetStratifiedFolds(ds, k, 11, fold));
+    int size[5] = {0}, worst_class = 0, worst_size;
+    for (int i = 0; i < n; i++) {
+      CU_ASSERT_FATAL(fold[i] >= 0 && fold[i] < k);
+      size[fold[i]]++;
+    }
+    for (int c = 0; c < 10; c++) {
+      int count[5] = {0}, mn = n, mx = 0;
+      for (int i = 0; i < n; i++)
+        if (ds->labels[i] == c) count[fold[i]]++;
+      for (int f = 0; f < k; f++) mn = PetscMin(mn, count[f]), mx = PetscMax(mx, count[f]);
+      worst_class = PetscMax(worst_class, mx - mn);
+    }
+    worst_size = 0;
+    for (int f = 0; f < k; f++)
+      for (int g = 0; g < k; g++) worst_size = PetscMax(worst_size, size[f] - size[g]);
+    CU_ASSERT(worst_class <= 1);
+    CU_ASSERT(worst_size <= 1);
+    /* every rank, the same folds */
+    MPI_Allreduce(fold, lo, n, MPI_INT, MPI_MIN, PETSC_COMM_WORLD);
+    MPI_Allreduce(fold, hi, n, MPI_INT, MPI_MAX, PETSC_COMM_WORLD);
+    CU_ASSERT(memcmp(lo, hi, sizeof fold) == 0);
+    RN_TEST_OK(RnDatasetStratifiedFolds(ds, k, 11, again));
+    CU_ASSERT(memcmp(fold, again, sizeof fold) == 0);
+  }
+  RN_TEST_OK(RnDatasetStratifiedFolds(ds, 3, 12, again));
+  RN_TEST_OK(RnDatasetStratifiedFolds(ds, 3, 11, fold));
+  for (int i = 0; i < n; i++) moved += fold[i] != again[i];
+  CU_ASSERT(moved > n / 3); /* another seed, other folds */
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
+/* The index split is RnDatasetSplit's, and the mean over indices is the mean
+ * of the split set. */
+static void test_split_indices(void)
+{
+  char path[400];
+  RnDataset all, train, val;
+  int tr[100], va[100];
+  double m1[3072], m2[3072], s1[3], s2[3];
+
+  Path(path, sizeof path, "split");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &all));
+  RN_TEST_OK(RnDatasetSplit(all, 30, 5, &train, &val));
+  RN_TEST_OK(RnDatasetSplitIndices(100, 30, 5, tr, va));
+  for (int i = 0; i < 70; i++) CU_ASSERT_EQUAL(tr[i], train->origin[i]);
+  for (int i = 0; i < 30; i++) CU_ASSERT_EQUAL(va[i], val->origin[i]);
+  RN_TEST_OK(RnDatasetMeanStd(train, m1, s1));
+  RN_TEST_OK(RnDatasetMeanStdOf(all, tr, 70, m2, s2));
+  CU_ASSERT(memcmp(m1, m2, sizeof m1) == 0 && memcmp(s1, s2, sizeof s1) == 0);
+  RN_TEST_OK(RnDatasetDestroy(&all));
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&val));
+}
+
+/* Sub-pixel shifts: bilinear interpolation is exact on a ramp, so inside the
+ * image out(i, j) = ramp(i - ty, j' - tx); outside, the edge value (or 0). */
+static void test_augment_subpixel(void)
+{
+  RnDataset ds;
+  RnAugment aug = {0, PETSC_FALSE, PETSC_TRUE, 0.1};
+  double x[2 * 32 * 32], worst = 0, worst_edge = 0;
+  int idx = 0, label, checked = 0, edges = 0;
+
+  RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 1, 2, 32, 32, 10, &ds));
+  ds->labels[0] = 3;
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < 32; i++)
+      for (int j = 0; j < 32; j++) ds->pixels[c * 1024 + i * 32 + j] = (uint8_t)(c ? 4 * i + 3 * j : 7 * j + i);
+  for (uint32_t e = 0; e < 20; e++) {
+    double ty, tx;
+    PetscBool flip;
+    RnAugmentDrawFraction(&aug, 32, 32, 9, e, 0, &ty, &tx, &flip);
+    CU_ASSERT(fabs(ty) <= 3.2 && fabs(tx) <= 3.2);
+    RN_TEST_OK(RnDatasetGetBatch(ds, &idx, 1, NULL, NULL, &aug, 9, e, x, &label));
+    CU_ASSERT_EQUAL(label, 3);
+    for (int c = 0; c < 2; c++)
+      for (int i = 0; i < 32; i++)
+        for (int j = 0; j < 32; j++) {
+          const double sy = i - ty, sx = (flip ? 31 - j : j) - tx;
+          const double cy = PetscMin(PetscMax(sy, 0.0), 31.0), cx = PetscMin(PetscMax(sx, 0.0), 31.0);
+          const double expect = (c ? 4 * cy + 3 * cx : 7 * cx + cy) / 255.0;
+          const double err = fabs(x[c * 1024 + i * 32 + j] - expect);
+          /* inside: exact; outside: the edge row or column's interpolation */
+          if (sy >= 0 && sy <= 31 && sx >= 0 && sx <= 31) worst = PetscMax(worst, err), checked++;
+          else worst_edge = PetscMax(worst_edge, err), edges++;
+        }
+  }
+  CU_ASSERT(checked > 10000 && edges > 100);
+  CU_ASSERT(worst < 1e-12);
+  CU_ASSERT(worst_edge < 1e-12);
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
 static void test_cleanup(void)
 {
   char cmd[400];
@@ -654,8 +760,8 @@ static void Register(void)
 {
   RnTestTempDir("rn-cifar", dir, sizeof dir);
   RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, "node_shared", test_node_shared, NULL);
-  RnTestAddSuite("dataset", "split", test_split, "mean_std", test_mean_std, NULL);
-  RnTestAddSuite("augmentation", "by_hand", test_augment_by_hand, "reference", test_augment_reference, "keyed_by_sample", test_augment_keyed_by_sample, NULL);
+  RnTestAddSuite("dataset", "split", test_split, "mean_std", test_mean_std, "folds", test_folds, "split_indices", test_split_indices, NULL);
+  RnTestAddSuite("augmentation", "by_hand", test_augment_by_hand, "reference", test_augment_reference, "keyed_by_sample", test_augment_keyed_by_sample, "subpixel", test_augment_subpixel, NULL);
   RnTestAddSuite("cleanup", "cleanup", test_cleanup, NULL);
 }
 

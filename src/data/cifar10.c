@@ -240,17 +240,62 @@ PetscErrorCode RnDatasetSplit(RnDataset all, int validation, uint64_t seed, RnDa
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnDatasetSplitIndices(int n, int validation, uint64_t seed, int *train, int *val)
+{
+  int *perm;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(n, &perm));
+  /* the permutation of RnDatasetSplit: the same samples in the same order */
+  RnRandPermutation(seed, RN_STREAM_SPLIT, 0, 0, n, perm);
+  for (int i = 0; i < n; i++) {
+    if (i < validation) val[i] = perm[i];
+    else train[i - validation] = perm[i];
+  }
+  PetscCall(PetscFree(perm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetStratifiedFolds(RnDataset ds, int k, uint64_t seed, int *fold)
+{
+  int *members, *perm, next = 0;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(k >= 2 && k <= ds->n, ds->comm, "%d folds of %d samples: use 2 <= k <= the sample count", k, ds->n);
+  PetscCall(PetscMalloc2(ds->n, &members, ds->n, &perm));
+  for (int c = 0; c < ds->nclasses; c++) {
+    int m = 0;
+    for (int i = 0; i < ds->n; i++)
+      if (ds->labels[i] == c) members[m++] = i;
+    /* the class's samples in an order from (seed, class), dealt to the folds
+     * in turn, the deal going on where the previous class's ended: every
+     * class is spread evenly, and so are the fold sizes */
+    RnRandPermutation(seed, RN_STREAM_SPLIT, 1, (uint32_t)c, m, perm);
+    for (int j = 0; j < m; j++) fold[members[perm[j]]] = next, next = (next + 1) % k;
+  }
+  PetscCall(PetscFree2(members, perm));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnDatasetMeanStd(RnDataset ds, double *mean, double *std)
 {
+  PetscFunctionBeginUser;
+  PetscCall(RnDatasetMeanStdOf(ds, NULL, ds->n, mean, std));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnDatasetMeanStdOf(RnDataset ds, const int *indices, int count, double *mean, double *std)
+{
   const int chw = ds->channels * ds->h * ds->w, hw = ds->h * ds->w;
-  const uint64_t n = (uint64_t)ds->n;
+  const uint64_t n = (uint64_t)count;
   uint64_t *s1, *s2;
 
   PetscFunctionBeginUser;
-  RnInputCheck(ds->n > 0, ds->comm, "the mean of an empty data set is undefined");
+  RnInputCheck(count > 0, ds->comm, "the mean of an empty data set is undefined");
   /* integer sums, sample by sample (contiguous): exact and cache-friendly */
   PetscCall(PetscCalloc2(chw, &s1, chw, &s2));
-  for (int s = 0; s < ds->n; s++) {
+  for (int k = 0; k < count; k++) {
+    const int s = indices ? indices[k] : k;
     const uint8_t *px = ds->pixels + (size_t)s * chw;
     for (int i = 0; i < chw; i++) {
       const uint64_t p = px[i];
@@ -280,6 +325,64 @@ void RnAugmentDraw(const RnAugment *aug, uint64_t seed, uint32_t epoch, uint32_t
   *flip = (aug->flip && RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 2) < 0.5) ? PETSC_TRUE : PETSC_FALSE;
 }
 
+void RnAugmentDrawFraction(const RnAugment *aug, int h, int w, uint64_t seed, uint32_t epoch, uint32_t sample, double *ty, double *tx, PetscBool *flip)
+{
+  *ty = (2.0 * RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 0) - 1.0) * aug->shift_fraction * h;
+  *tx = (2.0 * RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 1) - 1.0) * aug->shift_fraction * w;
+  *flip = (aug->flip && RnRandUniformAt(seed, RN_STREAM_AUGMENT, epoch, sample, 2) < 0.5) ? PETSC_TRUE : PETSC_FALSE;
+}
+
+/* Shifts by fractions of a pixel: z at (i - ty, j' - tx) interpolated
+ * bilinearly between the four pixels around it, coordinates outside the
+ * image clamped to its edge (Keras' ImageDataGenerator with
+ * width/height_shift_range < 1 and fill_mode 'nearest', order-1 spline), or
+ * 0 outside with zero_fill. */
+static PetscErrorCode GetBatchSubpixel(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
+                                       double *x, int *labels)
+{
+  const int C = ds->channels, H = ds->h, W = ds->w, hw = H * W, chw = C * hw;
+  double *z;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(chw, &z));
+  for (int b = 0; b < count; b++) {
+    const int n = indices[b];
+    double ty, tx, *out = x + (size_t)b * chw;
+    PetscBool flip;
+    const uint8_t *px;
+
+    PetscCheck(n >= 0 && n < ds->n, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "sample %d of the batch is %d, outside the data set's [0, %d)", b, n, ds->n);
+    px = ds->pixels + (size_t)n * chw;
+    RnAugmentDrawFraction(aug, H, W, seed, epoch, (uint32_t)ds->origin[n], &ty, &tx, &flip);
+    labels[b] = ds->labels[n];
+    for (int c = 0; c < C; c++) {
+      const double inv = 1.0 / (std ? std[c] : 1.0);
+      for (int k = c * hw; k < (c + 1) * hw; k++) z[k] = (px[k] / 255.0 - (mean ? mean[k] : 0.0)) * inv;
+    }
+    for (int i = 0; i < H; i++) {
+      const double sy = i - ty;
+      const int y0 = (int)floor(sy);
+      const double wy = sy - y0;
+      const int ya = PetscMin(PetscMax(y0, 0), H - 1), yb = PetscMin(PetscMax(y0 + 1, 0), H - 1);
+      const PetscBool yout = sy < 0 || sy > H - 1;
+      for (int j = 0; j < W; j++) {
+        const double sx = (flip ? W - 1 - j : j) - tx;
+        const int x0 = (int)floor(sx);
+        const double wx = sx - x0;
+        const int xa = PetscMin(PetscMax(x0, 0), W - 1), xb = PetscMin(PetscMax(x0 + 1, 0), W - 1);
+        const PetscBool out_of_image = yout || sx < 0 || sx > W - 1;
+        for (int c = 0; c < C; c++) {
+          const double *zc = z + c * hw;
+          out[c * hw + i * W + j] = out_of_image && aug->zero_fill ? 0.0
+                                                                  : (1 - wy) * ((1 - wx) * zc[ya * W + xa] + wx * zc[ya * W + xb]) + wy * ((1 - wx) * zc[yb * W + xa] + wx * zc[yb * W + xb]);
+        }
+      }
+    }
+  }
+  PetscCall(PetscFree(z));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
                                  double *x, int *labels)
 {
@@ -289,6 +392,10 @@ PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, co
 
   PetscFunctionBeginUser;
   PetscCheck(!aug || aug->max_shift >= 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "augmentation shift %d < 0", aug->max_shift);
+  if (aug && aug->shift_fraction > 0) {
+    PetscCall(GetBatchSubpixel(ds, indices, count, mean, std, aug, seed, epoch, x, labels));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscMalloc1(W, &col));
   for (int b = 0; b < count; b++) {
     const int n = indices[b];

@@ -63,18 +63,32 @@ PetscErrorCode RnDatasetDestroy(RnDataset *ds);
  * rest to train. 0 <= validation < all->n, else RN_ERR_INPUT. Keeps origin. */
 PetscErrorCode RnDatasetSplit(RnDataset all, int validation, uint64_t seed, RnDataset *train, RnDataset *val);
 
+/* The same partition as index lists into all: val[0 .. validation-1] and
+ * train[0 .. n-validation-1], in the order of RnDatasetSplit's sets. */
+PetscErrorCode RnDatasetSplitIndices(int n, int validation, uint64_t seed, int *train, int *val);
+/* Stratified k-fold (2 <= k <= n): fold[i] in 0..k-1 for every sample, from
+ * the seed and the labels only (not the rank or group count). Each class is
+ * shuffled (seed, RN_STREAM_SPLIT, a = 1, b = class) and dealt to the folds in
+ * turn, each class's deal starting where the previous one ended: the folds
+ * are disjoint, cover the set, and any two hold a class's samples (and
+ * samples in all) within one of each other. */
+PetscErrorCode RnDatasetStratifiedFolds(RnDataset ds, int k, uint64_t seed, int *fold);
 /* mean[channels h w]: the per-pixel mean in [0, 1] units (pixel / 255).
  * std[channels] (or NULL): per channel, the root mean square of
  * pixel / 255 - mean over the channel's pixels of all samples, so that
  * normalised data has mean 0 and variance 1 in each channel (a constant
  * channel gets std 1). Exact: integer sums. */
 PetscErrorCode RnDatasetMeanStd(RnDataset ds, double *mean, double *std);
+/* The same over the samples indices[0 .. count-1] (indices NULL: 0 .. count-1). */
+PetscErrorCode RnDatasetMeanStdOf(RnDataset ds, const int *indices, int count, double *mean, double *std);
 
 typedef struct {
   int max_shift;       /* random shifts dy, dx uniform in [-max_shift, max_shift] (4 in the paper) */
   PetscBool zero_fill; /* shifted-in pixels are 0 after normalisation (the mean image);
                           else the edge pixel is replicated */
   PetscBool flip;      /* a horizontal flip with probability 1/2 */
+  double shift_fraction; /* > 0: instead, shifts uniform in [-f h, f h] x [-f w, f w],
+                            sub-pixel and bilinear (RnAugmentDrawFraction) */
 } RnAugment;
 
 /* The transform of one sample: dy, dx and flip from RnRandUniformAt(seed,
@@ -83,6 +97,11 @@ typedef struct {
  * sample) only: not on the batch, its order or the rank. */
 void RnAugmentDraw(const RnAugment *aug, uint64_t seed, uint32_t epoch, uint32_t sample, int *dy, int *dx, PetscBool *flip);
 
+/* With shift_fraction f > 0: ty = (2 u0 - 1) f h, tx = (2 u1 - 1) f w from the
+ * same draws (u0, u1, u2 for the flip); the batch then holds z at (i - ty,
+ * j' - tx) interpolated bilinearly, outside the image clamped to the edge
+ * (Keras' width/height_shift_range with fill_mode "nearest") or 0 (zero_fill). */
+void RnAugmentDrawFraction(const RnAugment *aug, int h, int w, uint64_t seed, uint32_t epoch, uint32_t sample, double *ty, double *tx, PetscBool *flip);
 /* For b < count, sample n = indices[b] (0 <= n < ds->n):
  *   labels[b] = ds->labels[n],
  *   x[b][c][i][j] = z(c, i - dy, j' - dx), j' = flip ? w-1-j : j,
