@@ -33,9 +33,10 @@ typedef struct {
   PetscBool ode, untied;
   RnOdeOptions ode_opt;
   RnOptimOptions optim;
+  RnLrSchedule schedule;
+  double bn_momentum, bn_eps; /* PyTorch's convention: the weight of the new batch */
   int epochs, batch, eval_batch, log_every;
-  double lr_decay;
-  int ndecay, decay_epochs[32];
+  int folds, fold_first, fold_count; /* k-fold; the folds this run trains */
   int groups;
   PetscBool plot;
   RnCheckpointOptions checkpoint;
@@ -54,14 +55,37 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnConfigGetPath(cfg, "data.dir", RN_REQUIRED, 2, o->dir, sizeof o->dir));
   PetscCall(RnConfigGetInt(cfg, "data.max_train", 0, 0, 1000000, &o->max_train));
   PetscCall(RnConfigGetInt(cfg, "data.max_test", 0, 0, 1000000, &o->max_test));
-  PetscCall(RnConfigGetInt(cfg, "data.validation", 5000, 0, 1000000, &o->validation));
+  PetscCall(RnConfigGetInt(cfg, "data.folds", 1, 1, 100, &o->folds));
+  if (o->folds > 1) {
+    /* each unit is validated on its held-out fold */
+    if (RnConfigHas(cfg, "data.validation"))
+      PetscCall(RnConfigError(cfg, "data.validation", "not used with data.folds = %d: each model is validated on its held-out fold; remove it (or set data.folds = 1)", o->folds));
+  } else PetscCall(RnConfigGetInt(cfg, "data.validation", 5000, 0, 1000000, &o->validation));
+  {
+    int fold;
+    /* one fold only (an array task per fold): -1 trains them all */
+    PetscCall(RnConfigGetInt(cfg, "data.fold", -1, -1, 99, &fold));
+    if (fold >= o->folds) PetscCall(RnConfigError(cfg, "data.fold", "%d is not a fold of data.folds = %d (folds are 0 .. %d; -1: all)", fold, o->folds, o->folds - 1));
+    o->fold_first = fold < 0 ? 0 : fold, o->fold_count = fold < 0 ? o->folds : 1;
+  }
   PetscCall(RnConfigGetBool(cfg, "data.normalize_std", PETSC_TRUE, &o->normalize_std));
   PetscCall(RnConfigGetBool(cfg, "data.augment.enable", PETSC_TRUE, &o->use_augment));
-  PetscCall(RnConfigGetInt(cfg, "data.augment.shift", 4, 0, 16, &o->augment.max_shift));
+  /* shifts in pixels, or as a fraction of the image (sub-pixel, Keras' shift ranges) */
+  PetscCall(RnConfigGetReal(cfg, "data.augment.shift_fraction", 0.0, 0.0, 0.5, &o->augment.shift_fraction));
+  if (o->augment.shift_fraction > 0 && RnConfigHas(cfg, "data.augment.shift"))
+    PetscCall(RnConfigError(cfg, "data.augment.shift", "give the shift in pixels (shift) or as a fraction of the image (shift_fraction = %g), not both", o->augment.shift_fraction));
+  if (o->augment.shift_fraction == 0) PetscCall(RnConfigGetInt(cfg, "data.augment.shift", 4, 0, 16, &o->augment.max_shift));
   PetscCall(RnConfigGetBool(cfg, "data.augment.flip", PETSC_TRUE, &o->augment.flip));
   PetscCall(RnConfigGetChoice(cfg, "data.augment.fill", "edge", rn_fill_names, &fill));
   o->augment.zero_fill = fill == 1 ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(RnConfigGetInt(cfg, "model.channels", 16, 1, 4096, &o->channels));
+  {
+    /* Keras' convention in the config: the weight of the old running statistics */
+    double keep;
+    PetscCall(RnConfigGetReal(cfg, "model.batchnorm.momentum", 0.9, 0.0, 1.0, &keep));
+    PetscCall(RnConfigGetReal(cfg, "model.batchnorm.eps", 1e-5, 1e-12, 1.0, &o->bn_eps));
+    o->bn_momentum = 1.0 - keep;
+  }
   {
     int p;
     PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &p));
@@ -89,8 +113,9 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnConfigGetInt(cfg, "train.batch", 128, 1, 1000000, &o->batch));
   PetscCall(RnConfigGetInt(cfg, "train.eval_batch", 500, 1, 1000000, &o->eval_batch));
   PetscCall(RnConfigGetInt(cfg, "train.log_every", 20, 1, 1000000, &o->log_every));
-  PetscCall(RnConfigGetReal(cfg, "train.lr_decay", 0.1, 0.0, 1.0, &o->lr_decay));
-  PetscCall(RnConfigGetIntArray(cfg, "train.lr_decay_epochs", 0, NULL, 1, 100000, 0, 32, &o->ndecay, o->decay_epochs));
+  PetscCall(RnLrScheduleFromConfig(cfg, "train", &o->schedule));
+  if (o->schedule.plateau && (o->schedule.metric == RN_METRIC_VAL_LOSS || o->schedule.metric == RN_METRIC_VAL_ACC) && o->folds == 1 && o->validation == 0)
+    PetscCall(RnConfigError(cfg, "train.plateau.metric", "\"%s\" needs validation data: set data.validation > 0 or data.folds > 1, or watch \"train_loss\"", RnMetricKindNames[o->schedule.metric]));
   PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 0, 1 << 20, &o->groups));
   if (o->groups == 0) {
     /* one group per node of the allocation */
@@ -113,30 +138,31 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
 static int CifarGroupCount(RnCtx ctx, const void *options) { return ((const CifarOptions *)options)->groups; }
 
 /* Accuracy on a data set, in inference mode, split over the group. */
-static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const double *mean, const double *std, const double *theta, double *accuracy, double *loss)
+static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const int *samples, int nsamples, const double *mean, const double *std, const double *theta,
+                               double *accuracy, double *loss)
 {
   double local[2] = {0, 0}, total[2];
   int *idx;
 
   PetscFunctionBeginUser;
   *accuracy = NAN, *loss = NAN;
-  if (!ds || ds->n == 0) PetscFunctionReturn(0);
+  if (!ds || nsamples == 0) PetscFunctionReturn(0);
   PetscCall(RnCifarModelSetTraining(m, PETSC_FALSE));
   PetscCall(PetscMalloc1(o->eval_batch, &idx));
-  for (int start = 0; start < ds->n; start += o->eval_batch) {
-    const int count = PetscMin(o->eval_batch, ds->n - start);
+  for (int start = 0; start < nsamples; start += o->eval_batch) {
+    const int count = PetscMin(o->eval_batch, nsamples - start);
     const int lo = start + (int)((long long)count * ctx->group_rank / ctx->group_size), hi = start + (int)((long long)count * (ctx->group_rank + 1) / ctx->group_size);
     double l;
     int c;
-    for (int i = lo; i < hi; i++) idx[i - lo] = i;
+    for (int i = lo; i < hi; i++) idx[i - lo] = samples ? samples[i] : i;
     PetscCall(RnCifarModelReserve(m, PetscMax(hi - lo, 1)));
     PetscCall(RnDatasetGetBatch(ds, idx, hi - lo, mean, std, NULL, 0, 0, m->x, m->labels));
     PetscCall(RnCifarModelPass(m, hi - lo, count, theta, NULL, &l, &c));
     local[0] += c, local[1] += l;
   }
   PetscCallMPI(MPI_Allreduce(local, total, 2, MPI_DOUBLE, MPI_SUM, ctx->group));
-  *accuracy = total[0] / ds->n;
-  *loss = total[1] / ds->n;
+  *accuracy = total[0] / nsamples;
+  *loss = total[1] / nsamples;
   PetscCall(PetscFree(idx));
   PetscCall(RnCifarModelSetTraining(m, PETSC_TRUE));
   PetscFunctionReturn(0);
@@ -152,6 +178,7 @@ typedef struct {
   double *theta, *optim_state, *bn;
   long optim_step;
   double epoch_sums[2]; /* loss and hits of the epoch so far (a checkpoint within an epoch) */
+  RnPlateauState plateau;
 } GroupState;
 
 /* The optimizer and batch-norm state into the group's checkpointed buffers. */
@@ -204,47 +231,88 @@ static PetscErrorCode NameKernels(RnCtx ctx, RnRunDir rd, RnCifarModel *m, RnPre
 static RnFlowKind UnitKind(const CifarOptions *o, int N) { return N ? (o->untied ? RN_FLOW_UNTIED : RN_FLOW_RESNET) : RN_FLOW_ODE; }
 static const char *ModelKind(const CifarOptions *o, int N) { return N ? (o->untied ? "untied" : "resnet") : "ode"; }
 
+/* A unit's data: the indices into the training files it trains on and is
+ * validated on (its held-out fold with data.folds > 1, else the validation
+ * split), and the mean and std of its training part. */
+typedef struct {
+  int fold, ntrain, nval;
+  int *train, *val;
+  double *mean, std[3];
+} UnitData;
+
+static PetscErrorCode UnitDataSetUp(const CifarOptions *o, RnDataset all, const int *fold_of, uint64_t seed, int fold, UnitData *u)
+{
+  PetscFunctionBeginUser;
+  u->fold = fold;
+  if (o->folds == 1) {
+    u->nval = o->validation, u->ntrain = all->n - o->validation;
+    PetscCall(RnDatasetSplitIndices(all->n, o->validation, seed, u->train, u->val));
+  } else {
+    u->ntrain = u->nval = 0;
+    for (int i = 0; i < all->n; i++) {
+      if (fold_of[i] == fold) u->val[u->nval++] = i;
+      else u->train[u->ntrain++] = i;
+    }
+  }
+  PetscCall(RnDatasetMeanStdOf(all, u->train, u->ntrain, u->mean, o->normalize_std ? u->std : NULL));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   CifarOptions *o = options;
-  RnDataset all = NULL, train = NULL, val = NULL, test = NULL;
-  double *mean, std[3], *stdp, start = RnWallTime();
-  const int nunits = o->ndepths + (o->ode ? 1 : 0);
+  RnDataset all = NULL, test = NULL;
+  double start = RnWallTime();
+  const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
   const int rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
-  int unit_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, first_round = 0, first_epoch = 0, first_step = 0;
+  int model_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, min_train;
   const int lo = (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
   RnMetrics epochs_csv, final_csv;
   GroupState gs = {0};
+  UnitData ud = {0};
   RnTrainer tr;
   long long resumed;
   double *recv = NULL;
 
   PetscFunctionBeginUser;
-  for (int u = 0; u < nunits; u++) unit_N[u] = u < o->ndepths ? o->depths[u] : 0;
+  for (int u = 0; u < nmodels; u++) model_N[u] = u < o->ndepths ? o->depths[u] : 0;
   /* data: every rank reads and checks the same files */
   PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_TRUE, o->max_train, &all));
   PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_FALSE, o->max_test, &test));
-  if (o->validation >= all->n) RnInputError(ctx->world, "data.validation = %d leaves no training samples (the training files hold %d); lower it", o->validation, all->n);
-  PetscCall(RnDatasetSplit(all, o->validation, ctx->seed, &train, &val));
-  PetscCall(RnDatasetDestroy(&all));
-  steps_per_epoch = train->n / o->batch;
-  RnInputCheck(steps_per_epoch >= 1, ctx->world, "train.batch = %d is larger than the %d training images", o->batch, train->n);
-  PetscCall(PetscMalloc1(3072, &mean));
-  stdp = o->normalize_std ? std : NULL;
-  PetscCall(RnDatasetMeanStd(train, mean, stdp));
-  PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s), %d round(s)\n", train->n, val->n, test->n,
-                  o->dir, o->channels, nunits, ctx->group_count, ctx->group_size, rounds));
+  if (o->folds == 1 && o->validation >= all->n) RnInputError(ctx->world, "data.validation = %d leaves no training samples (the training files hold %d); lower it", o->validation, all->n);
+  min_train = all->n - o->validation;
+  if (o->folds > 1) {
+    int largest = 0, *size;
+    RnInputCheck(o->folds <= all->n, ctx->world, "data.folds = %d is more than the %d training images", o->folds, all->n);
+    PetscCall(PetscMalloc1(all->n, &fold_of));
+    PetscCall(RnDatasetStratifiedFolds(all, o->folds, ctx->seed, fold_of));
+    PetscCall(PetscCalloc1(o->folds, &size));
+    for (int i = 0; i < all->n; i++) largest = PetscMax(largest, ++size[fold_of[i]]);
+    PetscCall(PetscFree(size));
+    min_train = all->n - largest;
+  }
+  /* the same step count for every unit (fold sizes differ by at most one) */
+  steps_per_epoch = min_train / o->batch;
+  RnInputCheck(steps_per_epoch >= 1, ctx->world, "train.batch = %d is larger than the %d training images", o->batch, min_train);
+  PetscCall(PetscMalloc3(all->n, &ud.train, all->n, &ud.val, 3072, &ud.mean));
+  if (o->folds > 1)
+    PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d; %d model(s) x %d fold(s) on %d group(s) of %d rank(s), %d round(s)\n",
+                    all->n, o->folds, o->fold_count == 1 ? "one of them here" : "each model trained on k-1, validated on the held-out one", test->n, o->dir, o->channels, nmodels,
+                    o->fold_count, ctx->group_count, ctx->group_size, rounds));
+  else
+    PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s), %d round(s)\n", all->n - o->validation,
+                    o->validation, test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size, rounds));
 
   /* the largest model fixes the state buffers */
-  for (int u = 0; u < nunits; u++) {
+  for (int u = 0; u < nmodels; u++) {
     RnCifarModel probe;
-    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, unit_N[u]), unit_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
+    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, model_N[u]), model_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
     gs.nmax = PetscMax(gs.nmax, probe.n);
     gs.nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
     PetscCall(RnCifarModelDestroy(&probe));
   }
   PetscCall(PetscCalloc3(gs.nmax, &gs.theta, 2 * gs.nmax, &gs.optim_state, gs.nbn, &gs.bn));
-  PetscCall(PetscMalloc2(train->n, &perm, o->batch, &idx));
+  PetscCall(PetscMalloc2(all->n, &perm, o->batch, &idx));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
   /* checkpoints at step granularity: every group's state, from its leader;
    * a step is a training step, counted over all rounds and epochs */
@@ -254,8 +322,9 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnTrainerAddGroupState(tr, "optimizer_step", &gs.optim_step, sizeof gs.optim_step));
   PetscCall(RnTrainerAddGroupState(tr, "batchnorm", gs.bn, sizeof(double) * gs.nbn));
   PetscCall(RnTrainerAddGroupState(tr, "epoch_sums", gs.epoch_sums, sizeof gs.epoch_sums));
-  PetscCall(RnTrainerOpenMetrics(tr, "epochs.csv", "group,member,N,model,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
-  PetscCall(RnTrainerOpenMetrics(tr, "final.csv", "group,member,N,model,params,test_acc,val_acc,train_acc,seconds", &final_csv));
+  PetscCall(RnTrainerAddGroupState(tr, "plateau", &gs.plateau, sizeof gs.plateau));
+  PetscCall(RnTrainerOpenMetrics(tr, "epochs.csv", "group,member,N,model,fold,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
+  PetscCall(RnTrainerOpenMetrics(tr, "final.csv", "group,member,N,model,fold,params,test_acc,val_acc,train_acc,seconds", &final_csv));
   PetscCall(RnTrainerStart(tr, (long long)rounds * o->epochs * steps_per_epoch, &resumed));
   if (resumed > 0) {
     const long long per_round = (long long)o->epochs * steps_per_epoch;
@@ -267,17 +336,22 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   for (int round = first_round; round < rounds; round++) {
     const int unit = round * ctx->group_count + ctx->group_id;
     const PetscBool active = unit < nunits ? PETSC_TRUE : PETSC_FALSE;
-    const int N = active ? unit_N[unit] : unit_N[0];
+    /* unit = model x (the folds of this run); idle groups of the last round
+     * train a copy of the first unit (and log nothing) */
+    const int model = active ? unit / o->fold_count : 0, fold = o->fold_first + (active ? unit % o->fold_count : 0);
+    const int N = model_N[model];
+    const double *stdp = o->normalize_std ? ud.std : NULL;
     RnCifarModel m;
     RnOptim optim;
     double *grad, *gsum, row[EPOCH_FIELDS], unit_start = RnWallTime();
     float *grad32;
-    char describe[64] = "-";
+    char describe[64] = "-", fold_name[32] = "";
     const int epoch0 = round == first_round ? first_epoch : 0, step0 = round == first_round ? first_step : 0;
 
-    /* idle groups of the last round train a copy of the first model (and log nothing) */
+    PetscCall(UnitDataSetUp(o, all, fold_of, ctx->seed, fold, &ud));
     PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
     PetscCall(RnCifarModelSetConvAlgorithm(&m, o->convolution));
+    PetscCall(RnCifarModelSetBatchNorm(&m, o->bn_momentum, o->bn_eps));
     PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
     PetscCall(PetscMalloc1(m.n + 2, &grad32));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
@@ -285,6 +359,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     if (epoch0 == 0 && step0 == 0) {
       /* the same initial stem and head for every model; the block from its own layer ids */
       PetscCall(RnCifarModelInit(&m, ctx->seed, 0, gs.theta));
+      RnPlateauStart(&gs.plateau);
     } else {
       PetscCall(PetscArraycpy(optim->state, gs.optim_state, optim->nstate));
       optim->step = gs.optim_step;
@@ -296,35 +371,35 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       RnDepthOptions d = {RN_FLOW_ODE, 0, o->ode_opt};
       RnDepthDescribe(&d, describe, sizeof describe);
     }
-    PetscCall(RnLog(ctx, "round %d/%d: %d model(s) side by side; group 0 trains %s with %d parameters%s\n", round + 1, rounds, PetscMin(ctx->group_count, nunits - round * ctx->group_count),
-                    describe, (int)m.n, epoch0 || step0 ? " (resumed)" : ""));
+    if (o->folds > 1) PetscCall(PetscSNPrintf(fold_name, sizeof fold_name, " on fold %d", fold));
+    PetscCall(RnLog(ctx, "round %d/%d: %d model(s) side by side; group 0 trains %s%s with %d parameters%s\n", round + 1, rounds, PetscMin(ctx->group_count, nunits - round * ctx->group_count),
+                    describe, fold_name, (int)m.n, epoch0 || step0 ? " (resumed)" : ""));
 
     for (int epoch = epoch0; epoch < o->epochs; epoch++) {
       const int first = epoch == epoch0 ? step0 : 0; /* a checkpoint within the epoch: go on from its step */
-      double lr_scale = 1.0, loss_sum = first ? gs.epoch_sums[0] : 0, correct = first ? gs.epoch_sums[1] : 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss;
-      for (int k = 0; k < o->ndecay; k++)
-        if (epoch >= o->decay_epochs[k]) lr_scale *= o->lr_decay;
+      const double lr_scale = RnLrScheduleFactor(&o->schedule, epoch + 1) * gs.plateau.scale;
+      double loss_sum = first ? gs.epoch_sums[0] : 0, correct = first ? gs.epoch_sums[1] : 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss;
       /* the global order of an epoch: a permutation from (seed, epoch), the same for every model */
-      RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, train->n, perm);
+      RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, ud.ntrain, perm);
       for (int step = first; step < steps_per_epoch; step++) {
         double l;
         int c;
-        for (int i = lo; i < hi; i++) idx[i - lo] = perm[step * o->batch + i];
-        PetscCall(RnDatasetGetBatch(train, idx, hi - lo, mean, stdp, o->use_augment ? &o->augment : NULL, ctx->seed, (uint32_t)epoch, m.x, m.labels));
+        for (int i = lo; i < hi; i++) idx[i - lo] = ud.train[perm[step * o->batch + i]];
+        PetscCall(RnDatasetGetBatch(all, idx, hi - lo, ud.mean, stdp, o->use_augment ? &o->augment : NULL, ctx->seed, (uint32_t)epoch, m.x, m.labels));
         PetscCall(PetscArrayzero(grad, m.n + 2));
         PetscCall(RnCifarModelPass(&m, hi - lo, o->batch, gs.theta, grad, &l, &c));
         /* loss and hits ride along in the one Allreduce */
         grad[m.n] = l, grad[m.n + 1] = c;
         PetscCall(AllreduceGradient(ctx, o->precision, m.n + 2, grad, grad32, gsum));
         if (!isfinite(gsum[m.n]))
-          RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "cifar: the loss of %s is %g at epoch %d step %d; lower train.lr (the last good checkpoint is kept)", describe, gsum[m.n], epoch + 1,
-                            step);
+          RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "cifar: the loss of %s%s is %g at epoch %d step %d; lower train.lr (the last good checkpoint is kept)", describe, fold_name, gsum[m.n],
+                            epoch + 1, step);
         loss_sum += gsum[m.n], correct += gsum[m.n + 1];
         PetscCall(RnOptimStep(optim, lr_scale, gs.theta, gsum));
         if (round == first_round && epoch == epoch0 && step == first) PetscCall(NameKernels(ctx, rd, &m, o->precision));
         if (step % o->log_every == 0 || step == steps_per_epoch - 1) {
           const double el = RnWallTime() - t0, ips = (step + 1 - first) * (double)o->batch / el;
-          PetscCall(RnProgress(ctx, "[%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, epoch + 1, o->epochs, step + 1, steps_per_epoch,
+          PetscCall(RnProgress(ctx, "[%s%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, fold_name, epoch + 1, o->epochs, step + 1, steps_per_epoch,
                                loss_sum / ((step + 1) * (double)o->batch), correct / ((step + 1) * (double)o->batch), ips, (steps_per_epoch - step - 1) * (double)o->batch / ips));
         }
         if (step + 1 < steps_per_epoch) {
@@ -336,20 +411,29 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
         }
       }
       PetscCall(RnProgressEnd(ctx));
-      PetscCall(Evaluate(ctx, &m, o, val, mean, stdp, gs.theta, &val_acc, &vloss));
-      PetscCall(Evaluate(ctx, &m, o, test, mean, stdp, gs.theta, &test_acc, &tloss));
+      PetscCall(Evaluate(ctx, &m, o, all, ud.val, ud.nval, ud.mean, stdp, gs.theta, &val_acc, &vloss));
+      PetscCall(Evaluate(ctx, &m, o, test, NULL, test->n, ud.mean, stdp, gs.theta, &test_acc, &tloss));
       row[0] = active ? unit : -1, row[1] = epoch + 1, row[2] = (double)(epoch + 1) * steps_per_epoch, row[3] = o->optim.lr * lr_scale;
       row[4] = loss_sum / ((double)steps_per_epoch * o->batch), row[5] = correct / ((double)steps_per_epoch * o->batch), row[6] = val_acc, row[7] = test_acc;
       row[8] = (double)(steps_per_epoch - first) * o->batch / (RnWallTime() - t0);
+      {
+        /* the plateau reducer looks at the epoch's metric; the group's ranks agree on it */
+        const double metric[4] = {vloss, val_acc, row[4], row[5]};
+        PetscBool reduced;
+        RnPlateauUpdate(&o->schedule, &gs.plateau, o->optim.lr, epoch + 1, metric[o->schedule.metric], &reduced);
+      }
       if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, EPOCH_FIELDS, MPI_DOUBLE, recv, EPOCH_FIELDS, MPI_DOUBLE, 0, ctx->leaders));
       if (ctx->world_rank == 0)
         for (int g = 0; g < ctx->group_count; g++) {
           const double *r = recv + (size_t)g * EPOCH_FIELDS;
           if (r[0] < 0) continue;
-          const int uN = unit_N[(int)r[0]];
-          PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), (int)r[1], (int)r[2], RnWallTime() - start, r[3], r[4], r[5],
-                                 r[6], r[7], r[8]));
-          PetscCall(RnLog(ctx, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, (int)r[1], r[4], r[5], r[6], r[7], r[8]));
+          const int uN = model_N[(int)r[0] / o->fold_count], uf = o->fold_first + (int)r[0] % o->fold_count;
+          PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[1], (int)r[2], RnWallTime() - start, r[3], r[4],
+                                 r[5], r[6], r[7], r[8]));
+          if (o->folds > 1)
+            PetscCall(RnLog(ctx, "  %s N=%d fold %d: epoch %d  lr %.3g  train loss %.4f acc %.4f  held-out %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, uf, (int)r[1], r[3], r[4], r[5],
+                            r[6], r[7], r[8]));
+          else PetscCall(RnLog(ctx, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, (int)r[1], r[4], r[5], r[6], r[7], r[8]));
         }
       if (epoch + 1 == o->epochs) {
         /* the round's final accuracies, written before its last checkpoint */
@@ -359,13 +443,14 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
           for (int g = 0; g < ctx->group_count; g++) {
             const double *r = recv + (size_t)g * FINAL_FIELDS;
             if (r[0] < 0) continue;
-            const int uN = unit_N[(int)r[0]];
-            PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), (int)r[1], r[2], r[3], r[4], r[5]));
+            const int uN = model_N[(int)r[0] / o->fold_count], uf = o->fold_first + (int)r[0] % o->fold_count;
+            PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%d,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[1], r[2], r[3], r[4], r[5]));
           }
         if (ctx->group_rank == 0 && active) {
-          char path[PETSC_MAX_PATH_LEN + 64];
+          char path[PETSC_MAX_PATH_LEN + 64], suffix[32] = "";
           RnSnapshotInfo info = {0, N, (long long)o->epochs * steps_per_epoch, (double)o->epochs};
-          PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-%s-N%d.bin", rd->path, ModelKind(o, N), N));
+          if (o->folds > 1) PetscCall(PetscSNPrintf(suffix, sizeof suffix, "-fold%d", fold));
+          PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-%s-N%d%s.bin", rd->path, ModelKind(o, N), N, suffix));
           PetscCall(RnSnapshotWrite(path, &info, m.n, gs.theta));
         }
       }
@@ -388,9 +473,9 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(PetscFree(recv));
   PetscCall(PetscFree2(perm, idx));
   PetscCall(PetscFree3(gs.theta, gs.optim_state, gs.bn));
-  PetscCall(PetscFree(mean));
-  PetscCall(RnDatasetDestroy(&train));
-  PetscCall(RnDatasetDestroy(&val));
+  PetscCall(PetscFree3(ud.train, ud.val, ud.mean));
+  PetscCall(PetscFree(fold_of));
+  PetscCall(RnDatasetDestroy(&all));
   PetscCall(RnDatasetDestroy(&test));
   PetscFunctionReturn(0);
 }

@@ -57,6 +57,17 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnCifarModelSetBatchNorm(RnCifarModel *m, double momentum, double eps)
+{
+  RnNet nets[2] = {m->stem, m->head};
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < nets[k]->nlayers; i++)
+      if (nets[k]->layers[i]->type == RN_LAYER_BATCHNORM) PetscCall(RnLayerBatchNormSetParameters(nets[k]->layers[i], momentum, eps));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta)
 {
   PetscFunctionBeginUser;

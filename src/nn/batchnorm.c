@@ -169,3 +169,15 @@ PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum
   *layer = l;
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode RnLayerBatchNormSetParameters(RnLayer l, double momentum, double eps)
+{
+  BatchNormData *d = l->data;
+
+  PetscFunctionBeginUser;
+  PetscCheck(l->type == RN_LAYER_BATCHNORM, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "layer '%s' is not a batch norm", l->name);
+  PetscCheck(momentum >= 0 && momentum <= 1 && eps > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch norm momentum %g must be in [0, 1] and eps %g > 0", momentum, eps);
+  d->momentum = momentum, d->eps = eps;
+  l->info.momentum = momentum, l->info.eps = eps;
+  PetscFunctionReturn(0);
+}

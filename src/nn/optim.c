@@ -93,3 +93,72 @@ PetscErrorCode RnOptimOptionsFromConfig(RnConfig cfg, const char *prefix, RnOpti
 #undef KEY
   PetscFunctionReturn(0);
 }
+
+const char *const RnMetricKindNames[] = {"val_loss", "val_acc", "train_loss", "train_acc", NULL};
+
+PetscErrorCode RnLrScheduleFromConfig(RnConfig cfg, const char *prefix, RnLrSchedule *s)
+{
+  char key[128];
+  int nfactors, metric;
+
+  PetscFunctionBeginUser;
+  memset(s, 0, sizeof *s);
+#define KEY(name) (PetscSNPrintf(key, sizeof key, "%s.%s", prefix, name), key)
+  /* the keys this replaced */
+  if (RnConfigHas(cfg, KEY("lr_decay"))) PetscCall(RnConfigError(cfg, key, "replaced by %s.lr_schedule = { epochs = [...]; factors = [...]; } (the factor of lr after each epoch)", prefix));
+  if (RnConfigHas(cfg, KEY("lr_decay_epochs"))) PetscCall(RnConfigError(cfg, key, "replaced by %s.lr_schedule = { epochs = [...]; factors = [...]; } (the factor of lr after each epoch)", prefix));
+  PetscCall(RnConfigGetIntArray(cfg, KEY("lr_schedule.epochs"), 0, NULL, 1, 1000000, 0, 32, &s->nsteps, s->epochs));
+  PetscCall(RnConfigGetRealArray(cfg, KEY("lr_schedule.factors"), 0, NULL, 0.0, 1e6, 0, 32, &nfactors, s->factors));
+  if (nfactors != s->nsteps) PetscCall(RnConfigError(cfg, KEY("lr_schedule.factors"), "%d factors for %d epochs: give one factor per epoch of %s.lr_schedule.epochs", nfactors, s->nsteps, prefix));
+  for (int i = 1; i < s->nsteps; i++)
+    if (s->epochs[i] <= s->epochs[i - 1]) PetscCall(RnConfigError(cfg, KEY("lr_schedule.epochs"), "must increase: %d follows %d", s->epochs[i], s->epochs[i - 1]));
+  PetscCall(RnConfigGetBool(cfg, KEY("plateau.enable"), PETSC_FALSE, &s->plateau));
+  PetscCall(RnConfigGetChoice(cfg, KEY("plateau.metric"), "val_loss", RnMetricKindNames, &metric));
+  s->metric = (RnMetricKind)metric;
+  PetscCall(RnConfigGetReal(cfg, KEY("plateau.factor"), sqrt(0.1), 1e-12, 1.0, &s->plateau_factor));
+  PetscCall(RnConfigGetInt(cfg, KEY("plateau.patience"), 5, 1, 1000000, &s->patience));
+  PetscCall(RnConfigGetReal(cfg, KEY("plateau.min_lr"), 0.5e-6, 0.0, 1e3, &s->min_lr));
+  PetscCall(RnConfigGetReal(cfg, KEY("plateau.min_delta"), 1e-4, 0.0, 1e6, &s->min_delta));
+#undef KEY
+  PetscFunctionReturn(0);
+}
+
+double RnLrScheduleFactor(const RnLrSchedule *s, int epoch)
+{
+  double f = 1.0;
+  for (int i = 0; i < s->nsteps; i++)
+    if (s->epochs[i] < epoch) f = s->factors[i];
+  return f;
+}
+
+void RnPlateauStart(RnPlateauState *st)
+{
+  st->scale = 1.0;
+  st->best = NAN; /* none yet */
+  st->wait = 0;
+}
+
+void RnPlateauUpdate(const RnLrSchedule *s, RnPlateauState *st, double lr, int epoch, double value, PetscBool *reduced)
+{
+  const PetscBool higher_is_better = s->metric == RN_METRIC_VAL_ACC || s->metric == RN_METRIC_TRAIN_ACC;
+  const PetscBool improved = isnan(st->best) || (higher_is_better ? value > st->best + s->min_delta : value < st->best - s->min_delta);
+
+  *reduced = PETSC_FALSE;
+  if (!s->plateau) return;
+  if (improved) {
+    st->best = value;
+    st->wait = 0;
+    return;
+  }
+  st->wait += 1;
+  if (st->wait >= s->patience) {
+    const double current = RnLrAt(s, st, lr, epoch), next = PetscMax(current * s->plateau_factor, s->min_lr);
+    if (current > s->min_lr && current > 0) {
+      st->scale *= next / current;
+      *reduced = PETSC_TRUE;
+    }
+    st->wait = 0;
+  }
+}
+
+double RnLrAt(const RnLrSchedule *s, const RnPlateauState *st, double lr, int epoch) { return lr * RnLrScheduleFactor(s, epoch) * (st ? st->scale : 1.0); }

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
 "$MAKE" "$TMP/data" 120 || { bad "could not generate data"; finish; exit 1; }
-tiny=(--set "data.dir=\"$TMP/data\"" --set data.validation=100 --set model.channels=4 --set 'model.depths=[2, 4]' --set train.epochs=2 --set train.batch=50 --set train.eval_batch=100)
+tiny=(--set "data.dir=\"$TMP/data\"" --set data.folds=1 --set data.validation=100 --set model.channels=4 --set 'model.depths=[2, 4]' --set train.epochs=2 --set train.batch=50 --set train.eval_batch=100)
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/one\""
 expect_status 0 "cifar sweep on one group of 2 ranks"
 [ "$(grep -c ',resnet,\|,ode,' "$TMP/one/epochs.csv")" -eq 6 ] && ok "2 epochs x 3 models in epochs.csv" || bad "epochs.csv: $(cat "$TMP/one/epochs.csv")"
@@ -42,7 +42,7 @@ grep -q "on 1 group(s) of 2 rank(s)" "$out" && ok "parallel.groups = 0 makes one
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/two\""
 expect_status 0 "cifar sweep on two groups of one rank"
 # the models are the same whatever the layout: compare final accuracies
-cmp -s <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort) && ok "one group of 2 ranks and 2 groups of 1 give the same accuracies" || bad "accuracies differ: $(diff <(cut -d, -f3-7 "$TMP/one/final.csv" | sort) <(cut -d, -f3-7 "$TMP/two/final.csv" | sort))"
+cmp -s <(cut -d, -f3-8 "$TMP/one/final.csv" | sort) <(cut -d, -f3-8 "$TMP/two/final.csv" | sort) && ok "one group of 2 ranks and 2 groups of 1 give the same accuracies" || bad "accuracies differ: $(diff <(cut -d, -f3-8 "$TMP/one/final.csv" | sort) <(cut -d, -f3-8 "$TMP/two/final.csv" | sort))"
 # a relative data.dir from --set is relative to the working directory; the
 # stored config holds it absolute, so --resume works from anywhere
 mkdir -p "$TMP/work" "$TMP/elsewhere"

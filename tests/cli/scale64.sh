@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
 "$MAKE" "$TMP/data" 60 || { bad "could not generate data"; finish; exit 1; }
-small=(--set "data.dir=\"$TMP/data\"" --set data.validation=32 --set data.max_test=64 --set model.channels=4 --set train.epochs=1 --set train.batch=32
+small=(--set "data.dir=\"$TMP/data\"" --set data.folds=1 --set data.validation=32 --set data.max_test=64 --set model.channels=4 --set train.epochs=1 --set train.batch=32
        --set train.eval_batch=64 --set ode.steps=2 --set parallel.groups=8 --set "run.dir=\"$TMP/run\"")
 out=$TMP/out64 err=$TMP/err64
 timeout 900 mpirun --oversubscribe --bind-to none -n 64 "$BIN" "$SRC/configs/cifar.cfg" "${small[@]}" > "$out" 2> "$err"

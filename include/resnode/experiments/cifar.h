@@ -40,6 +40,10 @@ PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
 PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct);
 /* How its float32 convolutions compute (layers.h: RnConvAlgorithm); before the first pass. */
 PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm algorithm);
+/* The batch norms' running-average momentum (PyTorch's convention: the
+ * weight of the new batch, 0.1 by default; Keras' momentum is 1 minus it)
+ * and eps (1e-5 by default). */
+PetscErrorCode RnCifarModelSetBatchNorm(RnCifarModel *m, double momentum, double eps);
 PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training);
 PetscErrorCode RnCifarModelDestroy(RnCifarModel *m);
 

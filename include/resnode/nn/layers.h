@@ -90,6 +90,8 @@ PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int 
 /* Batch norm over (batch, h, w) per channel with affine scale and shift;
  * momentum for the running averages (PyTorch convention, 0.1), eps 1e-5. */
 PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum, double eps, RnLayer *layer);
+/* Changes a batch norm's momentum (weight of the new batch) and eps. */
+PetscErrorCode RnLayerBatchNormSetParameters(RnLayer l, double momentum, double eps);
 /* Average pooling with a k x k window and stride k. */
 PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer);
 PetscErrorCode RnLayerCreateGlobalAvgPool(RnShape in, RnLayer *layer);
