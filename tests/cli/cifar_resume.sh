@@ -32,4 +32,18 @@ cmp -s "$TMP/ref/snapshots/theta-resnet-N8.bin" "$TMP/cut/snapshots/theta-resnet
 # columns without wall times: epoch rows and final accuracies
 cmp -s <(cut -d, -f1-7,9-13 "$TMP/ref/epochs.csv") <(cut -d, -f1-7,9-13 "$TMP/cut/epochs.csv") && ok "epochs.csv rows identical (but for times)" || bad "epochs.csv differs: $(diff <(cut -d, -f1-7,9-13 "$TMP/ref/epochs.csv") <(cut -d, -f1-7,9-13 "$TMP/cut/epochs.csv") | head -6)"
 cmp -s <(cut -d, -f1-9 "$TMP/ref/final.csv") <(cut -d, -f1-9 "$TMP/cut/final.csv") && ok "final.csv identical (but for times)" || bad "final.csv differs: $(diff "$TMP/ref/final.csv" "$TMP/cut/final.csv")"
+
+# the learning rate per epoch: a step schedule (x 0.1 after epoch 2) and the
+# plateau reducer (x 0.5 after every epoch that does not improve the training
+# loss by 1e5, i.e. every epoch after the first), preempted after epoch 2 and
+# resumed: by hand 1e-3, 1e-3, 1e-3 x 0.1 x 0.5, 1e-3 x 0.1 x 0.25
+sched=(--set "data.dir=\"$TMP/data\"" --set data.folds=1 --set data.validation=100 --set model.channels=4 --set 'model.depths=[2]' --set model.ode=false --set train.lr=1e-3
+  --set train.epochs=4 --set train.batch=20 --set train.eval_batch=100 --set train.log_every=1 --set checkpoint.every_seconds=0 --set output.plot=false
+  --set 'train.lr_schedule={ epochs = [2]; factors = [0.1]; }' --set 'train.plateau={ enable = true; metric = "train_loss"; factor = 0.5; patience = 1; min_delta = 1e5; min_lr = 0.0; }')
+signal_when "$TMP/lr" epochs.csv 2 "$SRC/configs/cifar-small.cfg" "${sched[@]}"
+expect_status 3 "the scheduled run preempted after its second epoch"
+rn 2 --resume "$TMP/lr"
+expect_status 0 "and resumed"
+lrs=$(awk -F, 'NR > 1 { printf "%s ", $9 }' "$TMP/lr/epochs.csv")
+[ "$lrs" = "0.001 0.001 5e-05 2.5e-05 " ] && ok "learning rates per epoch as computed by hand: $lrs" || bad "learning rates per epoch: $lrs (expected 0.001 0.001 5e-05 2.5e-05)"
 finish
