@@ -287,7 +287,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(PetscMalloc1(all->n, &fold_of));
     PetscCall(RnDatasetStratifiedFolds(all, o->folds, ctx->seed, fold_of));
     PetscCall(PetscCalloc1(o->folds, &size));
-    for (int i = 0; i < all->n; i++) largest = PetscMax(largest, ++size[fold_of[i]]);
+    for (int i = 0; i < all->n; i++) size[fold_of[i]]++;
+    for (int f = 0; f < o->folds; f++) largest = PetscMax(largest, size[f]);
     PetscCall(PetscFree(size));
     min_train = all->n - largest;
   }

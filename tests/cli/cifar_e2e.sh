@@ -57,6 +57,33 @@ expect_status 0 "--resume of that run from another directory"
 status=$(cat "$TMP/status") err="$TMP/err.keep"
 expect_status 2 "a relative data.dir that does not exist"
 expect_message "no such directory '$TMP/elsewhere/nowhere' (resolved from 'nowhere' relative to the working directory)" "the message says what it was resolved against"
+# stratified k-fold: k = 2, two depths and the ODE on 2 ranks (2 groups, then
+# 1): every (N, fold) trained, validated on its held-out fold, the same
+# accuracies whatever the groups; the report's intervals are numpy's
+kfold=(--set "data.dir=\"$TMP/data\"" --set data.folds=2 --set model.channels=4 --set 'model.depths=[2, 4]' --set train.epochs=2 --set train.batch=50 --set train.eval_batch=100)
+rn 2 "$SRC/configs/cifar-small.cfg" "${kfold[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/kfold\""
+expect_status 0 "k = 2 folds on 2 groups"
+[ "$(awk -F, 'NR > 1 { print $3 "," $5 }' "$TMP/kfold/final.csv" | sort -u | wc -l)" -eq 6 ] && ok "final.csv has every (N, fold): 3 models x 2 folds" || bad "final.csv: $(cat "$TMP/kfold/final.csv")"
+grep -q "held-out" "$out" && grep -q "N=4 fold 1: epoch 2" "$out" && ok "the log names the folds and the held-out accuracy" || bad "log: $(grep -m3 fold "$out")"
+rn 2 "$SRC/configs/cifar-small.cfg" "${kfold[@]}" --set parallel.groups=1 --set "run.dir=\"$TMP/kfold1\""
+cmp -s <(cut -d, -f3-8 "$TMP/kfold/final.csv" | sort) <(cut -d, -f3-8 "$TMP/kfold1/final.csv" | sort) && ok "the same folds and accuracies on 1 group as on 2" || bad "folds differ: $(diff <(cut -d, -f3-8 "$TMP/kfold/final.csv" | sort) <(cut -d, -f3-8 "$TMP/kfold1/final.csv" | sort))"
+report=$TMP/kfold/cifar-report.md
+[ "$(grep -c '^| \(resnet N = [24]\|neural ODE\) | [01] | ' "$report")" -eq 6 ] && ok "the report lists every (N, fold)" || bad "report: $(cat "$report")"
+/usr/bin/python3 - "$TMP/kfold/final.csv" "$report" > "$TMP/numpy.txt" <<'PY'
+import csv, sys
+import numpy as np
+rows = list(csv.DictReader(open(sys.argv[1])))
+report = open(sys.argv[2]).read()
+for model, N, name in (("resnet", "2", "resnet N = 2"), ("resnet", "4", "resnet N = 4"), ("ode", "0", "neural ODE")):
+    v = np.array([float(r["val_acc"]) for r in rows if r["model"] == model and r["N"] == N])
+    half = 12.706 * v.std(ddof=1) / np.sqrt(len(v))  # t(0.975, 1)
+    line = "| %s | 2 | %.4f +- %.4f |" % (name, v.mean(), half)
+    print(("ok " if line in report else "missing ") + line)
+PY
+[ "$(grep -c '^ok ' "$TMP/numpy.txt")" -eq 3 ] && ok "mean and 95% t-interval per model equal numpy's" || bad "intervals: $(cat "$TMP/numpy.txt")"
+rn 2 "$SRC/configs/cifar-small.cfg" "${kfold[@]}" --set data.validation=100
+expect_status 2 "data.validation with folds"; expect_message "data.validation: not used with data.folds = 2" "the conflict named"
+
 truncate -s 5000 "$TMP/data/data_batch_2.bin"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/bad\""
 expect_status 2 "a truncated data file"
