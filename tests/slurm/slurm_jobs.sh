@@ -6,7 +6,9 @@
 #  2. a job that gets its preemption signal (USR1 to the batch shell, as
 #     --signal=B:USR1@N sends it), checkpoints, requeues itself and resumes;
 #  3. real preemption by a higher partition (SIGTERM, GraceTime, requeue);
-#  4. a CIFAR job whose time limit is shorter than an epoch.
+#  4. a CIFAR job whose time limit is shorter than an epoch;
+#  5. the paper's k-fold CIFAR config (shrunk), one fold an array task, and
+#     its analysis.
 # Each ends bitwise equal to an uninterrupted run, with exactly its rows.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -134,4 +136,19 @@ cmp -s "$TMP/runs/limit-ref/snapshots/theta-resnet-N8.bin" "$TMP/runs/limit/snap
 for f in epochs.csv:1-7,9-13 final.csv:1-9; do
   cmp -s <(cut -d, -f"${f#*:}" "$TMP/runs/limit-ref/${f%:*}") <(cut -d, -f"${f#*:}" "$TMP/runs/limit/${f%:*}") && ok "${f%:*} has exactly the uninterrupted run's rows" || bad "${f%:*} differs: $(diff "$TMP/runs/limit-ref/${f%:*}" "$TMP/runs/limit/${f%:*}" | head -4)"
 done
+
+# 5. the paper's k-fold CIFAR study (configs/cifar.cfg, shrunk) as an array,
+# one fold a task, and the analysis that merges the folds
+"$RN_MAKE_CIFAR" "$TMP/cifar-tiny" 120 || bad "could not generate data"
+line=$(RESNODE_SBATCH_OPTS="--ntasks=2 --time=10" bash "$SRC/jobs/slurm/cifar-folds.sh" 3 "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/cifar-tiny\"" --set model.channels=4 --set 'model.depths=[2]' --set train.epochs=1 --set train.batch=50 --set train.eval_batch=100 --set output.plot=false)
+echo "  $line"
+array=$(echo "$line" | sed -n 's/.*fold array \([0-9]*\).*/\1/p')
+analysis=$(echo "$line" | sed -n 's/.*analysis \([0-9]*\).*/\1/p')
+[ -n "$array" ] && [ -n "$analysis" ] && ok "cifar-folds.sh submitted array $array and analysis $analysis" || bad "cifar-folds.sh said: $line"
+wait_jobs "$array" "$analysis" && ok "the fold array and its analysis finished" || bad "jobs still queued: $(squeue)"
+for t in 0 1 2; do
+  awk -F, -v t=$t 'NR > 1 && $5 != t { bad = 1 } END { exit bad || NR != 3 }' "$RESNODE_RUNS/cifar-$array-$t/final.csv" 2> /dev/null && ok "task $t trained fold $t of 3 (the ResNet and the ODE)" || bad "task $t: $(cat "$RESNODE_RUNS/cifar-$array-$t/final.csv" 2>/dev/null)"
+done
+report=$RESNODE_RUNS/cifar-$array-analysis/cifar-report.md
+[ "$(grep -c '^| \(resnet N = 2\|neural ODE\) | [012] | ' "$report" 2>/dev/null)" -eq 6 ] && grep -q '^| resnet N = 2 | 3 | ' "$report" && ok "the analysis merged the 3 folds of both models" || bad "report: $(cat "$report" resnode-analysis-$analysis.out 2>/dev/null | tail -8)"
 finish
