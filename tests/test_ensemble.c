@@ -135,20 +135,27 @@ static void test_rate(void)
   RnNetDestroy(&field);
 }
 
-/* A member on one rank == the same member with its batch split over the group. */
-static void test_split_group(void)
+/* The D -> 6 -> D tanh field of the group tests. */
+static RnNet SmallField(void)
 {
-  double x[SAMPLES * D], y[SAMPLES * D];
-  RnEnsembleOptions o;
   RnShape in = {D, 1, 1}, hid = {6, 1, 1};
   RnNet field;
   RnLayer l;
-  RnEnsemble one, all;
   RnNetCreate(in, &field);
   RnLayerCreateDense(in, 6, &l), RnNetAdd(field, l);
   RnLayerCreateActivation(hid, RN_ACT_TANH, &l), RnNetAdd(field, l);
   RnLayerCreateDense(hid, D, &l), RnNetAdd(field, l);
   RnNetSetUp(field);
+  return field;
+}
+
+/* A member on one rank == the same member with its batch split over the group. */
+static void test_split_group(void)
+{
+  double x[SAMPLES * D], y[SAMPLES * D];
+  RnEnsembleOptions o;
+  RnNet field = SmallField();
+  RnEnsemble one, all;
   Options(&o, x, y);
   o.ode.rtol = 1e-6, o.ode.atol = 1e-8;
   o.cap.kind = RN_CAP_SMOOTH, o.cap.level = 2.0;
@@ -179,15 +186,8 @@ static void test_member_chunks(void)
 {
   double x[SAMPLES * D], y[SAMPLES * D];
   RnEnsembleOptions o;
-  RnShape in = {D, 1, 1}, hid = {6, 1, 1};
-  RnNet field;
-  RnLayer l;
+  RnNet field = SmallField();
   RnEnsemble ens;
-  RnNetCreate(in, &field);
-  RnLayerCreateDense(in, 6, &l), RnNetAdd(field, l);
-  RnLayerCreateActivation(hid, RN_ACT_TANH, &l), RnNetAdd(field, l);
-  RnLayerCreateDense(hid, D, &l), RnNetAdd(field, l);
-  RnNetSetUp(field);
   Options(&o, x, y);
   o.steps = 23, o.record_every = 5; /* the last record (23) off the grid */
   RN_TEST_OK(RnEnsembleCreate(PETSC_COMM_WORLD, 1, field, &o, &ens));
