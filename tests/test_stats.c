@@ -131,10 +131,57 @@ static void test_w2_against_serial(void)
   }
 }
 
+/* This rank's columns of an M x p row-major matrix, as the distributed path takes them. */
+static double *LocalColumns(int M, int p, const double *X, RnStatsLayout *L)
+{
+  PetscInt off;
+  RnStatsLayoutColumns(PETSC_COMM_WORLD, M, p, L, &off);
+  double *local = malloc(sizeof(double) * M * (L->nlocal ? L->nlocal : 1));
+  for (int i = 0; i < M; i++)
+    for (PetscInt k = 0; k < L->nlocal; k++) local[i * L->nlocal + k] = X[i * p + off + k];
+  return local;
+}
+
+/* The Gram (M x M) path against the p x p path: the spectrum, the means and
+ * every W2 term to 1e-12, for p below, near and above M, on any rank count. */
+static void test_gram_equals_pxp(void)
+{
+  const int M = 20, ps[4] = {7, 20, 50, 130};
+  for (int c = 0; c < 4; c++) {
+    const int p = ps[c];
+    double *X1 = malloc(sizeof(double) * M * p), *X2 = malloc(sizeof(double) * M * p), *eig = malloc(sizeof(double) * p), *mean = malloc(sizeof(double) * p);
+    double geig[20], *gmean, worst = 0;
+    RnStatsLayout L;
+    RnGaussianW2 a, b;
+    PetscInt off;
+    Members(M, p, 1, 0.0, X1);
+    Members(M, p, 2, 0.3, X2);
+    RN_TEST_OK(RnStatsCovarianceSpectrum(PETSC_COMM_WORLD, M, p, rn_test_rank == 0 ? X1 : NULL, mean, eig));
+    double *l1 = LocalColumns(M, p, X1, &L), *l2 = LocalColumns(M, p, X2, &L);
+    RnStatsLayoutColumns(PETSC_COMM_WORLD, M, p, &L, &off);
+    gmean = malloc(sizeof(double) * (L.nlocal ? L.nlocal : 1));
+    RN_TEST_OK(RnStatsSpectrumGram(&L, l1, gmean, geig));
+    for (int k = 0; k < PetscMin(M, p); k++) worst = fmax(worst, fabs(geig[k] - eig[k]) / eig[0]);
+    for (int k = p; k < M; k++) worst = fmax(worst, fabs(geig[k]) / eig[0]); /* rank <= p */
+    for (PetscInt k = 0; k < L.nlocal; k++) worst = fmax(worst, fabs(gmean[k] - mean[off + k]));
+    RN_TEST_OK(RnStatsGaussianW2(PETSC_COMM_WORLD, M, p, rn_test_rank == 0 ? X1 : NULL, rn_test_rank == 0 ? X2 : NULL, &a));
+    RN_TEST_OK(RnStatsGaussianW2Gram(&L, l1, l2, &b));
+    const double scale = a.trace1 + a.trace2;
+    worst = fmax(worst, fabs(a.mean_sq_dist - b.mean_sq_dist) / fmax(a.mean_sq_dist, 1e-300));
+    worst = fmax(worst, fabs(a.trace1 - b.trace1) / scale);
+    worst = fmax(worst, fabs(a.trace2 - b.trace2) / scale);
+    worst = fmax(worst, fabs(a.cross - b.cross) / scale);
+    worst = fmax(worst, fabs(a.w2 * a.w2 - b.w2 * b.w2) / scale);
+    if (rn_test_rank == 0) printf("\n    M %d p %d on %d ranks: Gram vs p x p %.1e ", M, p, rn_test_size, worst);
+    CU_ASSERT(worst < 1e-12);
+    free(X1), free(X2), free(eig), free(mean), free(l1), free(l2), free(gmean);
+  }
+}
+
 static void Register(void)
 {
   RnTestAddSuite("stats", "spectrum_small", test_spectrum_small, "spectrum_medium", test_spectrum_medium, "spectrum_large", test_spectrum_large, "w2_against_serial",
-                 test_w2_against_serial, NULL);
+                 test_w2_against_serial, "gram_equals_pxp", test_gram_equals_pxp, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

@@ -8,6 +8,7 @@
  * the sum of the singular values of an M x M matrix (tests compare both). */
 #include "resnode/ensemble/stats.h"
 
+#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -25,6 +26,7 @@ extern void pdsyrk_(const char *uplo, const char *trans, const int *n, const int
                     const double *beta, double *c, const int *ic, const int *jc, const int *descc);
 extern void pdsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *ia, const int *ja, const int *desca, double *w, double *z, const int *iz, const int *jz,
                     const int *descz, double *work, const int *lwork, int *info);
+extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work, const int *lwork, int *info);
 extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a, const int *lda, double *s, double *u, const int *ldu, double *vt, const int *ldvt,
                     double *work, const int *lwork, int *info);
 
@@ -186,5 +188,113 @@ PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *memb
   PetscCallMPI(MPI_Bcast(out, 4, MPI_DOUBLE, 0, comm)); /* mean_sq_dist, traces, cross */
   out->w2 = sqrt(PetscMax(out->mean_sq_dist + out->trace1 + out->trace2 - 2.0 * out->cross, 0.0));
   PetscCall(PetscFree4(mean1, mean2, eig1, eig2));
+  PetscFunctionReturn(0);
+}
+
+/* ---- distributed by columns: M x M products summed over the ranks ---- */
+
+void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layout, PetscInt *offset)
+{
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  layout->comm = comm, layout->M = M, layout->p = p;
+  *offset = (PetscInt)((long long)p * rank / size);
+  layout->nlocal = (PetscInt)((long long)p * (rank + 1) / size) - *offset;
+}
+
+#define STATS_CHUNK 256 /* columns centred at a time: the only copy is M x 256 */
+
+/* Local column means, and the centred columns [c0, c0 + b) of X into Y (M x b, row-major). */
+static void CentredChunk(int M, PetscInt nlocal, const double *X, const double *mean, PetscInt c0, int b, double *Y)
+{
+  for (int i = 0; i < M; i++)
+    for (int t = 0; t < b; t++) Y[(size_t)i * b + t] = X[(size_t)i * nlocal + c0 + t] - mean[c0 + t];
+}
+
+static void ColumnMeans(int M, PetscInt nlocal, const double *X, double *mean)
+{
+  for (PetscInt k = 0; k < nlocal; k++) mean[k] = 0;
+  for (int i = 0; i < M; i++)
+    for (PetscInt k = 0; k < nlocal; k++) mean[k] += X[(size_t)i * nlocal + k];
+  for (PetscInt k = 0; k < nlocal; k++) mean[k] /= M;
+}
+
+PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, double *mean_local, double *eigenvalues)
+{
+  const int M = L->M;
+  double *G, *Gsum = NULL, *Y, wq, *work;
+  int rank, lwork = -1, info;
+
+  PetscFunctionBeginUser;
+  PetscCheck(M >= 2, L->comm, PETSC_ERR_ARG_OUTOFRANGE, "a covariance needs at least 2 members (got %d)", M);
+  PetscCallMPI(MPI_Comm_rank(L->comm, &rank));
+  PetscCall(PetscCalloc2((size_t)M * M, &G, (size_t)M * STATS_CHUNK, &Y));
+  ColumnMeans(M, L->nlocal, local, mean_local);
+  /* G = Xc Xc^T / (M - 1), the upper triangle, a chunk of columns at a time */
+  for (PetscInt c0 = 0; c0 < L->nlocal; c0 += STATS_CHUNK) {
+    const int b = (int)PetscMin((PetscInt)STATS_CHUNK, L->nlocal - c0);
+    CentredChunk(M, L->nlocal, local, mean_local, c0, b, Y);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, b, 1.0 / (M - 1), Y, b, 1.0, G, M);
+  }
+  if (rank == 0) PetscCall(PetscMalloc1((size_t)M * M, &Gsum));
+  PetscCallMPI(MPI_Reduce(G, Gsum, M * M, MPI_DOUBLE, MPI_SUM, 0, L->comm));
+  if (rank == 0) {
+    /* row-major upper = column-major lower */
+    dsyev_("N", "L", &M, Gsum, &M, eigenvalues, &wq, &lwork, &info);
+    lwork = (int)wq + 1;
+    PetscCall(PetscMalloc1(lwork, &work));
+    dsyev_("N", "L", &M, Gsum, &M, eigenvalues, work, &lwork, &info);
+    PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "dsyev failed: info = %d", info);
+    PetscCall(PetscFree(work));
+    for (int i = 0; i < M / 2; i++) {
+      const double t = eigenvalues[i];
+      eigenvalues[i] = eigenvalues[M - 1 - i], eigenvalues[M - 1 - i] = t;
+    }
+    /* rounding-level eigenvalues (the Gram matrix of centred members has rank <= M - 1) are 0 */
+    for (int i = 0; i < M; i++)
+      if (fabs(eigenvalues[i]) <= M * DBL_EPSILON * fabs(eigenvalues[0])) eigenvalues[i] = 0.0;
+  }
+  PetscCallMPI(MPI_Bcast(eigenvalues, M, MPI_DOUBLE, 0, L->comm));
+  PetscCall(PetscFree(Gsum));
+  PetscCall(PetscFree2(G, Y));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local1, const double *local2, RnGaussianW2 *out)
+{
+  const int M = L->M;
+  double *m1, *m2, *Y1, *Y2, *B, *Bsum = NULL, part[3] = {0, 0, 0}, sum[3];
+  int rank;
+
+  PetscFunctionBeginUser;
+  PetscCheck(M >= 2, L->comm, PETSC_ERR_ARG_OUTOFRANGE, "a covariance needs at least 2 members (got %d)", M);
+  PetscCallMPI(MPI_Comm_rank(L->comm, &rank));
+  PetscCall(PetscMalloc5(PetscMax(L->nlocal, 1), &m1, PetscMax(L->nlocal, 1), &m2, (size_t)M * STATS_CHUNK, &Y1, (size_t)M * STATS_CHUNK, &Y2, (size_t)M * M, &B));
+  PetscCall(PetscArrayzero(B, (size_t)M * M));
+  ColumnMeans(M, L->nlocal, local1, m1);
+  ColumnMeans(M, L->nlocal, local2, m2);
+  for (PetscInt k = 0; k < L->nlocal; k++) part[0] += (m1[k] - m2[k]) * (m1[k] - m2[k]);
+  /* B = A1 A2^T (A_i the centred members / sqrt(M - 1)) and the traces, a chunk at a time */
+  for (PetscInt c0 = 0; c0 < L->nlocal; c0 += STATS_CHUNK) {
+    const int b = (int)PetscMin((PetscInt)STATS_CHUNK, L->nlocal - c0);
+    CentredChunk(M, L->nlocal, local1, m1, c0, b, Y1);
+    CentredChunk(M, L->nlocal, local2, m2, c0, b, Y2);
+    for (size_t t = 0; t < (size_t)M * b; t++) part[1] += Y1[t] * Y1[t], part[2] += Y2[t] * Y2[t];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, M, b, 1.0 / (M - 1), Y1, b, Y2, b, 1.0, B, M);
+  }
+  part[1] /= M - 1, part[2] /= M - 1;
+  if (rank == 0) PetscCall(PetscMalloc1((size_t)M * M, &Bsum));
+  PetscCallMPI(MPI_Reduce(B, Bsum, M * M, MPI_DOUBLE, MPI_SUM, 0, L->comm));
+  PetscCallMPI(MPI_Reduce(part, sum, 3, MPI_DOUBLE, MPI_SUM, 0, L->comm));
+  memset(out, 0, sizeof *out);
+  if (rank == 0) {
+    out->mean_sq_dist = sum[0], out->trace1 = sum[1], out->trace2 = sum[2];
+    PetscCall(NuclearNorm(M, Bsum, &out->cross));
+  }
+  PetscCallMPI(MPI_Bcast(out, 4, MPI_DOUBLE, 0, L->comm));
+  out->w2 = sqrt(PetscMax(out->mean_sq_dist + out->trace1 + out->trace2 - 2.0 * out->cross, 0.0));
+  PetscCall(PetscFree(Bsum));
+  PetscCall(PetscFree5(m1, m2, Y1, Y2, B));
   PetscFunctionReturn(0);
 }

@@ -49,7 +49,7 @@ analysis=$(echo "$line" | sed -n 's/.*analysis \([0-9]*\).*/\1/p')
 [ -n "$array" ] && [ -n "$analysis" ] && ok "sweep.sh submitted array $array and analysis $analysis" || bad "sweep.sh said: $line"
 task1=$RESNODE_RUNS/ensemble-$array-1
 for i in $(seq 1 3000); do
-  [ "$(wc -l < "$task1/records.csv" 2>/dev/null || echo 0)" -gt 1 ] && break
+  [ "$(wc -l 2>/dev/null < "$task1/records.csv" || echo 0)" -gt 1 ] && break
   sleep 0.1
 done
 scancel --signal=USR1 --batch "${array}_1"
@@ -74,7 +74,7 @@ args=(--set train.iterations=1200 --set checkpoint.every_steps=50 --set output.p
 jid=$(RESNODE_RUN_DIR=$TMP/runs/pre sbatch --parsable --nodes=1 --ntasks-per-node=2 --time=10 --output="$TMP/pre-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/node-fit.cfg" "${args[@]}")
 [ -n "$jid" ] && ok "cifar.sbatch submitted as job $jid" || bad "submission failed"
 for i in $(seq 1 600); do
-  [ "$(wc -l < "$TMP/runs/pre/train.csv" 2>/dev/null || echo 0)" -gt 10 ] && break
+  [ "$(wc -l 2>/dev/null < "$TMP/runs/pre/train.csv" || echo 0)" -gt 10 ] && break
   sleep 0.1
 done
 scancel --signal=USR1 --batch "$jid"
@@ -101,7 +101,7 @@ mkdir -p "$TMP/elsewhere"
 jid=$(cd "$TMP/elsewhere" && env -u RESNODE_HOME RESNODE_RUN_DIR=$TMP/runs/preempted sbatch --parsable -p low --nodes=1 --ntasks=2 --time=10 --output="$TMP/preempted-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/node-fit.cfg" "${long[@]}")
 [ -n "$jid" ] && ok "job $jid submitted to the preemptible partition from outside the clone" || bad "submission failed"
 for i in $(seq 1 600); do
-  [ "$(wc -l < "$TMP/runs/preempted/train.csv" 2>/dev/null || echo 0)" -gt 10 ] && break
+  [ "$(wc -l 2>/dev/null < "$TMP/runs/preempted/train.csv" || echo 0)" -gt 10 ] && break
   sleep 0.1
 done
 hi=$(sbatch --parsable -p high --ntasks=2 --time=5 --output="$TMP/high-%j.out" --wrap "sleep 2")
@@ -118,8 +118,8 @@ cmp -s <(cut -d, -f1-4,6- "$TMP/runs/long-ref/train.csv") <(cut -d, -f1-4,6- "$T
 # (--signal=B:USR1@50 with --time=1) reaches the ranks within the epoch; they
 # checkpoint at their step, the job requeues, and so on until the epoch and
 # the run are done: bitwise the uninterrupted run, with exactly its rows
-"$RN_MAKE_CIFAR" "$TMP/cifar" 6400 || bad "could not generate data"
-cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.folds=1 --set data.validation=100 --set model.channels=64 --set 'model.depths=[8]' --set model.ode=false
+"$RN_MAKE_CIFAR" "$TMP/cifar" 6000 || bad "could not generate data"
+cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.max_train=0 --set data.folds=1 --set data.validation=100 --set model.channels=64 --set 'model.depths=[8]' --set model.ode=false
   --set train.epochs=1 --set train.batch=32 --set train.eval_batch=500 --set train.log_every=20 --set checkpoint.every_seconds=0 --set output.plot=false)
 jid=$(RESNODE_RUN_DIR=$TMP/runs/limit sbatch --parsable --nodes=1 --ntasks=2 --time=1 --signal=B:USR1@50 --output="$TMP/limit-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-small.cfg" "${cifar[@]}")
 [ -n "$jid" ] && ok "a CIFAR job with a one-minute limit submitted as $jid" || bad "submission failed"

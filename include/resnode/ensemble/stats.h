@@ -21,4 +21,26 @@ typedef struct {
 PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const double *members, double *mean, double *eigenvalues);
 PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *members1, const double *members2, RnGaussianW2 *out);
 
+/* The same without gathering: the member matrices distributed by columns
+ * (parameters), rank r of comm holding columns [offset, offset + nlocal) of
+ * the M x p matrix as an M x nlocal row-major block. Every product is M x M:
+ * the covariance's non-zero eigenvalues are those of the Gram matrix
+ * Xc Xc^T / (M - 1), and the W2 cross term is the nuclear norm of A1 A2^T,
+ * both sums of local products (BLAS on chunks of 256 centred columns, the
+ * only copy) reduced over the ranks. Memory per rank: the blocks given plus
+ * M x (M + 512) doubles; work M^2 p / ranks. Use it where p exceeds M (the
+ * p x p path above costs p^3 and holds p^2 / ranks); the ensemble switches
+ * at p > 2048. */
+typedef struct {
+  MPI_Comm comm;
+  int M;
+  PetscInt p, nlocal;
+} RnStatsLayout;
+/* Columns split evenly: this rank's count in layout->nlocal, its first column in *offset. */
+void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layout, PetscInt *offset);
+/* mean_local (nlocal), and the M leading eigenvalues of the covariance
+ * (descending; the rest of its p are 0) on every rank. */
+PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *layout, const double *local, double *mean_local, double *eigenvalues);
+PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *layout, const double *local1, const double *local2, RnGaussianW2 *out);
+
 #endif
