@@ -17,8 +17,15 @@
 #include <math.h>
 #include <string.h>
 
+/* How the laws' statistics are formed: the p x p covariance (ScaLAPACK), or
+ * M x M products of the member matrices split by columns over the ranks. */
+typedef enum { STATS_AUTO, STATS_COVARIANCE, STATS_GRAM } StatsPath;
+static const char *const rn_stats_paths[] = {"auto", "covariance", "gram", NULL};
+#define STATS_GRAM_ABOVE 2048 /* auto: the Gram path for p above this */
+
 typedef struct {
   RnEnsembleOptions ens;
+  StatsPath stats;
   int groups;
   RnCheckpointOptions checkpoint;
   PetscBool plot;
@@ -52,6 +59,11 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   if (!o->ens.limit && o->ens.ndepths < 2) PetscCall(RnConfigError(cfg, "ensemble.depths", "without the limit (ensemble.limit = false) the deepest N is the reference: give at least two depths"));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
+  {
+    int path;
+    PetscCall(RnConfigGetChoice(cfg, "ensemble.stats", "auto", rn_stats_paths, &path));
+    o->stats = (StatsPath)path;
+  }
   o->cfg = cfg;
   *options = o;
   PetscFunctionReturn(0);
@@ -159,6 +171,51 @@ static PetscErrorCode WriteStatistics(RnCtx ctx, RnRunDir rd, const EnsembleExpO
   PetscFunctionReturn(0);
 }
 
+/* Member m's row of theta at the last record, for depth di: this rank's columns (from rank 0). */
+static PetscErrorCode ScatterColumns(RnCtx ctx, Results *r, int di, const RnStatsLayout *L, const int *counts, const int *displs, double *local)
+{
+  PetscFunctionBeginUser;
+  for (int m = 0; m < r->M; m++)
+    PetscCallMPI(MPI_Scatterv(ctx->world_rank == 0 ? ThetaAt(r, di, m, r->nrec - 1) : NULL, counts, displs, MPI_DOUBLE, local + (size_t)m * L->nlocal, (int)L->nlocal, MPI_DOUBLE, 0,
+                              ctx->world));
+  PetscFunctionReturn(0);
+}
+
+/* The laws by the Gram path: the member matrices split by columns over the
+ * ranks, M x M products only (stats.h), M eigenvalues per depth. */
+static PetscErrorCode WriteLawsGram(RnCtx ctx, const EnsembleExpOptions *o, Results *r, RnMetrics laws_csv, RnMetrics spec_csv)
+{
+  RnStatsLayout L;
+  PetscInt off;
+  int *counts, *displs;
+  double *a, *b, *mean, *eig;
+  const int M = r->M;
+
+  PetscFunctionBeginUser;
+  RnStatsLayoutColumns(ctx->world, M, r->p, &L, &off);
+  PetscCall(PetscMalloc2(ctx->world_size, &counts, ctx->world_size, &displs));
+  for (int q = 0; q < ctx->world_size; q++) {
+    displs[q] = (int)((long long)r->p * q / ctx->world_size);
+    counts[q] = (int)((long long)r->p * (q + 1) / ctx->world_size) - displs[q];
+  }
+  PetscCall(PetscMalloc4((size_t)M * PetscMax(L.nlocal, 1), &a, (size_t)M * PetscMax(L.nlocal, 1), &b, PetscMax(L.nlocal, 1), &mean, M, &eig));
+  PetscCall(ScatterColumns(ctx, r, r->ref, &L, counts, displs, b));
+  for (int di = 0; di < r->D; di++) {
+    const int N = di < r->ndepths ? o->ens.depths[di] : 0;
+    PetscCall(ScatterColumns(ctx, r, di, &L, counts, displs, a));
+    PetscCall(RnStatsSpectrumGram(&L, a, mean, eig));
+    for (int k = 0; k < M; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, k, eig[k]));
+    if (di != r->ref) {
+      RnGaussianW2 w;
+      PetscCall(RnStatsGaussianW2Gram(&L, a, b, &w));
+      PetscCall(RnMetricsRow(laws_csv, "%d,%.10e,%.10e,%.10e,%.10e", N, w.mean_sq_dist, w.trace1, w.trace2, w.w2));
+    }
+  }
+  PetscCall(PetscFree4(a, b, mean, eig));
+  PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
 /* Laws of theta at the final time: spectra and Gaussian W2 (collective). */
 static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, Results *r)
 {
@@ -169,6 +226,12 @@ static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions
   PetscFunctionBeginUser;
   PetscCall(RnMetricsOpen(rd, "laws.csv", "N,mean_dist_sq,trace_N,trace_ref,w2", &laws_csv));
   PetscCall(RnMetricsOpen(rd, "spectrum.csv", "N,index,eigenvalue", &spec_csv));
+  if (o->stats == STATS_GRAM || (o->stats == STATS_AUTO && r->p > STATS_GRAM_ABOVE)) {
+    PetscCall(WriteLawsGram(ctx, o, r, laws_csv, spec_csv));
+    PetscCall(RnMetricsClose(&laws_csv));
+    PetscCall(RnMetricsClose(&spec_csv));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscMalloc2(r->p, &mean, r->p, &eig));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc2((size_t)M * r->p, &a, (size_t)M * r->p, &b));
   for (int di = 0; di < r->D; di++) {
