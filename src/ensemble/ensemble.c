@@ -19,9 +19,12 @@ struct RnEnsemble_s {
   int *idx;
   RnFlow flow; /* of depth flow_N, kept between calls */
   int flow_N;
+  RnEnsembleProblem problem; /* the field's own, or one given */
+  PetscErrorCode (*monitor)(void *ctx, int N, int member, int step, const double *noise, PetscInt p);
+  void *monitor_ctx;
 };
 
-static const char *const rn_data_kinds[] = {"synthetic", "csv", NULL};
+static const char *const rn_data_kinds[] = {"synthetic", "csv", "cifar", NULL};
 static const char *const rn_targets[] = {"sine", "linear", NULL};
 static const char *const rn_presets[] = {"reduced", "full", NULL};
 
@@ -112,11 +115,11 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
       opt->x[i] = 2.0 * opt->x[i] - 1.0;
       opt->y[i] = target == 0 ? opt->x[i] + amplitude * sin(PETSC_PI * opt->x[i]) : amplitude * opt->x[i];
     }
-  } else {
+  } else if (kind == 1) {
     char path[PETSC_MAX_PATH_LEN];
     PetscCall(RnConfigGetPath(cfg, "data.file", RN_REQUIRED, 1, path, sizeof path));
     PetscCall(ReadCsvData(cfg, path, opt->dim, opt));
-  }
+  } else opt->classification = PETSC_TRUE; /* CIFAR-10: the experiment loads it, with its network */
   PetscCall(RnConfigGetReal(cfg, "model.T", 1.0, 1e-9, 1e9, &opt->T));
   PetscCall(RnConfigGetChoice(cfg, "model.cap", "smooth", RnCapKindNames, &cap));
   opt->cap.kind = (RnCapKind)cap;
@@ -151,6 +154,43 @@ PetscErrorCode RnEnsembleOptionsDestroy(RnEnsembleOptions *opt)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode FieldGradient(void *ctx, int N, int member, int step, const double *capped, double *grad_sum);
+static PetscErrorCode FieldLoss(void *ctx, int N, const double *capped, double *loss);
+static PetscErrorCode FieldInit(void *ctx, int N, int member, double *theta);
+
+PetscErrorCode RnEnsembleCreateWithProblem(MPI_Comm comm, uint64_t seed, PetscInt p, const RnEnsembleOptions *opt, const RnEnsembleProblem *problem, RnEnsemble *ensp)
+{
+  RnEnsemble e;
+
+  PetscFunctionBeginUser;
+  if (opt->sigma_diag) PetscCheck(opt->nsigma_diag == p, comm, RN_ERR_INPUT, "sgd.sigma_diag has %d entries; the model has %d parameters (one each)", opt->nsigma_diag, (int)p);
+  PetscCall(PetscNew(&e));
+  e->comm = comm;
+  PetscCallMPI(MPI_Comm_rank(comm, &e->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &e->size));
+  e->seed = seed;
+  e->opt = opt;
+  e->p = p;
+  e->nrec = opt->steps / opt->record_every + 1 + (opt->steps % opt->record_every ? 1 : 0);
+  e->problem = *problem;
+  PetscCall(PetscMalloc4(e->p, &e->capped, e->p, &e->grad, e->p, &e->grad_sum, e->p + 1, &e->noise));
+  *ensp = e;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnEnsembleSetStepMonitor(RnEnsemble e, PetscErrorCode (*monitor)(void *ctx, int N, int member, int step, const double *noise, PetscInt p), void *ctx)
+{
+  PetscFunctionBeginUser;
+  e->monitor = monitor, e->monitor_ctx = ctx;
+  PetscFunctionReturn(0);
+}
+
+void RnEnsembleBatchIndices(uint64_t seed, int member, int step, int batch, int samples, int *idx)
+{
+  /* drawn with replacement, keyed by (member, step, i): the same at every depth */
+  for (int i = 0; i < batch; i++) idx[i] = PetscMin(samples - 1, (int)(RnRandUniformAt(seed, RN_STREAM_ORDER, (uint32_t)member, (uint32_t)step, (uint32_t)i) * samples));
+}
+
 PetscErrorCode RnEnsembleCreate(MPI_Comm comm, uint64_t seed, RnNet field, const RnEnsembleOptions *opt, RnEnsemble *ensp)
 {
   RnEnsemble e;
@@ -160,18 +200,12 @@ PetscErrorCode RnEnsembleCreate(MPI_Comm comm, uint64_t seed, RnNet field, const
   PetscFunctionBeginUser;
   PetscCheck(RnShapeSize(field->in) == opt->dim && RnShapeSize(field->out) == opt->dim, comm, RN_ERR_INPUT,
              "model.field maps %d to %d entries; the data have dimension %d (x and y of equal dimension)", (int)RnShapeSize(field->in), (int)RnShapeSize(field->out), opt->dim);
-  if (opt->sigma_diag)
-    PetscCheck(opt->nsigma_diag == field->nparams, comm, RN_ERR_INPUT, "sgd.sigma_diag has %d entries; the model has %d parameters (one each)", opt->nsigma_diag, (int)field->nparams);
-  PetscCall(PetscNew(&e));
-  e->comm = comm;
-  PetscCallMPI(MPI_Comm_rank(comm, &e->rank));
-  PetscCallMPI(MPI_Comm_size(comm, &e->size));
-  e->seed = seed;
+  {
+    RnEnsembleProblem field_problem = {NULL, FieldGradient, FieldLoss, FieldInit, NULL};
+    PetscCall(RnEnsembleCreateWithProblem(comm, seed, field->nparams, opt, &field_problem, &e));
+  }
+  e->problem.ctx = e;
   e->field = field;
-  e->opt = opt;
-  e->p = field->nparams;
-  e->nrec = opt->steps / opt->record_every + 1 + (opt->steps % opt->record_every ? 1 : 0);
-  PetscCall(PetscMalloc4(e->p, &e->capped, e->p, &e->grad, e->p, &e->grad_sum, e->p + 1, &e->noise));
   PetscCall(PetscMalloc5(maxb * opt->dim, &e->xb, maxb * opt->dim, &e->yb, maxb * opt->dim, &e->xT, maxb * opt->dim, &e->dxT, B, &e->idx));
   *ensp = e;
   PetscFunctionReturn(0);
@@ -217,29 +251,74 @@ static PetscErrorCode BatchLoss(RnEnsemble e, RnFlow flow, int count, int local,
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode RiskWithFlow(RnEnsemble e, RnFlow flow, const double *theta, double *risk)
+static PetscErrorCode FlowForDepth(RnEnsemble e, int N, RnFlow *flow);
+
+/* The field's loss over all samples (this rank's share), at e->capped. */
+static PetscErrorCode FieldLoss(void *ctx, int N, const double *capped, double *loss)
 {
+  RnEnsemble e = ctx;
   const RnEnsembleOptions *o = e->opt;
   const int n = o->samples, lo = (int)((long long)n * e->rank / e->size), hi = (int)((long long)n * (e->rank + 1) / e->size);
+  RnFlow flow = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(FlowForDepth(e, N, &flow));
+  PetscCall(PetscArraycpy(e->xb, o->x + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
+  PetscCall(PetscArraycpy(e->yb, o->y + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
+  PetscCall(BatchLoss(e, flow, n, hi - lo, loss, NULL));
+  PetscFunctionReturn(0);
+}
+
+/* The field's mini-batch gradient (summed over the group), at e->capped. */
+static PetscErrorCode FieldGradient(void *ctx, int N, int member, int step, const double *capped, double *grad_sum)
+{
+  RnEnsemble e = ctx;
+  const RnEnsembleOptions *o = e->opt;
+  const int B = o->batch > 0 ? o->batch : o->samples;
+  const int lo = (int)((long long)B * e->rank / e->size), hi = (int)((long long)B * (e->rank + 1) / e->size);
+  RnFlow flow = NULL;
   double loss;
 
   PetscFunctionBeginUser;
-  RnCapApply(o->cap, e->p, theta, e->capped);
-  PetscCall(PetscArraycpy(e->xb, o->x + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
-  PetscCall(PetscArraycpy(e->yb, o->y + (size_t)lo * o->dim, (size_t)(hi - lo) * o->dim));
-  PetscCall(BatchLoss(e, flow, n, hi - lo, &loss, NULL));
-  *risk = loss + Penalty(o, e->p, theta);
+  PetscCall(FlowForDepth(e, N, &flow));
+  /* mini-batch j of member m: indices drawn with replacement, keyed by (m, j) */
+  if (o->batch > 0) RnEnsembleBatchIndices(e->seed, member, step, B, o->samples, e->idx);
+  else
+    for (int i = 0; i < B; i++) e->idx[i] = i;
+  for (int i = lo; i < hi; i++) {
+    PetscCall(PetscArraycpy(e->xb + (size_t)(i - lo) * o->dim, o->x + (size_t)e->idx[i] * o->dim, o->dim));
+    PetscCall(PetscArraycpy(e->yb + (size_t)(i - lo) * o->dim, o->y + (size_t)e->idx[i] * o->dim, o->dim));
+  }
+  PetscCall(BatchLoss(e, flow, B, hi - lo, &loss, e->grad));
+  PetscCallMPI(MPI_Allreduce(e->grad, grad_sum, (int)e->p, MPI_DOUBLE, MPI_SUM, e->comm));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode FieldInit(void *ctx, int N, int member, double *theta)
+{
+  RnEnsemble e = ctx;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnNetInit(e->field, e->seed, (uint32_t)member, 0, theta));
+  PetscFunctionReturn(0);
+}
+
+/* The risk R^N(theta) = loss at T_L(theta) + gamma H(theta). */
+static PetscErrorCode Risk(RnEnsemble e, int N, const double *theta, double *risk)
+{
+  double loss;
+
+  PetscFunctionBeginUser;
+  RnCapApply(e->opt->cap, e->p, theta, e->capped);
+  PetscCall(e->problem.risk(e->problem.ctx, N, e->capped, &loss));
+  *risk = loss + Penalty(e->opt, e->p, theta);
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode RnEnsembleRisk(RnEnsemble e, int N, const double *theta, double *risk)
 {
-  RnFlow flow;
-
   PetscFunctionBeginUser;
-  PetscCall(MakeFlow(e, N, &flow));
-  PetscCall(RiskWithFlow(e, flow, theta, risk));
-  PetscCall(RnFlowDestroy(&flow));
+  PetscCall(Risk(e, N, theta, risk));
   PetscFunctionReturn(0);
 }
 
@@ -260,7 +339,7 @@ PetscErrorCode RnEnsembleMemberBegin(RnEnsemble e, int member, int N, double *st
   PetscCall(PetscArrayzero(state, RnEnsembleMemberStateLength(e)));
   state[0] = member, state[1] = N, state[2] = 0, state[3] = 0;
   /* the same initial parameters for every depth: keyed by the member only */
-  PetscCall(RnNetInit(e->field, e->seed, (uint32_t)member, 0, StateTheta(e, state)));
+  PetscCall(e->problem.init(e->problem.ctx, N, member, StateTheta(e, state)));
   PetscFunctionReturn(0);
 }
 
@@ -281,42 +360,29 @@ static PetscErrorCode FlowForDepth(RnEnsemble e, int N, RnFlow *flow)
 PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps, PetscBool *finished)
 {
   const RnEnsembleOptions *o = e->opt;
-  const int B = o->batch > 0 ? o->batch : o->samples;
-  const int lo = (int)((long long)B * e->rank / e->size), hi = (int)((long long)B * (e->rank + 1) / e->size);
   const int member = (int)state[0], N = (int)state[1];
   const double sq = sqrt(o->eta);
-  double *theta = StateTheta(e, state), *risk = StateRisk(e, state), *theta_rec = StateRecords(e, state), loss;
+  double *theta = StateTheta(e, state), *risk = StateRisk(e, state), *theta_rec = StateRecords(e, state);
   int j = (int)state[2], rec = (int)state[3];
   const int stop = (int)PetscMin((long long)j + steps, (long long)o->steps);
-  RnFlow flow = NULL;
 
   PetscFunctionBeginUser;
-  PetscCall(FlowForDepth(e, N, &flow));
   /* step j: the record at j when one is due, then SGD step j (none at j = steps) */
   for (; j <= stop; j++) {
     /* records due by step j: 0, record_every, ..., and the last at sgd.steps */
     const int due = j == o->steps ? e->nrec : j / o->record_every + 1;
     if (rec < due) {
-      PetscCall(RiskWithFlow(e, flow, theta, &risk[rec]));
+      PetscCall(Risk(e, N, theta, &risk[rec]));
       PetscCheck(isfinite(risk[rec]), e->comm, RN_ERR_NONFINITE, "ensemble: the risk of member %d at depth %d is %g at step %d; lower sgd.eta or raise the cap", member, N, risk[rec], j);
       PetscCall(PetscArraycpy(theta_rec + (size_t)rec * e->p, theta, e->p));
       rec++;
     }
     if (j == stop) break;
-    /* mini-batch j of member m: indices drawn with replacement, keyed by (m, j) */
-    if (o->batch > 0)
-      for (int i = 0; i < B; i++) e->idx[i] = PetscMin(o->samples - 1, (int)(RnRandUniformAt(e->seed, RN_STREAM_ORDER, (uint32_t)member, (uint32_t)j, (uint32_t)i) * o->samples));
-    else
-      for (int i = 0; i < B; i++) e->idx[i] = i;
-    for (int i = lo; i < hi; i++) {
-      PetscCall(PetscArraycpy(e->xb + (size_t)(i - lo) * o->dim, o->x + (size_t)e->idx[i] * o->dim, o->dim));
-      PetscCall(PetscArraycpy(e->yb + (size_t)(i - lo) * o->dim, o->y + (size_t)e->idx[i] * o->dim, o->dim));
-    }
     RnCapApply(o->cap, e->p, theta, e->capped);
-    PetscCall(BatchLoss(e, flow, B, hi - lo, &loss, e->grad));
-    PetscCallMPI(MPI_Allreduce(e->grad, e->grad_sum, (int)e->p, MPI_DOUBLE, MPI_SUM, e->comm));
+    PetscCall(e->problem.gradient(e->problem.ctx, N, member, j, e->capped, e->grad_sum));
     RnCapBackward(o->cap, e->p, theta, e->grad_sum, e->grad_sum);
     RnRandNormal(e->seed, RN_STREAM_NOISE, (uint32_t)member, (uint32_t)j, (size_t)e->p, e->noise);
+    if (e->monitor) PetscCall(e->monitor(e->monitor_ctx, N, member, j, e->noise, e->p));
     for (PetscInt k = 0; k < e->p; k++) {
       const double h_prime = o->power == 2.0 ? theta[k] : copysign(pow(fabs(theta[k]), o->power - 1.0), theta[k]);
       const double g = e->grad_sum[k] + o->gamma * h_prime;
@@ -350,8 +416,9 @@ PetscErrorCode RnEnsembleDestroy(RnEnsemble *e)
   PetscFunctionBeginUser;
   if (!e || !*e) PetscFunctionReturn(0);
   PetscCall(PetscFree4((*e)->capped, (*e)->grad, (*e)->grad_sum, (*e)->noise));
-  PetscCall(PetscFree5((*e)->xb, (*e)->yb, (*e)->xT, (*e)->dxT, (*e)->idx));
+  if ((*e)->field) PetscCall(PetscFree5((*e)->xb, (*e)->yb, (*e)->xT, (*e)->dxT, (*e)->idx));
   PetscCall(RnFlowDestroy(&(*e)->flow));
+  if ((*e)->problem.destroy) PetscCall((*e)->problem.destroy((*e)->problem.ctx));
   PetscCall(PetscFree(*e));
   *e = NULL;
   PetscFunctionReturn(0);

@@ -4,8 +4,11 @@
  *   theta_{j+1} = theta_j - eta * g_j + sqrt(eta) * Sigma * xi_j
  *
  * g_j: the mini-batch (or full-batch) gradient of
- *   R^N(theta) = mean_i |y_i - x_N(x_i; T_L(theta))|^2 + gamma * H(theta),
- *   H(theta) = sum_k |theta_k|^q / q (q = 2: |theta|^2 / 2).
+ *   R^N(theta) = L^N(T_L(theta)) + gamma * H(theta),
+ *   H(theta) = sum_k |theta_k|^q / q (q = 2: |theta|^2 / 2),
+ * L^N the mean loss of the depth-N model over the data: for a field on
+ * regression data mean_i |y_i - x_N(x_i)|^2; any RnEnsembleProblem otherwise
+ * (the CIFAR network's cross-entropy, experiments/cifar.h).
  * Member m draws its initial theta, its noise xi_j and its mini-batch j from
  * the counter-based RNG keyed by (seed, m, j), identically for every depth
  * and for the limit (the coupling that makes theta_t - theta_t^N small in
@@ -39,6 +42,7 @@ typedef struct {
   int depths[64];
   PetscBool limit;
   RnOdeOptions ode;
+  PetscBool classification; /* data.kind = "cifar": the experiment brings the data and network */
 } RnEnsembleOptions;
 
 /* Reads data.*, model.T, model.cap, model.cap_level, penalty.*, sgd.*,
@@ -48,8 +52,30 @@ PetscErrorCode RnEnsembleOptionsDestroy(RnEnsembleOptions *opt);
 
 typedef struct RnEnsemble_s *RnEnsemble;
 
+/* What a member's SGD needs of its problem, all at the capped parameters:
+ * the gradient of the mean loss over mini-batch `step` of `member` (summed
+ * over the group's ranks, which share the batch), the mean loss over the
+ * whole data set (the risk without the penalty), and the initial parameters
+ * (keyed by the member only: the same at every depth). A field on
+ * regression data (RnEnsembleCreate) is one; the CIFAR network is another
+ * (experiments/cifar.h). destroy (may be NULL) frees ctx. */
+typedef struct {
+  void *ctx;
+  PetscErrorCode (*gradient)(void *ctx, int N, int member, int step, const double *capped, double *grad_sum);
+  PetscErrorCode (*risk)(void *ctx, int N, const double *capped, double *loss);
+  PetscErrorCode (*init)(void *ctx, int N, int member, double *theta);
+  PetscErrorCode (*destroy)(void *ctx);
+} RnEnsembleProblem;
+
 /* comm: the group that runs members; field: the vector field (owned by the caller). */
 PetscErrorCode RnEnsembleCreate(MPI_Comm comm, uint64_t seed, RnNet field, const RnEnsembleOptions *opt, RnEnsemble *ens);
+/* The SGD process on a problem with p parameters (the problem's ctx is kept). */
+PetscErrorCode RnEnsembleCreateWithProblem(MPI_Comm comm, uint64_t seed, PetscInt p, const RnEnsembleOptions *opt, const RnEnsembleProblem *problem, RnEnsemble *ens);
+/* Mini-batch `step` of `member`: batch indices in [0, samples), drawn with
+ * replacement from (seed, RN_STREAM_ORDER, member, step, i): the same at every depth. */
+void RnEnsembleBatchIndices(uint64_t seed, int member, int step, int batch, int samples, int *idx);
+/* Called after each SGD step's noise is drawn (tests read the coupling back). */
+PetscErrorCode RnEnsembleSetStepMonitor(RnEnsemble ens, PetscErrorCode (*monitor)(void *ctx, int N, int member, int step, const double *noise, PetscInt p), void *ctx);
 /* Number of parameters and of records (steps / record_every + 1). */
 PetscInt RnEnsembleParamCount(RnEnsemble ens);
 int RnEnsembleRecordCount(RnEnsemble ens);
