@@ -9,6 +9,7 @@
 #include "resnode/experiments/cifar.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
+#include "resnode/data/data.h"
 
 typedef struct {
   RnCifarModel m;
@@ -99,10 +100,151 @@ static void CheckSplitTraining(RnFlowKind kind)
 static void test_split_resnet(void) { CheckSplitTraining(RN_FLOW_RESNET); }
 static void test_split_ode(void) { CheckSplitTraining(RN_FLOW_ODE); }
 
+/* ---- the network as an SGD-ensemble problem ---- */
+
+static RnDataset EnsembleData(void)
+{
+  char dir[256];
+  RnDataset ds;
+  RnTestTempDir("rn-cifar-ens", dir, sizeof dir);
+  if (rn_test_rank == 0) RnCifarWriteSynthetic(dir, 40, 7);
+  MPI_Barrier(PETSC_COMM_WORLD);
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, dir, PETSC_TRUE, 0, &ds));
+  return ds;
+}
+
+static void EnsembleOptions(RnEnsembleOptions *o, RnCifarEnsembleOptions *c, RnPrecision precision)
+{
+  memset(o, 0, sizeof *o);
+  o->classification = PETSC_TRUE;
+  o->T = 1, o->cap.kind = RN_CAP_NONE, o->gamma = 0, o->power = 2;
+  o->eta = 0.1, o->steps = 1, o->batch = 8, o->sigma = 0, o->record_every = 1, o->members = 4;
+  RnOdeOptionsDefault(&o->ode);
+  strcpy(o->ode.solver, "rk4");
+  o->ode.steps = 2;
+  c->channels = 4, c->batch = 8, c->eval_batch = 50, c->precision = precision, c->convolution = RN_CONV_AUTO, c->ode = o->ode;
+}
+
+/* One SGD step of a member is theta0 - eta g, g the CIFAR experiment's
+ * gradient (RnCifarModelPass, inference-mode batch norm) on the member's
+ * batch, at the same parameters and precision: bitwise. */
+static void test_ensemble_step(void)
+{
+  RnDataset ds = EnsembleData();
+  for (int k = 0; k < 2; k++) {
+    const RnPrecision precision = k ? RN_PRECISION_FLOAT32 : RN_PRECISION_FLOAT64;
+    RnEnsembleOptions o;
+    RnCifarEnsembleOptions c;
+    RnEnsembleProblem problem;
+    RnEnsemble ens;
+    RnCifarModel m;
+    PetscInt p;
+    double mean[3072], risk[2], *rec, *g, *gsum, l;
+    int idx[8], hits, same = 1;
+    const int lo = 8 * rn_test_rank / rn_test_size, hi = 8 * (rn_test_rank + 1) / rn_test_size;
+    EnsembleOptions(&o, &c, precision);
+    RN_TEST_OK(RnCifarEnsembleProblemCreate(PETSC_COMM_WORLD, 5, ds, &c, &problem, &p));
+    RN_TEST_OK(RnEnsembleCreateWithProblem(PETSC_COMM_WORLD, 5, p, &o, &problem, &ens));
+    rec = malloc(sizeof(double) * 2 * p), g = calloc(p, sizeof(double)), gsum = malloc(sizeof(double) * p);
+    RN_TEST_OK(RnEnsembleRunMember(ens, 3, 2, risk, rec));
+    /* by hand, with the experiment's own pieces */
+    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_WORLD, 4, RN_FLOW_RESNET, 2, NULL, precision, &m));
+    RN_TEST_OK(RnCifarModelSetTraining(&m, PETSC_FALSE));
+    RN_TEST_OK(RnCifarModelReserve(&m, 8));
+    double *theta0 = malloc(sizeof(double) * p);
+    RN_TEST_OK(RnCifarModelInit(&m, 5, 3, theta0));
+    RN_TEST_OK(RnDatasetMeanStd(ds, mean, NULL));
+    RnEnsembleBatchIndices(5, 3, 0, 8, ds->n, idx);
+    RN_TEST_OK(RnDatasetGetBatch(ds, idx + lo, hi - lo, mean, NULL, NULL, 0, 0, m.x, m.labels));
+    RN_TEST_OK(RnCifarModelPass(&m, hi - lo, 8, theta0, g, &l, &hits));
+    MPI_Allreduce(g, gsum, (int)p, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
+    for (PetscInt i = 0; i < p; i++) same &= rec[i] == theta0[i] && rec[p + i] == theta0[i] - 0.1 * gsum[i];
+    if (rn_test_rank == 0) printf("\n    %s: the member's step %s theta0 - eta g of RnCifarModelPass ", RnPrecisionNames[precision], same ? "equals" : "DIFFERS from");
+    CU_ASSERT(same);
+    free(rec), free(g), free(gsum), free(theta0);
+    RnCifarModelDestroy(&m);
+    RnEnsembleDestroy(&ens);
+  }
+  RnDatasetDestroy(&ds);
+}
+
+/* What a member draws, read back while it runs: its batches (from the
+ * problem) and its noise (a step monitor), at N = 2, 4 and the ODE. */
+typedef struct {
+  RnEnsembleProblem inner;
+  int depth_index;
+  uint64_t batch_hash[3][2][6], noise_hash[3][2][6]; /* [depth][member][step] */
+} Spy;
+
+static uint64_t Hash(const void *data, size_t bytes)
+{
+  const unsigned char *b = data;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+static PetscErrorCode SpyGradient(void *ctx, int N, int member, int step, const double *capped, double *grad_sum)
+{
+  Spy *s = ctx;
+  const int *idx;
+  int count;
+  PetscCall(s->inner.gradient(s->inner.ctx, N, member, step, capped, grad_sum));
+  PetscCall(RnCifarEnsembleLastBatch(&s->inner, &idx, &count));
+  s->batch_hash[s->depth_index][member - 2][step] = Hash(idx, sizeof(int) * count);
+  return 0;
+}
+static PetscErrorCode SpyRisk(void *ctx, int N, const double *capped, double *loss) { return ((Spy *)ctx)->inner.risk(((Spy *)ctx)->inner.ctx, N, capped, loss); }
+static PetscErrorCode SpyInit(void *ctx, int N, int member, double *theta) { return ((Spy *)ctx)->inner.init(((Spy *)ctx)->inner.ctx, N, member, theta); }
+static PetscErrorCode SpyNoise(void *ctx, int N, int member, int step, const double *noise, PetscInt p)
+{
+  Spy *s = ctx;
+  s->noise_hash[s->depth_index][member - 2][step] = Hash(noise, sizeof(double) * p);
+  return 0;
+}
+
+static void test_ensemble_coupling(void)
+{
+  RnDataset ds = EnsembleData();
+  RnEnsembleOptions o;
+  RnCifarEnsembleOptions c;
+  Spy spy;
+  RnEnsembleProblem wrapped;
+  RnEnsemble ens;
+  PetscInt p;
+  const int depths[3] = {2, 4, 0};
+  int coupled = 1, varied = 1;
+  double risk[8], *rec;
+
+  EnsembleOptions(&o, &c, RN_PRECISION_FLOAT32);
+  o.steps = 6, o.record_every = 3, o.sigma = 0.05;
+  RN_TEST_OK(RnCifarEnsembleProblemCreate(PETSC_COMM_WORLD, 5, ds, &c, &spy.inner, &p));
+  wrapped = (RnEnsembleProblem){&spy, SpyGradient, SpyRisk, SpyInit, NULL};
+  RN_TEST_OK(RnEnsembleCreateWithProblem(PETSC_COMM_WORLD, 5, p, &o, &wrapped, &ens));
+  RN_TEST_OK(RnEnsembleSetStepMonitor(ens, SpyNoise, &spy));
+  rec = malloc(sizeof(double) * 3 * p);
+  for (int d = 0; d < 3; d++)
+    for (int m = 2; m < 4; m++) {
+      spy.depth_index = d;
+      RN_TEST_OK(RnEnsembleRunMember(ens, m, depths[d], risk, rec));
+    }
+  for (int d = 1; d < 3; d++)
+    for (int m = 0; m < 2; m++)
+      for (int j = 0; j < 6; j++) coupled &= spy.batch_hash[d][m][j] == spy.batch_hash[0][m][j] && spy.noise_hash[d][m][j] == spy.noise_hash[0][m][j];
+  for (int j = 0; j < 6; j++) varied &= spy.batch_hash[0][0][j] != spy.batch_hash[0][1][j] && spy.noise_hash[0][0][j] != spy.noise_hash[0][1][j] && (j == 0 || spy.noise_hash[0][0][j] != spy.noise_hash[0][0][j - 1]);
+  if (rn_test_rank == 0) printf("\n    batches and noise of members 2, 3 read back at N = 2, 4 and the ODE: %s across depths, %s across members and steps ", coupled ? "identical" : "DIFFERENT", varied ? "different" : "NOT different");
+  CU_ASSERT(coupled);
+  CU_ASSERT(varied);
+  free(rec);
+  RN_TEST_OK(spy.inner.destroy(spy.inner.ctx));
+  RnEnsembleDestroy(&ens);
+  RnDatasetDestroy(&ds);
+}
+
 static void Register(void)
 {
   RnTestAddSuite("cifar_network", "network_fd_resnet", test_network_fd_resnet, "network_fd_ode", test_network_fd_ode, "split_resnet", test_split_resnet, "split_ode",
-                 test_split_ode, NULL);
+                 test_split_ode, "ensemble_step", test_ensemble_step, "ensemble_coupling", test_ensemble_coupling, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

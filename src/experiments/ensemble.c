@@ -2,7 +2,10 @@
  * each depth N of a list and for the ODE limit, coupled through the RNG; the
  * weak and strong errors in theta and the weak error in the risk against the
  * limit, their fitted rates in N, and the laws of theta at the final time
- * (covariance spectra and Gaussian Wasserstein-2 distances, with ScaLAPACK).
+ * (covariance spectra and Gaussian Wasserstein-2 distances, with ScaLAPACK,
+ * or from M x M products above p = 2048). The model is a field on regression
+ * data (model.field) or, with data.kind = "cifar", the CIFAR network on CIFAR
+ * images (experiments/cifar.h: the same SGD process and coupling).
  *
  * Work units (depth, member) are handed out in rounds, one per group; after a
  * round the group leaders send their records to rank 0, which appends them
@@ -13,6 +16,7 @@
 #include "resnode/ensemble/ensemble.h"
 #include "resnode/core/run.h"
 #include "resnode/ensemble/stats.h"
+#include "resnode/experiments/cifar.h"
 
 #include <math.h>
 #include <string.h>
@@ -25,6 +29,10 @@ static const char *const rn_stats_paths[] = {"auto", "covariance", "gram", NULL}
 
 typedef struct {
   RnEnsembleOptions ens;
+  /* data.kind = "cifar": the CIFAR network on the first data.max_train training images */
+  char cifar_dir[PETSC_MAX_PATH_LEN];
+  int cifar_images;
+  RnCifarEnsembleOptions cifar;
   StatsPath stats;
   int groups;
   RnCheckpointOptions checkpoint;
@@ -45,17 +53,37 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   if (ctx->world_size % o->groups)
     PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count, or run with a multiple of %d ranks", o->groups,
                             ctx->world_size, o->groups));
-  if (!RnConfigHas(cfg, "model.field")) {
-    char set[512];
-    PetscCall(PetscSNPrintf(set, sizeof set, "model.field=( { type = \"dense\"; out = 16; activation = \"tanh\"; }, { type = \"dense\"; out = %d; } )", o->ens.dim));
-    PetscCall(RnConfigSet(cfg, set));
+  if (o->ens.classification) {
+    int prec;
+    RnCifarModel cprobe;
+    PetscCall(RnConfigGetPath(cfg, "data.dir", RN_REQUIRED, 2, o->cifar_dir, sizeof o->cifar_dir));
+    PetscCall(RnConfigGetInt(cfg, "data.max_train", 2000, 1, 50000, &o->cifar_images));
+    PetscCall(RnConfigGetInt(cfg, "model.channels", 8, 1, 4096, &o->cifar.channels));
+    PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &prec));
+    o->cifar.precision = (RnPrecision)prec;
+    PetscCall(RnConfigGetChoice(cfg, "model.convolution", "auto", RnConvAlgorithmNames, &prec));
+    o->cifar.convolution = (RnConvAlgorithm)prec;
+    PetscCall(RnConfigGetInt(cfg, "sgd.eval_batch", 500, 1, 1000000, &o->cifar.eval_batch));
+    if (o->ens.batch == 0) PetscCall(RnConfigError(cfg, "sgd.batch", "full-batch SGD over CIFAR images is not offered; give a mini-batch size"));
+    o->cifar.batch = o->ens.batch, o->cifar.ode = o->ens.ode;
+    if (RnConfigHas(cfg, "model.field")) PetscCall(RnConfigError(cfg, "model.field", "not used with data.kind = \"cifar\": the network is the CIFAR one (model.channels, model.precision)"));
+    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->cifar.channels, RN_FLOW_RESNET, 1, NULL, RN_PRECISION_FLOAT64, &cprobe));
+    if (o->ens.sigma_diag && o->ens.nsigma_diag != cprobe.n)
+      PetscCall(RnConfigError(cfg, "sgd.sigma_diag", "has %d entries; the network has %d parameters (one each)", o->ens.nsigma_diag, (int)cprobe.n));
+    PetscCall(RnCifarModelDestroy(&cprobe));
+  } else {
+    if (!RnConfigHas(cfg, "model.field")) {
+      char set[512];
+      PetscCall(PetscSNPrintf(set, sizeof set, "model.field=( { type = \"dense\"; out = 16; activation = \"tanh\"; }, { type = \"dense\"; out = %d; } )", o->ens.dim));
+      PetscCall(RnConfigSet(cfg, set));
+    }
+    in.c = o->ens.dim, in.h = 1, in.w = 1;
+    PetscCall(RnNetCreateFromConfig(cfg, "model.field", PETSC_COMM_SELF, in, &probe));
+    if (RnShapeSize(probe->out) != o->ens.dim) PetscCall(RnConfigError(cfg, "model.field", "the field must map R^%d to R^%d; it ends with %d outputs", o->ens.dim, o->ens.dim, (int)RnShapeSize(probe->out)));
+    if (o->ens.sigma_diag && o->ens.nsigma_diag != probe->nparams)
+      PetscCall(RnConfigError(cfg, "sgd.sigma_diag", "has %d entries; the model has %d parameters (one each)", o->ens.nsigma_diag, (int)probe->nparams));
+    PetscCall(RnNetDestroy(&probe));
   }
-  in.c = o->ens.dim, in.h = 1, in.w = 1;
-  PetscCall(RnNetCreateFromConfig(cfg, "model.field", PETSC_COMM_SELF, in, &probe));
-  if (RnShapeSize(probe->out) != o->ens.dim) PetscCall(RnConfigError(cfg, "model.field", "the field must map R^%d to R^%d; it ends with %d outputs", o->ens.dim, o->ens.dim, (int)RnShapeSize(probe->out)));
-  if (o->ens.sigma_diag && o->ens.nsigma_diag != probe->nparams)
-    PetscCall(RnConfigError(cfg, "sgd.sigma_diag", "has %d entries; the model has %d parameters (one each)", o->ens.nsigma_diag, (int)probe->nparams));
-  PetscCall(RnNetDestroy(&probe));
   if (!o->ens.limit && o->ens.ndepths < 2) PetscCall(RnConfigError(cfg, "ensemble.depths", "without the limit (ensemble.limit = false) the deepest N is the reference: give at least two depths"));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
@@ -291,7 +319,8 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   EnsembleExpOptions *o = options;
   const RnEnsembleOptions *eo = &o->ens;
   RnShape in = {eo->dim, 1, 1};
-  RnNet field;
+  RnNet field = NULL;
+  RnDataset images = NULL;
   RnEnsemble ens;
   RnMetrics records_csv;
   RnTrainer tr;
@@ -303,8 +332,18 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   size_t unit_len;
 
   PetscFunctionBeginUser;
-  PetscCall(RnNetCreateFromConfig(o->cfg, "model.field", ctx->group, in, &field));
-  PetscCall(RnEnsembleCreate(ctx->group, ctx->seed, field, eo, &ens));
+  if (eo->classification) {
+    RnEnsembleProblem problem;
+    PetscInt p;
+    PetscCall(RnCifarLoad(ctx->world, o->cifar_dir, PETSC_TRUE, o->cifar_images, &images));
+    PetscCall(RnCifarEnsembleProblemCreate(ctx->group, ctx->seed, images, &o->cifar, &problem, &p));
+    PetscCall(RnEnsembleCreateWithProblem(ctx->group, ctx->seed, p, eo, &problem, &ens));
+    PetscCall(RnLog(ctx, "ensemble: the CIFAR network (width C = %d, %s, batch norm at its initial statistics) on %d training images of %s\n", o->cifar.channels,
+                    RnPrecisionNames[o->cifar.precision], images->n, o->cifar_dir));
+  } else {
+    PetscCall(RnNetCreateFromConfig(o->cfg, "model.field", ctx->group, in, &field));
+    PetscCall(RnEnsembleCreate(ctx->group, ctx->seed, field, eo, &ens));
+  }
   r.M = eo->members;
   r.ndepths = eo->ndepths;
   r.D = eo->ndepths + (eo->limit ? 1 : 0);
@@ -370,6 +409,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(PetscFree(recv));
   PetscCall(RnEnsembleDestroy(&ens));
   PetscCall(RnNetDestroy(&field));
+  PetscCall(RnDatasetDestroy(&images));
   PetscCall(RnEnsembleOptionsDestroy(&o->ens));
   PetscFunctionReturn(0);
 }

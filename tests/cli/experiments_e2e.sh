@@ -17,6 +17,16 @@ for f in records.csv stats.csv sup.csv rates.csv laws.csv spectrum.csv convergen
 /usr/bin/python3 "$SRC/analysis/convergence" "$TMP/ensemble" > "$TMP/conv.txt" 2>&1 && ok "analysis/convergence runs" || bad "analysis failed: $(cat "$TMP/conv.txt")"
 alpha=$(awk '$1 == "e_theta" { print $2 }' "$TMP/conv.txt")
 awk -v a="$alpha" 'BEGIN { exit !(a > 0.8 && a < 1.2) }' && ok "weak-error rate $alpha is near 1" || bad "weak-error rate: $(cat "$TMP/conv.txt")"
+# the ensemble of the CIFAR network (configs/cifar-ensemble.cfg, shrunk) on
+# generated images, with its analysis
+"${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}" "$TMP/images" 40 || bad "could not generate data"
+rn 2 "$SRC/configs/cifar-ensemble.cfg" --set "data.dir=\"$TMP/images\"" --set data.max_train=120 --set model.channels=4 --set ensemble.members=4 --set 'ensemble.depths=[2, 4]' --set sgd.steps=12 --set sgd.record_every=4 --set "run.dir=\"$TMP/cens\""
+expect_status 0 "an ensemble of the CIFAR network"
+grep -q "the CIFAR network (width C = 4" "$out" && ok "it says it trains the CIFAR network" || bad "log: $(head -3 "$out")"
+[ "$(awk -F, 'NR > 1' "$TMP/cens/records.csv" | wc -l)" -eq 48 ] && ok "records: 4 members x 3 depths x 4 records" || bad "records.csv: $(wc -l < "$TMP/cens/records.csv") lines"
+/usr/bin/python3 "$SRC/analysis/convergence" "$TMP/cens" > "$TMP/conv3.txt" 2>&1 && grep -q "e_theta" "$TMP/conv3.txt" && ok "analysis/convergence on the CIFAR ensemble" || bad "analysis: $(cat "$TMP/conv3.txt")"
+rn 2 "$SRC/configs/cifar-ensemble.cfg" --set "data.dir=\"$TMP/images\"" --set 'model.field=( { type = "dense"; out = 4; } )'
+expect_status 2 "a field with the CIFAR network"; expect_message "model.field: not used with data.kind = \"cifar\"" "the conflict named"
 /usr/bin/python3 "$SRC/analysis/convergence" "$TMP/nowhere" > "$TMP/conv2.txt" 2>&1
 [ $? -eq 2 ] && grep -q "is not a directory" "$TMP/conv2.txt" && ok "the analysis names a missing run directory" || bad "analysis on a missing dir: $(cat "$TMP/conv2.txt")"
 finish

@@ -20,6 +20,7 @@ shrink() {
   case $1 in
     *node-fit.cfg) echo "--set train.iterations=30" ;;
     *ensemble.cfg) echo "--set ensemble.members=4 --set ensemble.depths=[2,4] --set sgd.steps=20" ;;
+    *cifar-ensemble.cfg) echo "--set data.max_train=100 --set model.channels=4 --set ensemble.members=4 --set ensemble.depths=[2,4] --set sgd.steps=8 --set sgd.record_every=4" ;;
     *cifar*.cfg) echo "--set data.max_train=300 --set model.channels=4 --set model.depths=[2] --set train.epochs=1 --set train.batch=50 --set train.eval_batch=100" ;;
   esac
 }

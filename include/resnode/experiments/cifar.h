@@ -16,6 +16,8 @@
 #define RESNODE_CIFAR_H
 
 #include "resnode/nn/model.h"
+#include "resnode/ensemble/ensemble.h"
+#include "resnode/data/data.h"
 
 typedef struct {
   RnNet stem, field, head;
@@ -46,5 +48,26 @@ PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm alg
 PetscErrorCode RnCifarModelSetBatchNorm(RnCifarModel *m, double momentum, double eps);
 PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training);
 PetscErrorCode RnCifarModelDestroy(RnCifarModel *m);
+
+/* The network as a problem of the SGD ensemble (ensemble.h): mean
+ * softmax cross-entropy over the data set's images (the per-pixel mean
+ * subtracted), gradients from RnCifarModelPass, the code the CIFAR experiment
+ * trains with. Batch norm runs in inference mode at its initial statistics
+ * (mean 0, variance 1), i.e. as a per-channel affine map with learned scale
+ * and shift: the theorem's SGD needs a sample's loss to depend on that sample
+ * only, and batch statistics would couple the samples of a mini-batch (and
+ * make the gradient depend on how a batch is split). The tied block and the
+ * ODE have the same parameters, so member m starts from the same point at
+ * every depth. */
+typedef struct {
+  int channels;
+  int batch, eval_batch; /* the SGD mini-batch; images a pass when the risk is evaluated */
+  RnPrecision precision;
+  RnConvAlgorithm convolution;
+  RnOdeOptions ode;
+} RnCifarEnsembleOptions;
+PetscErrorCode RnCifarEnsembleProblemCreate(MPI_Comm group, uint64_t seed, RnDataset data, const RnCifarEnsembleOptions *opt, RnEnsembleProblem *problem, PetscInt *nparams);
+/* The image indices of the last mini-batch's gradient (tests read the coupling back). */
+PetscErrorCode RnCifarEnsembleLastBatch(const RnEnsembleProblem *problem, const int **indices, int *count);
 
 #endif
