@@ -197,24 +197,44 @@ static void test_member_chunks(void)
   double *whole = malloc(sizeof(double) * nrec * p), risk[16], *state = malloc(sizeof(double) * len), *copy = malloc(sizeof(double) * len), *other = malloc(sizeof(double) * len);
   CU_ASSERT_EQUAL(nrec, 6);
   for (int N = 0; N <= 4; N += 4) {
+    /* chunks that cross the record steps 0, 5, ..., 20, 23 */
     const int chunks[] = {1, 4, 5, 7, 100};
-    PetscBool finished = PETSC_FALSE;
-    int calls = 0, same = 1;
+    double *chunked = malloc(sizeof(double) * nrec * p), chunked_risk[16];
+    int calls = 0, rec = 0, same;
     RN_TEST_OK(RnEnsembleRunMember(ens, 3, N, risk, whole));
     RN_TEST_OK(RnEnsembleMemberBegin(ens, 3, N, state));
-    for (int c = 0; !finished && c < 5; c++, calls++) {
-      RN_TEST_OK(RnEnsembleMemberAdvance(ens, state, chunks[c], &finished));
+    for (int c = 0; rec < nrec && c < 5; c++, calls++) {
+      int left = chunks[c];
+      while (left >= 0 && rec < nrec) {
+        /* take the record when its step is reached, as the experiment does */
+        const int to_record = RnEnsembleRecordStep(&o, rec) - RnEnsembleMemberSteps(ens, state);
+        if (to_record > left) {
+          RN_TEST_OK(RnEnsembleMemberAdvance(ens, state, left));
+          break;
+        }
+        RN_TEST_OK(RnEnsembleMemberAdvance(ens, state, to_record));
+        left -= to_record;
+        RN_TEST_OK(RnEnsembleMemberRecord(ens, state, &chunked_risk[rec]));
+        memcpy(chunked + (size_t)rec * p, RnEnsembleMemberTheta(ens, state), sizeof(double) * p);
+        rec++;
+        if (left == 0) break;
+      }
       /* a checkpoint: continue from a copy, after another depth used the flow */
       memcpy(copy, state, sizeof(double) * len);
       RN_TEST_OK(RnEnsembleMemberBegin(ens, 1, N ? 0 : 4, other));
-      RN_TEST_OK(RnEnsembleMemberAdvance(ens, other, 2, &(PetscBool){PETSC_FALSE}));
+      RN_TEST_OK(RnEnsembleMemberAdvance(ens, other, 2));
       memcpy(state, copy, sizeof(double) * len);
     }
-    CU_ASSERT(finished);
+    CU_ASSERT_EQUAL(rec, nrec);
     CU_ASSERT_EQUAL(calls, 5); /* 1 + 4 + 5 + 7 = 17 steps, then the last 6 */
-    same = !memcmp(RnEnsembleMemberRisk(ens, state), risk, sizeof(double) * nrec) && !memcmp(RnEnsembleMemberRecords(ens, state), whole, sizeof(double) * nrec * p);
+    CU_ASSERT_EQUAL(RnEnsembleMemberSteps(ens, state), 23);
+    /* never past sgd.steps */
+    RN_TEST_OK(RnEnsembleMemberAdvance(ens, state, 5));
+    CU_ASSERT_EQUAL(RnEnsembleMemberSteps(ens, state), 23);
+    same = !memcmp(chunked_risk, risk, sizeof(double) * nrec) && !memcmp(chunked, whole, sizeof(double) * nrec * p);
     if (rn_test_rank == 0) printf("\n    %s: chunked run %s the whole run ", N ? "ResNet N = 4" : "ODE limit", same ? "bitwise equals" : "DIFFERS from");
     CU_ASSERT(same);
+    free(chunked);
   }
   free(whole), free(state), free(copy), free(other);
   RnEnsembleDestroy(&ens);

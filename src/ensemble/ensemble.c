@@ -322,16 +322,14 @@ PetscErrorCode RnEnsembleRisk(RnEnsemble e, int N, const double *theta, double *
   PetscFunctionReturn(0);
 }
 
-/* The layout of a member's state (ensemble.h). */
+/* The layout of a member's state (ensemble.h): [0] member, [1] N, [2] SGD
+ * steps done, [3] reserved, then theta[p]. */
 #define MEMBER_HEADER 4
-static inline double *StateRisk(RnEnsemble e, double *state) { return state + MEMBER_HEADER; }
-static inline double *StateRecords(RnEnsemble e, double *state) { return state + MEMBER_HEADER + e->nrec; }
-static inline double *StateTheta(RnEnsemble e, double *state) { return state + MEMBER_HEADER + e->nrec + (size_t)e->nrec * e->p; }
+static inline double *StateTheta(double *state) { return state + MEMBER_HEADER; }
 
-const double *RnEnsembleMemberRisk(RnEnsemble e, const double *state) { return state + MEMBER_HEADER; }
-const double *RnEnsembleMemberRecords(RnEnsemble e, const double *state) { return state + MEMBER_HEADER + e->nrec; }
-
-size_t RnEnsembleMemberStateLength(RnEnsemble e) { return MEMBER_HEADER + (size_t)e->nrec + (size_t)e->nrec * e->p + (size_t)e->p; }
+size_t RnEnsembleMemberStateLength(RnEnsemble e) { return MEMBER_HEADER + (size_t)e->p; }
+double *RnEnsembleMemberTheta(RnEnsemble e, double *state) { return StateTheta(state); }
+int RnEnsembleMemberSteps(RnEnsemble e, const double *state) { return (int)state[2]; }
 
 PetscErrorCode RnEnsembleMemberBegin(RnEnsemble e, int member, int N, double *state)
 {
@@ -339,7 +337,7 @@ PetscErrorCode RnEnsembleMemberBegin(RnEnsemble e, int member, int N, double *st
   PetscCall(PetscArrayzero(state, RnEnsembleMemberStateLength(e)));
   state[0] = member, state[1] = N, state[2] = 0, state[3] = 0;
   /* the same initial parameters for every depth: keyed by the member only */
-  PetscCall(e->problem.init(e->problem.ctx, N, member, StateTheta(e, state)));
+  PetscCall(e->problem.init(e->problem.ctx, N, member, StateTheta(state)));
   PetscFunctionReturn(0);
 }
 
@@ -357,27 +355,17 @@ static PetscErrorCode FlowForDepth(RnEnsemble e, int N, RnFlow *flow)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps, PetscBool *finished)
+PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps)
 {
   const RnEnsembleOptions *o = e->opt;
   const int member = (int)state[0], N = (int)state[1];
   const double sq = sqrt(o->eta);
-  double *theta = StateTheta(e, state), *risk = StateRisk(e, state), *theta_rec = StateRecords(e, state);
-  int j = (int)state[2], rec = (int)state[3];
+  double *theta = StateTheta(state);
+  int j = (int)state[2];
   const int stop = (int)PetscMin((long long)j + steps, (long long)o->steps);
 
   PetscFunctionBeginUser;
-  /* step j: the record at j when one is due, then SGD step j (none at j = steps) */
-  for (; j <= stop; j++) {
-    /* records due by step j: 0, record_every, ..., and the last at sgd.steps */
-    const int due = j == o->steps ? e->nrec : j / o->record_every + 1;
-    if (rec < due) {
-      PetscCall(Risk(e, N, theta, &risk[rec]));
-      PetscCheck(isfinite(risk[rec]), e->comm, RN_ERR_NONFINITE, "ensemble: the risk of member %d at depth %d is %g at step %d; lower sgd.eta or raise the cap", member, N, risk[rec], j);
-      PetscCall(PetscArraycpy(theta_rec + (size_t)rec * e->p, theta, e->p));
-      rec++;
-    }
-    if (j == stop) break;
+  for (; j < stop; j++) {
     RnCapApply(o->cap, e->p, theta, e->capped);
     PetscCall(e->problem.gradient(e->problem.ctx, N, member, j, e->capped, e->grad_sum));
     RnCapBackward(o->cap, e->p, theta, e->grad_sum, e->grad_sum);
@@ -390,23 +378,34 @@ PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps, P
       theta[k] += -o->eta * g + sq * s * e->noise[k];
     }
   }
-  state[2] = j, state[3] = rec;
-  *finished = rec == e->nrec ? PETSC_TRUE : PETSC_FALSE;
+  state[2] = j;
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode RnEnsembleMemberRecord(RnEnsemble e, double *state, double *risk)
+{
+  const int member = (int)state[0], N = (int)state[1];
+
+  PetscFunctionBeginUser;
+  PetscCall(Risk(e, N, StateTheta(state), risk));
+  PetscCheck(isfinite(*risk), e->comm, RN_ERR_NONFINITE, "ensemble: the risk of member %d at depth %d is %g at step %d; lower sgd.eta or raise the cap", member, N, *risk, (int)state[2]);
+  PetscFunctionReturn(0);
+}
+
+int RnEnsembleRecordStep(const RnEnsembleOptions *opt, int record) { return PetscMin(record * opt->record_every, opt->steps); }
 
 PetscErrorCode RnEnsembleRunMember(RnEnsemble e, int member, int N, double *risk, double *theta_rec)
 {
   double *state;
-  PetscBool finished;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1(RnEnsembleMemberStateLength(e), &state));
   PetscCall(RnEnsembleMemberBegin(e, member, N, state));
-  PetscCall(RnEnsembleMemberAdvance(e, state, e->opt->steps, &finished));
-  PetscCheck(finished, e->comm, PETSC_ERR_PLIB, "member %d did not finish its %d steps", member, e->opt->steps);
-  PetscCall(PetscArraycpy(risk, StateRisk(e, state), e->nrec));
-  PetscCall(PetscArraycpy(theta_rec, StateRecords(e, state), (size_t)e->nrec * e->p));
+  for (int rec = 0; rec < e->nrec; rec++) {
+    PetscCall(RnEnsembleMemberAdvance(e, state, RnEnsembleRecordStep(e->opt, rec) - (int)state[2]));
+    PetscCall(RnEnsembleMemberRecord(e, state, &risk[rec]));
+    PetscCall(PetscArraycpy(theta_rec + (size_t)rec * e->p, StateTheta(state), e->p));
+  }
   PetscCall(PetscFree(state));
   PetscFunctionReturn(0);
 }

@@ -298,3 +298,19 @@ PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local
   PetscCall(PetscFree5(m1, m2, Y1, Y2, B));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode RnStatsGram(const RnStatsLayout *L, const double *local, double *gram)
+{
+  const int M = L->M;
+  double *G;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscCalloc1((size_t)M * M, &G));
+  /* the block itself is the operand: no copy */
+  if (L->nlocal > 0) cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, (int)L->nlocal, 1.0, local, (int)L->nlocal, 0.0, G, M);
+  PetscCallMPI(MPI_Allreduce(G, gram, M * M, MPI_DOUBLE, MPI_SUM, L->comm));
+  for (int a = 0; a < M; a++)
+    for (int b = 0; b < a; b++) gram[(size_t)a * M + b] = gram[(size_t)b * M + a];
+  PetscCall(PetscFree(G));
+  PetscFunctionReturn(0);
+}

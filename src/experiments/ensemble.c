@@ -7,23 +7,33 @@
  * data (model.field) or, with data.kind = "cifar", the CIFAR network on CIFAR
  * images (experiments/cifar.h: the same SGD process and coupling).
  *
- * Work units (depth, member) are handed out in rounds, one per group; after a
- * round the group leaders send their records to rank 0, which appends them
- * to records.csv and the snapshots. The trainer counts SGD steps within the
- * rounds, so checkpoints fall within a member's run (its state is per-group
- * checkpoint state). */
+ * Work units (depth, member) are spread over the groups, a few members with
+ * all their depths each, and advanced together one record interval at a
+ * time. When every unit reaches a record, its statistics are computed at
+ * once and the record is dropped: each depth's member matrix is exchanged
+ * by columns (a rank holds M x p / ranks of it, never M x p), the errors
+ * come from the M x M Gram matrix of the differences, and the parameters
+ * reach snapshots/ only as ensemble.save_parameters asks (MPI-IO, each group
+ * writing its own rows). A group's units are its checkpoint state; the
+ * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
 #include "resnode/core/trainer.h"
 #include "resnode/ensemble/ensemble.h"
 #include "resnode/core/run.h"
 #include "resnode/ensemble/stats.h"
 #include "resnode/experiments/cifar.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* How the laws' statistics are formed: the p x p covariance (ScaLAPACK), or
  * M x M products of the member matrices split by columns over the ranks. */
 typedef enum { STATS_AUTO, STATS_COVARIANCE, STATS_GRAM } StatsPath;
+/* ensemble.save_parameters: which records' parameter vectors reach snapshots/ */
+typedef enum { SAVE_NONE, SAVE_FINAL, SAVE_EVERY } SaveParameters;
+static const char *const rn_save_names[] = {"none", "final", "every", NULL};
 static const char *const rn_stats_paths[] = {"auto", "covariance", "gram", NULL};
 #define STATS_GRAM_ABOVE 2048 /* auto: the Gram path for p above this */
 
@@ -34,6 +44,7 @@ typedef struct {
   int cifar_images;
   RnCifarEnsembleOptions cifar;
   StatsPath stats;
+  SaveParameters save;
   int groups;
   RnCheckpointOptions checkpoint;
   PetscBool plot;
@@ -91,6 +102,8 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     int path;
     PetscCall(RnConfigGetChoice(cfg, "ensemble.stats", "auto", rn_stats_paths, &path));
     o->stats = (StatsPath)path;
+    PetscCall(RnConfigGetChoice(cfg, "ensemble.save_parameters", "final", rn_save_names, &path));
+    o->save = (SaveParameters)path;
   }
   o->cfg = cfg;
   *options = o;
@@ -118,199 +131,346 @@ static void FitRate(int n, const double *N, const double *e, double *alpha, doub
   *logc = (sy - slope * sx) / k;
 }
 
+/* ---- the schedule: units over the groups, advanced a record interval at a time ---- */
+
+/* Unit u = m * D + di (member-major: a group holds every depth of a few
+ * members, so the depths' unequal costs are shared evenly); group g owns the
+ * units [g U, (g + 1) U). Within a record interval a group advances its
+ * units depth by depth (the model of a depth is built once an interval). */
 typedef struct {
-  int M, D, nrec;
+  int M, ndepths, D, ref, nrec, S;
   PetscInt p;
-  int ndepths, ref; /* ref: the depth index compared against (the limit, or the deepest N) */
-  double *risk;     /* [D][M][nrec] */
-  double *theta;    /* [D][M][nrec][p] */
-} Results;
+  int units, U;
+  int groups, group_size, group_id, group_rank;
+  int *order;       /* this group's slots in the order they advance: by depth, then member */
+  size_t slot_len;  /* a slot: the risk at the last record, then the member's state */
+} Schedule;
 
-static inline double *RiskAt(Results *r, int di, int m) { return r->risk + ((size_t)di * r->M + m) * r->nrec; }
-static inline double *ThetaAt(Results *r, int di, int m, int i) { return r->theta + (((size_t)di * r->M + m) * r->nrec + i) * r->p; }
+static inline int DepthN(const RnEnsembleOptions *eo, int di) { return di < eo->ndepths ? eo->depths[di] : 0; }
+static inline double *SlotRisk(const Schedule *s, double *slots, int k) { return slots + (size_t)k * s->slot_len; }
+static inline double *SlotState(const Schedule *s, double *slots, int k) { return slots + (size_t)k * s->slot_len + 1; }
 
-/* Errors against the reference for every depth and record (collective;
- * only rank 0's rows reach the files). */
-static PetscErrorCode WriteStatistics(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, Results *r)
+/* The members [*lo, *hi) whose depth-di units group g holds. */
+static void GroupMembersAtDepth(const Schedule *s, int g, int di, int *lo, int *hi)
 {
-  RnMetrics stats_csv, sup_csv, rates_csv;
-  double *diff, *mean, Ns[64], sup_e[64], sup_s[64], sup_r[64];
-  const int M = r->M;
-  int nfit = 0;
+  const long long first = (long long)g * s->U, end = first + s->U;
+  *lo = (int)PetscMin((first - di + s->D - 1) / s->D, (long long)s->M);
+  *hi = (int)PetscMin((end - di + s->D - 1) / s->D, (long long)s->M);
+}
+
+static PetscErrorCode ScheduleSetUp(RnCtx ctx, const RnEnsembleOptions *eo, RnEnsemble ens, Schedule *s)
+{
+  int n = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(RnMetricsOpen(rd, "stats.csv", "N,step,time,e_theta,e_theta_se,s_theta,s_theta_se,e_R,e_R_se", &stats_csv));
-  PetscCall(RnMetricsOpen(rd, "sup.csv", "N,e_theta,s_theta,e_R", &sup_csv));
-  PetscCall(PetscMalloc2(r->p, &diff, r->p, &mean));
-  for (int di = 0; di < r->ndepths; di++) {
-    if (di == r->ref) continue;
-    double se_max = 0, ss_max = 0, er_max = 0;
-    for (int i = 0; i < r->nrec; i++) {
-      const int step = PetscMin(i * o->ens.record_every, o->ens.steps);
-      double e_theta, tr = 0, s = 0, s2 = 0, dr = 0, dr2 = 0;
-      PetscCall(PetscArrayzero(mean, r->p));
-      for (int m = 0; m < M; m++) {
-        const double *a = ThetaAt(r, r->ref, m, i), *b = ThetaAt(r, di, m, i);
-        double nrm = 0, d;
-        for (PetscInt k = 0; k < r->p; k++) {
-          diff[k] = a[k] - b[k];
-          mean[k] += diff[k] / M;
-          nrm += diff[k] * diff[k];
-        }
-        nrm = sqrt(nrm);
-        s += nrm / M, s2 += nrm * nrm / M;
-        d = RiskAt(r, r->ref, m)[i] - RiskAt(r, di, m)[i];
-        dr += d / M, dr2 += d * d / M;
-      }
-      e_theta = 0;
-      for (PetscInt k = 0; k < r->p; k++) e_theta += mean[k] * mean[k];
-      e_theta = sqrt(e_theta);
-      /* standard error of the mean vector's norm: sqrt(trace(cov) / M) */
-      for (int m = 0; m < M; m++) {
-        const double *a = ThetaAt(r, r->ref, m, i), *b = ThetaAt(r, di, m, i);
-        for (PetscInt k = 0; k < r->p; k++) {
-          double c = (a[k] - b[k]) - mean[k];
-          tr += c * c / PetscMax(M - 1, 1);
-        }
-      }
-      PetscCall(RnMetricsRow(stats_csv, "%d,%d,%.10g,%.10e,%.4e,%.10e,%.4e,%.10e,%.4e", o->ens.depths[di], step, step * o->ens.eta, e_theta, sqrt(tr / M), s,
-                             sqrt(PetscMax(s2 - s * s, 0) / PetscMax(M - 1, 1)), fabs(dr), sqrt(PetscMax(dr2 - dr * dr, 0) / PetscMax(M - 1, 1))));
-      se_max = PetscMax(se_max, e_theta), ss_max = PetscMax(ss_max, s), er_max = PetscMax(er_max, fabs(dr));
+  s->M = eo->members, s->ndepths = eo->ndepths, s->D = eo->ndepths + (eo->limit ? 1 : 0);
+  s->ref = s->D - 1; /* the limit, or the deepest N */
+  s->nrec = RnEnsembleRecordCount(ens), s->S = eo->steps, s->p = RnEnsembleParamCount(ens);
+  s->units = s->D * s->M, s->groups = ctx->group_count, s->U = (s->units + s->groups - 1) / s->groups;
+  s->group_size = ctx->group_size, s->group_id = ctx->group_id, s->group_rank = ctx->group_rank;
+  s->slot_len = 1 + RnEnsembleMemberStateLength(ens);
+  /* a record's exchange is one MPI_Alltoallv per depth, with int counts */
+  PetscCheck((double)s->M * (double)s->p < 2147483647.0, ctx->world, RN_ERR_INPUT,
+             "ensemble.members x parameters = %d x %d exceeds 2^31 values, the most one MPI exchange of a record's member matrix can carry; use fewer members per run (an array job, ensemble.first_member)",
+             s->M, (int)s->p);
+  PetscCall(PetscMalloc1(s->U, &s->order));
+  for (int di = 0; di < s->D; di++)
+    for (int k = 0; k < s->U; k++) {
+      const int u = s->group_id * s->U + k;
+      if (u < s->units && u % s->D == di) s->order[n++] = k;
     }
-    PetscCall(RnMetricsRow(sup_csv, "%d,%.10e,%.10e,%.10e", o->ens.depths[di], se_max, ss_max, er_max));
-    Ns[nfit] = o->ens.depths[di], sup_e[nfit] = se_max, sup_s[nfit] = ss_max, sup_r[nfit] = er_max;
-    nfit++;
-  }
-  PetscCall(RnMetricsClose(&stats_csv));
-  PetscCall(RnMetricsClose(&sup_csv));
-  PetscCall(RnMetricsOpen(rd, "rates.csv", "quantity,alpha,log_c,depths", &rates_csv));
-  {
-    const char *names[3] = {"e_theta", "s_theta", "e_R"};
-    double *vals[3] = {sup_e, sup_s, sup_r};
-    for (int q = 0; q < 3; q++) {
-      double alpha, logc;
-      FitRate(nfit, Ns, vals[q], &alpha, &logc);
-      PetscCall(RnMetricsRow(rates_csv, "%s,%.6f,%.6f,%d", names[q], alpha, logc, nfit));
-      PetscCall(RnLog(ctx, "ensemble: %-8s ~ c N^-alpha with alpha = %.3f (fit over %d depths; confidence intervals: analysis/convergence)\n", names[q], alpha, nfit));
-    }
-  }
-  PetscCall(RnMetricsClose(&rates_csv));
-  PetscCall(PetscFree2(diff, mean));
+  for (int k = 0; k < s->U; k++)
+    if (s->group_id * s->U + k >= s->units) s->order[n++] = k; /* idle slots keep the groups in step */
   PetscFunctionReturn(0);
 }
 
-/* Member m's row of theta at the last record, for depth di: this rank's columns (from rank 0). */
-static PetscErrorCode ScatterColumns(RnCtx ctx, Results *r, int di, const RnStatsLayout *L, const int *counts, const int *displs, double *local)
+/* Depth di's member matrix redistributed by columns: rank q gets columns
+ * [col[q], col[q + 1]) of every member's theta, an M x (col[q + 1] - col[q])
+ * row-major block. Rank r of a group sends its group's members to the ranks
+ * q with q % group_size = r; the rows arrive in member order (groups hold
+ * increasing members at increasing ranks). No rank ever holds more than its
+ * block and its own units. Collective on the world. */
+static PetscErrorCode ColumnsOfDepth(RnCtx ctx, const Schedule *s, RnEnsemble ens, int di, double *slots, const PetscInt *col, double *sendbuf, double *dst)
 {
+  const int R = ctx->world_size;
+  const PetscInt wme = col[ctx->world_rank + 1] - col[ctx->world_rank];
+  int *sc, *sd, *rc, *rd, lo, hi;
+  size_t off = 0, roff = 0;
+
   PetscFunctionBeginUser;
-  for (int m = 0; m < r->M; m++)
-    PetscCallMPI(MPI_Scatterv(ctx->world_rank == 0 ? ThetaAt(r, di, m, r->nrec - 1) : NULL, counts, displs, MPI_DOUBLE, local + (size_t)m * L->nlocal, (int)L->nlocal, MPI_DOUBLE, 0,
-                              ctx->world));
+  PetscCall(PetscMalloc4(R, &sc, R, &sd, R, &rc, R, &rd));
+  GroupMembersAtDepth(s, s->group_id, di, &lo, &hi);
+  for (int q = 0; q < R; q++) {
+    const PetscInt w = col[q + 1] - col[q];
+    sd[q] = (int)off, sc[q] = 0;
+    if (q % s->group_size != s->group_rank) continue;
+    for (int m = lo; m < hi; m++) {
+      const double *theta = RnEnsembleMemberTheta(ens, SlotState(s, slots, m * s->D + di - s->group_id * s->U));
+      PetscCall(PetscArraycpy(sendbuf + off, theta + col[q], w));
+      off += (size_t)w;
+    }
+    sc[q] = (int)((size_t)(hi - lo) * w);
+  }
+  for (int src = 0; src < R; src++) {
+    int glo, ghi;
+    GroupMembersAtDepth(s, src / s->group_size, di, &glo, &ghi);
+    rc[src] = src % s->group_size == ctx->world_rank % s->group_size ? (int)((size_t)(ghi - glo) * wme) : 0;
+    rd[src] = (int)roff, roff += (size_t)rc[src];
+  }
+  PetscCheck(roff == (size_t)s->M * wme, PETSC_COMM_SELF, PETSC_ERR_PLIB, "depth %d: %zu values arrive for %d members x %d columns", di, roff, s->M, (int)wme);
+  PetscCallMPI(MPI_Alltoallv(sendbuf, sc, sd, MPI_DOUBLE, dst, rc, rd, MPI_DOUBLE, ctx->world));
+  PetscCall(PetscFree4(sc, sd, rc, rd));
   PetscFunctionReturn(0);
 }
 
-/* The laws by the Gram path: the member matrices split by columns over the
- * ranks, M x M products only (stats.h), M eigenvalues per depth. */
-static PetscErrorCode WriteLawsGram(RnCtx ctx, const EnsembleExpOptions *o, Results *r, RnMetrics laws_csv, RnMetrics spec_csv)
-{
+/* What a record needs besides the units: the tables, the blocks of the
+ * exchange and, on rank 0, every unit's risk at the record. */
+typedef struct {
+  RnMetrics records_csv, stats_csv, gram_csv;
+  double *risk, *norm_sq;    /* rank 0: [di * M + m] at the current record */
+  double *sup;               /* [3][D]: sups over the records so far of e_theta, s_theta, e_R (rank 0; checkpointed) */
+  double *A, *B, *sendbuf, *gram, *leader_send, *leader_recv;
+  uint64_t *sum_send, *sum_recv;
+  PetscInt *col, *col_root;  /* column splits: even over the ranks; all on rank 0 */
   RnStatsLayout L;
-  PetscInt off;
-  int *counts, *displs;
-  double *a, *b, *mean, *eig;
-  const int M = r->M;
+  PetscBool gram_laws;       /* the laws by M x M products (else the p x p covariance on rank 0) */
+} Recorder;
+
+static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, const Schedule *s, Recorder *rc)
+{
+  const int R = ctx->world_size;
+  PetscInt off, width, block;
 
   PetscFunctionBeginUser;
-  RnStatsLayoutColumns(ctx->world, M, r->p, &L, &off);
-  PetscCall(PetscMalloc2(ctx->world_size, &counts, ctx->world_size, &displs));
-  for (int q = 0; q < ctx->world_size; q++) {
-    displs[q] = (int)((long long)r->p * q / ctx->world_size);
-    counts[q] = (int)((long long)r->p * (q + 1) / ctx->world_size) - displs[q];
-  }
-  PetscCall(PetscMalloc4((size_t)M * PetscMax(L.nlocal, 1), &a, (size_t)M * PetscMax(L.nlocal, 1), &b, PetscMax(L.nlocal, 1), &mean, M, &eig));
-  PetscCall(ScatterColumns(ctx, r, r->ref, &L, counts, displs, b));
-  for (int di = 0; di < r->D; di++) {
-    const int N = di < r->ndepths ? o->ens.depths[di] : 0;
-    PetscCall(ScatterColumns(ctx, r, di, &L, counts, displs, a));
-    PetscCall(RnStatsSpectrumGram(&L, a, mean, eig));
-    for (int k = 0; k < M; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, k, eig[k]));
-    if (di != r->ref) {
-      RnGaussianW2 w;
-      PetscCall(RnStatsGaussianW2Gram(&L, a, b, &w));
-      PetscCall(RnMetricsRow(laws_csv, "%d,%.10e,%.10e,%.10e,%.10e", N, w.mean_sq_dist, w.trace1, w.trace2, w.w2));
-    }
-  }
-  PetscCall(PetscFree4(a, b, mean, eig));
-  PetscCall(PetscFree2(counts, displs));
+  rc->gram_laws = o->stats == STATS_GRAM || (o->stats == STATS_AUTO && s->p > STATS_GRAM_ABOVE) ? PETSC_TRUE : PETSC_FALSE;
+  RnStatsLayoutColumns(ctx->world, s->M, s->p, &rc->L, &off);
+  PetscCall(PetscMalloc2(R + 1, &rc->col, R + 1, &rc->col_root));
+  for (int q = 0; q <= R; q++) rc->col[q] = (PetscInt)((long long)s->p * q / R), rc->col_root[q] = q ? s->p : 0;
+  PetscCheck(rc->col[ctx->world_rank] == off, PETSC_COMM_SELF, PETSC_ERR_PLIB, "column layouts disagree");
+  /* the p x p path gathers M x p on rank 0: where p is small (stats.h) */
+  width = rc->gram_laws || ctx->world_rank ? rc->L.nlocal : s->p;
+  block = (PetscInt)s->M * PetscMax(width, 1);
+  PetscCall(PetscMalloc4(block, &rc->A, block, &rc->B, (size_t)s->M * s->M, &rc->gram, 3 * (size_t)s->D, &rc->sup));
+  PetscCall(PetscArrayzero(rc->sup, 3 * (size_t)s->D));
+  /* what a group sends of one depth: at most ceil(U / D) members' columns */
+  PetscCall(PetscMalloc1((size_t)((s->U + s->D - 1) / s->D) * s->p, &rc->sendbuf));
+  PetscCall(PetscMalloc4(3 * (size_t)s->U, &rc->leader_send, ctx->world_rank ? 0 : 3 * (size_t)s->U * s->groups, &rc->leader_recv, (size_t)s->U, &rc->sum_send,
+                         ctx->world_rank ? 0 : (size_t)s->U * s->groups, &rc->sum_recv));
+  PetscCall(PetscMalloc2((size_t)s->units, &rc->risk, (size_t)s->units, &rc->norm_sq));
   PetscFunctionReturn(0);
 }
 
-/* Laws of theta at the final time: spectra and Gaussian W2 (collective). */
-static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, Results *r)
+static PetscErrorCode RecorderDestroy(Recorder *rc)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree2(rc->col, rc->col_root));
+  PetscCall(PetscFree4(rc->A, rc->B, rc->gram, rc->sup));
+  PetscCall(PetscFree(rc->sendbuf));
+  PetscCall(PetscFree4(rc->leader_send, rc->leader_recv, rc->sum_send, rc->sum_recv));
+  PetscCall(PetscFree2(rc->risk, rc->norm_sq));
+  PetscFunctionReturn(0);
+}
+
+/* A snapshot row's checksum: sum_k w_k (2k + 1) mod 2^64 over the values'
+ * 64-bit words (numpy checks it in one vector operation; any changed word
+ * changes it, odd factors being invertible mod 2^64). */
+static uint64_t RowChecksum(const double *v, PetscInt n)
+{
+  uint64_t c = 0, w;
+  for (PetscInt k = 0; k < n; k++) {
+    memcpy(&w, v + k, sizeof w);
+    c += w * (2 * (uint64_t)k + 1);
+  }
+  return c;
+}
+
+/* The leaders' units at this record go to rank 0: (unit, risk, |theta|^2)
+ * and, when parameters are saved, each theta's row checksum. */
+static PetscErrorCode GatherUnits(RnCtx ctx, const Schedule *s, RnEnsemble ens, double *slots, PetscBool checksums, Recorder *rc)
+{
+  PetscFunctionBeginUser;
+  if (ctx->leaders == MPI_COMM_NULL) PetscFunctionReturn(0);
+  for (int k = 0; k < s->U; k++) {
+    const int u = s->group_id * s->U + k;
+    double *out = rc->leader_send + 3 * (size_t)k, nrm = 0;
+    out[0] = -1, out[1] = out[2] = 0, rc->sum_send[k] = 0;
+    if (u >= s->units) continue;
+    const double *theta = RnEnsembleMemberTheta(ens, SlotState(s, slots, k));
+    for (PetscInt i = 0; i < s->p; i++) nrm += theta[i] * theta[i];
+    out[0] = u, out[1] = *SlotRisk(s, slots, k), out[2] = nrm;
+    if (checksums) rc->sum_send[k] = RowChecksum(theta, s->p);
+  }
+  PetscCallMPI(MPI_Gather(rc->leader_send, 3 * s->U, MPI_DOUBLE, rc->leader_recv, 3 * s->U, MPI_DOUBLE, 0, ctx->leaders));
+  if (checksums) PetscCallMPI(MPI_Gather(rc->sum_send, s->U, MPI_UINT64_T, rc->sum_recv, s->U, MPI_UINT64_T, 0, ctx->leaders));
+  PetscFunctionReturn(0);
+}
+
+/* A row of the member matrices by depth then member: the order of the tables and snapshots. */
+static inline int RowOfUnit(const Schedule *s, int u) { return (u % s->D) * s->M + u / s->D; }
+
+/* snapshots/theta-step<j>.bin, written by the group leaders in parallel
+ * (MPI-IO), each its own units' rows; layout in the README. */
+static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int step, Recorder *rc)
+{
+  const RnEnsembleOptions *eo = &o->ens;
+  const size_t header = 40, table = 16 * (size_t)s->units;
+  char path[PETSC_MAX_PATH_LEN + 64], tmp[PETSC_MAX_PATH_LEN + 80], msg[MPI_MAX_ERROR_STRING];
+  MPI_File fh;
+  int err, len;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-step%d.bin", rd->path, step));
+  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
+  err = MPI_File_open(ctx->world, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh);
+  if (err == MPI_SUCCESS) err = MPI_File_set_size(fh, (MPI_Offset)(header + table + sizeof(double) * (size_t)s->units * s->p));
+  if (err == MPI_SUCCESS && ctx->world_rank == 0) {
+    unsigned char *head;
+    const uint32_t version = 1;
+    const int32_t rows = s->units;
+    const int64_t p = s->p, st = step;
+    const double time = step * eo->eta;
+    PetscCall(PetscCalloc1(header + table, &head));
+    memcpy(head, "RNENSP\0\1", 8), memcpy(head + 8, &version, 4), memcpy(head + 12, &rows, 4), memcpy(head + 16, &p, 8), memcpy(head + 24, &st, 8), memcpy(head + 32, &time, 8);
+    for (int g = 0; g < s->groups; g++)
+      for (int k = 0; k < s->U; k++) {
+        const double *in = rc->leader_recv + 3 * ((size_t)g * s->U + k);
+        if (in[0] < 0) continue;
+        const int u = (int)in[0], row = RowOfUnit(s, u);
+        const int32_t member = eo->first_member + u / s->D, N = DepthN(eo, u % s->D);
+        unsigned char *t = head + header + 16 * (size_t)row;
+        memcpy(t, &member, 4), memcpy(t + 4, &N, 4), memcpy(t + 8, &rc->sum_recv[(size_t)g * s->U + k], 8);
+      }
+    err = MPI_File_write_at(fh, 0, head, (int)(header + table), MPI_BYTE, MPI_STATUS_IGNORE);
+    PetscCall(PetscFree(head));
+  }
+  if (err == MPI_SUCCESS && ctx->group_rank == 0)
+    for (int k = 0; k < s->U && err == MPI_SUCCESS; k++) {
+      const int u = s->group_id * s->U + k;
+      if (u >= s->units) continue;
+      err = MPI_File_write_at(fh, (MPI_Offset)(header + table + sizeof(double) * (size_t)RowOfUnit(s, u) * s->p), RnEnsembleMemberTheta(ens, SlotState(s, slots, k)), (int)s->p,
+                              MPI_DOUBLE, MPI_STATUS_IGNORE);
+    }
+  if (err != MPI_SUCCESS) {
+    MPI_Error_string(err, msg, &len);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write the parameters to %s: %s (is the disk full? records.csv and stats.csv hold the run so far; ensemble.save_parameters = \"none\" writes none)", tmp, msg);
+  }
+  PetscCallMPI(MPI_File_sync(fh));
+  PetscCallMPI(MPI_File_close(&fh));
+  if (ctx->world_rank == 0) PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  PetscFunctionReturn(0);
+}
+
+/* Laws of theta at the final record: spectra and Gaussian W2 against the
+ * reference, from M x M products of column blocks, or (small p) the p x p
+ * covariance of the members gathered on rank 0. Collective. */
+static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, Recorder *rc)
 {
   RnMetrics laws_csv, spec_csv;
-  double *a = NULL, *b = NULL, *mean, *eig;
-  const int M = r->M, last = r->nrec - 1;
+  const PetscInt *col = rc->gram_laws ? rc->col : rc->col_root;
+  const PetscInt neig = rc->gram_laws ? s->M : s->p;
+  double *mean, *eig;
 
   PetscFunctionBeginUser;
   PetscCall(RnMetricsOpen(rd, "laws.csv", "N,mean_dist_sq,trace_N,trace_ref,w2", &laws_csv));
   PetscCall(RnMetricsOpen(rd, "spectrum.csv", "N,index,eigenvalue", &spec_csv));
-  if (o->stats == STATS_GRAM || (o->stats == STATS_AUTO && r->p > STATS_GRAM_ABOVE)) {
-    PetscCall(WriteLawsGram(ctx, o, r, laws_csv, spec_csv));
-    PetscCall(RnMetricsClose(&laws_csv));
-    PetscCall(RnMetricsClose(&spec_csv));
-    PetscFunctionReturn(0);
-  }
-  PetscCall(PetscMalloc2(r->p, &mean, r->p, &eig));
-  if (ctx->world_rank == 0) PetscCall(PetscMalloc2((size_t)M * r->p, &a, (size_t)M * r->p, &b));
-  for (int di = 0; di < r->D; di++) {
-    const int N = di < r->ndepths ? o->ens.depths[di] : 0;
-    if (ctx->world_rank == 0)
-      for (int m = 0; m < M; m++) {
-        PetscCall(PetscArraycpy(a + (size_t)m * r->p, ThetaAt(r, di, m, last), r->p));
-        PetscCall(PetscArraycpy(b + (size_t)m * r->p, ThetaAt(r, r->ref, m, last), r->p));
-      }
-    PetscCall(RnStatsCovarianceSpectrum(ctx->world, M, (int)r->p, a, mean, eig));
-    for (PetscInt k = 0; k < r->p; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, (int)k, eig[k]));
-    if (di != r->ref) {
+  PetscCall(PetscMalloc2(PetscMax(s->p, 1), &mean, PetscMax(neig, s->M), &eig));
+  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, col, rc->sendbuf, rc->B));
+  for (int di = 0; di < s->D; di++) {
+    const double *X = di == s->ref ? rc->B : rc->A;
+    const int N = DepthN(&o->ens, di);
+    if (di != s->ref) PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, col, rc->sendbuf, rc->A));
+    if (rc->gram_laws) PetscCall(RnStatsSpectrumGram(&rc->L, X, mean, eig));
+    else PetscCall(RnStatsCovarianceSpectrum(ctx->world, s->M, (int)s->p, X, mean, eig));
+    for (PetscInt k = 0; k < neig; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, (int)k, eig[k]));
+    if (di != s->ref) {
       RnGaussianW2 w;
-      PetscCall(RnStatsGaussianW2(ctx->world, M, (int)r->p, a, b, &w));
+      if (rc->gram_laws) PetscCall(RnStatsGaussianW2Gram(&rc->L, rc->A, rc->B, &w));
+      else PetscCall(RnStatsGaussianW2(ctx->world, s->M, (int)s->p, rc->A, rc->B, &w));
       PetscCall(RnMetricsRow(laws_csv, "%d,%.10e,%.10e,%.10e,%.10e", N, w.mean_sq_dist, w.trace1, w.trace2, w.w2));
     }
   }
   PetscCall(PetscFree2(mean, eig));
-  if (ctx->world_rank == 0) PetscCall(PetscFree2(a, b));
   PetscCall(RnMetricsClose(&laws_csv));
   PetscCall(RnMetricsClose(&spec_csv));
   PetscFunctionReturn(0);
 }
 
-/* After a round: the group leaders' members go to rank 0, which keeps their
- * records and appends them to records.csv and the snapshots. */
-static PetscErrorCode CollectRound(RnCtx ctx, RnRunDir rd, const RnEnsembleOptions *eo, RnEnsemble ens, const double *send, double *recv, size_t unit_len, Results *r,
-                                   RnMetrics records_csv)
+/* Record rec is reached by every unit: its rows of records.csv, the errors
+ * against the reference from the M x M Gram matrix of the differences
+ * (stats.csv, gram.csv), the laws at the final record, and the parameters
+ * when asked. Nothing of the record is kept afterwards. Collective. */
+static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int rec, Recorder *rc)
 {
+  const RnEnsembleOptions *eo = &o->ens;
+  const int step = RnEnsembleRecordStep(eo, rec), M = s->M, last = rec == s->nrec - 1;
+  const double time = step * eo->eta;
+  const PetscBool save = o->save == SAVE_EVERY || (o->save == SAVE_FINAL && last) ? PETSC_TRUE : PETSC_FALSE;
+
   PetscFunctionBeginUser;
-  if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(send, (int)unit_len, MPI_DOUBLE, recv, (int)unit_len, MPI_DOUBLE, 0, ctx->leaders));
-  if (ctx->world_rank != 0) PetscFunctionReturn(0);
-  for (int g = 0; g < ctx->group_count; g++) {
-    const double *u = recv + (size_t)g * unit_len;
-    if (u[0] < 0) continue;
-    const int un = (int)u[0], di = un / r->M, m = un % r->M, N = di < eo->ndepths ? eo->depths[di] : 0;
-    char path[PETSC_MAX_PATH_LEN + 64];
-    const int id = eo->first_member + m;
-    RnSnapshotInfo info = {id, N, eo->record_every, eo->record_every * eo->eta};
-    PetscCall(PetscArraycpy(RiskAt(r, di, m), RnEnsembleMemberRisk(ens, u + 1), r->nrec));
-    PetscCall(PetscArraycpy(ThetaAt(r, di, m, 0), RnEnsembleMemberRecords(ens, u + 1), (size_t)r->nrec * r->p));
-    for (int i = 0; i < r->nrec; i++) {
-      const int step = PetscMin(i * eo->record_every, eo->steps);
-      double nrm = 0;
-      for (PetscInt k = 0; k < r->p; k++) nrm += ThetaAt(r, di, m, i)[k] * ThetaAt(r, di, m, i)[k];
-      PetscCall(RnMetricsRow(records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", id, N, step, step * eo->eta, RiskAt(r, di, m)[i], sqrt(nrm)));
-    }
-    /* the trajectory of theta: nrec x p values, one record every record_every steps */
-    PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-N%d-m%d.bin", rd->path, N, id));
-    PetscCall(RnSnapshotWrite(path, &info, (PetscInt)r->nrec * r->p, ThetaAt(r, di, m, 0)));
+  PetscCall(GatherUnits(ctx, s, ens, slots, save, rc));
+  if (ctx->world_rank == 0) {
+    for (size_t i = 0; i < 3 * (size_t)s->U * s->groups; i += 3)
+      if (rc->leader_recv[i] >= 0) {
+        const int row = RowOfUnit(s, (int)rc->leader_recv[i]);
+        rc->risk[row] = rc->leader_recv[i + 1], rc->norm_sq[row] = rc->leader_recv[i + 2];
+      }
+    for (int di = 0; di < s->D; di++)
+      for (int m = 0; m < M; m++)
+        PetscCall(RnMetricsRow(rc->records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", eo->first_member + m, DepthN(eo, di), step, time, rc->risk[di * M + m], sqrt(rc->norm_sq[di * M + m])));
   }
+  /* the differences theta_ref - theta_N, by columns; their M x M Gram matrix holds every error */
+  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, rc->col, rc->sendbuf, rc->B));
+  for (int di = 0; di < s->ndepths; di++) {
+    if (di == s->ref) continue;
+    const double *G = rc->gram;
+    double sum = 0, s1 = 0, s2 = 0, tr = 0, e, dr = 0, dr2 = 0;
+    PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, rc->col, rc->sendbuf, rc->A));
+    for (size_t i = 0; i < (size_t)M * rc->L.nlocal; i++) rc->A[i] = rc->B[i] - rc->A[i];
+    PetscCall(RnStatsGram(&rc->L, rc->A, rc->gram));
+    if (ctx->world_rank) continue;
+    for (int a = 0; a < M; a++) {
+      const double d = rc->risk[s->ref * M + a] - rc->risk[di * M + a];
+      for (int b = 0; b < M; b++) sum += G[(size_t)a * M + b];
+      s1 += sqrt(PetscMax(G[(size_t)a * M + a], 0)) / M, s2 += G[(size_t)a * M + a] / M, tr += G[(size_t)a * M + a];
+      dr += d / M, dr2 += d * d / M;
+      for (int b = a; b < M; b++) PetscCall(RnMetricsRow(rc->gram_csv, "%d,%d,%d,%d,%.17e", DepthN(eo, di), step, eo->first_member + a, eo->first_member + b, G[(size_t)a * M + b]));
+    }
+    /* |mean difference|, and the trace of the differences' covariance for its standard error */
+    e = sqrt(PetscMax(sum, 0)) / M;
+    tr = PetscMax(tr - M * e * e, 0) / (M - 1);
+    PetscCall(RnMetricsRow(rc->stats_csv, "%d,%d,%.10g,%.10e,%.4e,%.10e,%.4e,%.10e,%.4e", DepthN(eo, di), step, time, e, sqrt(tr / M), s1, sqrt(PetscMax(s2 - s1 * s1, 0) / (M - 1)), fabs(dr),
+                           sqrt(PetscMax(dr2 - dr * dr, 0) / (M - 1))));
+    rc->sup[di] = PetscMax(rc->sup[di], e), rc->sup[s->D + di] = PetscMax(rc->sup[s->D + di], s1), rc->sup[2 * s->D + di] = PetscMax(rc->sup[2 * s->D + di], fabs(dr));
+  }
+  if (last) PetscCall(WriteLaws(ctx, rd, o, s, ens, slots, rc));
+  if (save) PetscCall(WriteParameters(ctx, rd, o, s, ens, slots, step, rc));
+  PetscFunctionReturn(0);
+}
+
+/* sup.csv and rates.csv from the sups over the records (collective; rank 0's rows). */
+static PetscErrorCode WriteRates(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, const Recorder *rc)
+{
+  RnMetrics sup_csv, rates_csv;
+  const char *names[3] = {"e_theta", "s_theta", "e_R"};
+  double Ns[64];
+  int nfit = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnMetricsOpen(rd, "sup.csv", "N,e_theta,s_theta,e_R", &sup_csv));
+  for (int di = 0; di < s->ndepths; di++) {
+    if (di == s->ref) continue;
+    PetscCall(RnMetricsRow(sup_csv, "%d,%.10e,%.10e,%.10e", o->ens.depths[di], rc->sup[di], rc->sup[s->D + di], rc->sup[2 * s->D + di]));
+    Ns[nfit++] = o->ens.depths[di];
+  }
+  PetscCall(RnMetricsClose(&sup_csv));
+  PetscCall(RnMetricsOpen(rd, "rates.csv", "quantity,alpha,log_c,depths", &rates_csv));
+  for (int q = 0; q < 3; q++) {
+    double alpha, logc;
+    FitRate(nfit, Ns, rc->sup + (size_t)q * s->D, &alpha, &logc);
+    PetscCall(RnMetricsRow(rates_csv, "%s,%.6f,%.6f,%d", names[q], alpha, logc, nfit));
+    PetscCall(RnLog(ctx, "ensemble: %-8s ~ c N^-alpha with alpha = %.3f (fit over %d depths; confidence intervals: analysis/convergence)\n", names[q], alpha, nfit));
+  }
+  PetscCall(RnMetricsClose(&rates_csv));
   PetscFunctionReturn(0);
 }
 
@@ -322,14 +482,12 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   RnNet field = NULL;
   RnDataset images = NULL;
   RnEnsemble ens;
-  RnMetrics records_csv;
   RnTrainer tr;
-  Results r = {0};
-  double *send, *recv = NULL, start = RnWallTime();
-  int nunits, rounds, round, first_step;
-  const int S = eo->steps;
-  long long resumed;
-  size_t unit_len;
+  Schedule s = {0};
+  Recorder rc = {0};
+  double *slots, start = RnWallTime(), peak_mb, peak_max;
+  long long resumed, total;
+  struct rusage ru;
 
   PetscFunctionBeginUser;
   if (eo->classification) {
@@ -344,69 +502,65 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnNetCreateFromConfig(o->cfg, "model.field", ctx->group, in, &field));
     PetscCall(RnEnsembleCreate(ctx->group, ctx->seed, field, eo, &ens));
   }
-  r.M = eo->members;
-  r.ndepths = eo->ndepths;
-  r.D = eo->ndepths + (eo->limit ? 1 : 0);
-  r.ref = eo->limit ? eo->ndepths : eo->ndepths - 1;
-  r.nrec = RnEnsembleRecordCount(ens);
-  r.p = RnEnsembleParamCount(ens);
-  nunits = r.D * r.M;
-  rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
-  PetscCall(RnLog(ctx, "ensemble: %d members x %d depths%s, %d parameters, %d SGD steps (eta %g, sigma %g, batch %d), %d groups of %d rank(s), %d rounds\n", r.M, eo->ndepths,
-                  eo->limit ? " + the ODE limit" : "", (int)r.p, eo->steps, eo->eta, eo->sigma, eo->batch, ctx->group_count, ctx->group_size, rounds));
-  /* what a group leader sends after its member: the unit (-1: none), then the member's state */
-  unit_len = 1 + RnEnsembleMemberStateLength(ens);
-  PetscCall(PetscMalloc1(unit_len, &send));
-  send[0] = -1;
-  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(unit_len * ctx->group_count, &recv));
-  /* rank 0 holds the results; the other ranks keep room for a checkpoint's broadcast */
-  PetscCall(PetscCalloc2((size_t)nunits * r.nrec, &r.risk, (size_t)nunits * r.nrec * r.p, &r.theta));
-  /* a trainer step is one SGD step of every group's member: rounds x sgd.steps
-   * in all, so a checkpoint (and a signal) can fall within a member's run */
+  PetscCall(ScheduleSetUp(ctx, eo, ens, &s));
+  PetscCall(RecorderSetUp(ctx, o, &s, &rc));
+  PetscCall(RnLog(ctx, "ensemble: %d members x %d depths%s, %d parameters, %d SGD steps (eta %g, sigma %g, batch %d); %d groups of %d rank(s), %d units each; %d records, "
+                       "statistics as each is reached (laws by %s), parameters saved: %s\n",
+                  s.M, eo->ndepths, eo->limit ? " + the ODE limit" : "", (int)s.p, eo->steps, eo->eta, eo->sigma, eo->batch, s.groups, s.group_size, s.U, s.nrec,
+                  rc.gram_laws ? "M x M products" : "the p x p covariance", rn_save_names[o->save]));
+  /* a group's units are its checkpoint state; a trainer step is one SGD
+   * step of one unit of every group, so a checkpoint can fall anywhere */
+  PetscCall(PetscCalloc1((size_t)s.U * s.slot_len, &slots));
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "ensemble", &tr));
-  PetscCall(RnTrainerAddState(tr, "risk", r.risk, sizeof(double) * nunits * r.nrec, 0));
-  PetscCall(RnTrainerAddState(tr, "theta", r.theta, sizeof(double) * nunits * r.nrec * r.p, 0));
-  PetscCall(RnTrainerAddGroupState(tr, "member", send, sizeof(double) * unit_len));
-  PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &records_csv));
-  PetscCall(RnTrainerStart(tr, (long long)rounds * S, &resumed));
-  round = (int)(resumed / S), first_step = (int)(resumed % S);
-
-  for (; round < rounds; round++, first_step = 0) {
-    const int unit = round * ctx->group_count + ctx->group_id;
-    if (first_step == 0) { /* else the checkpoint restored the member's state */
-      send[0] = -1;
-      if (unit < nunits) {
-        const int di = unit / r.M, m = unit % r.M;
-        send[0] = unit;
-        PetscCall(RnEnsembleMemberBegin(ens, eo->first_member + m, di < eo->ndepths ? eo->depths[di] : 0, send + 1));
-      }
+  PetscCall(RnTrainerAddGroupState(tr, "units", slots, sizeof(double) * s.U * s.slot_len));
+  PetscCall(RnTrainerAddState(tr, "sup", rc.sup, sizeof(double) * 3 * s.D, 0));
+  PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &rc.records_csv));
+  PetscCall(RnTrainerOpenMetrics(tr, "stats.csv", "N,step,time,e_theta,e_theta_se,s_theta,s_theta_se,e_R,e_R_se", &rc.stats_csv));
+  PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
+  total = (long long)s.S * s.U;
+  PetscCall(RnTrainerStart(tr, total, &resumed));
+  if (resumed == 0) {
+    for (int pos = 0; pos < s.U; pos++) {
+      const int k = s.order[pos], u = s.group_id * s.U + k;
+      if (u >= s.units) continue;
+      PetscCall(RnEnsembleMemberBegin(ens, eo->first_member + u / s.D, DepthN(eo, u % s.D), SlotState(&s, slots, k)));
+      PetscCall(RnEnsembleMemberRecord(ens, SlotState(&s, slots, k), SlotRisk(&s, slots, k)));
     }
-    for (int j = first_step; j < S; j++) {
-      PetscBool finished = PETSC_FALSE;
-      if (send[0] >= 0) PetscCall(RnEnsembleMemberAdvance(ens, send + 1, 1, &finished));
-      if (j == S - 1) PetscCall(CollectRound(ctx, rd, eo, ens, send, recv, unit_len, &r, records_csv));
-      if (j % PetscMax(1, S / 10) == 0 || j == S - 1) {
-        const double elapsed = RnWallTime() - start;
-        const int di = PetscMin(round * ctx->group_count / r.M, r.D - 1);
-        PetscCall(RnProgress(ctx, "round %d/%d  depth %s%d  SGD step %d/%d  %.1f s  ETA %.0f s", round + 1, rounds, di < eo->ndepths ? "N=" : "ODE ", di < eo->ndepths ? eo->depths[di] : 0,
-                             j + 1, S, elapsed, RnTrainerETA(tr, (long long)round * S + j + 1)));
-      }
-      PetscCall(RnTrainerStepDone(tr, (long long)round * S + j + 1, PETSC_FALSE, "SGD step %d of %d in round %d of %d", j + 1, S, round + 1, rounds));
+    PetscCall(RecordReached(ctx, rd, o, &s, ens, slots, 0, &rc));
+  }
+  for (long long t = resumed; t < total; t++) {
+    /* t -> record interval i (SGD steps [j0, j1)), the unit at position pos, its step j */
+    const int i = (int)PetscMin(t / ((long long)eo->record_every * s.U), (long long)s.nrec - 2);
+    const int j0 = RnEnsembleRecordStep(eo, i), j1 = RnEnsembleRecordStep(eo, i + 1), L = j1 - j0;
+    const long long t0 = (long long)j0 * s.U;
+    const int pos = (int)((t - t0) / L), j = j0 + (int)((t - t0) % L), k = s.order[pos];
+    if (s.group_id * s.U + k < s.units) {
+      double *state = SlotState(&s, slots, k);
+      PetscCheck(RnEnsembleMemberSteps(ens, state) == j, PETSC_COMM_SELF, PETSC_ERR_PLIB, "unit slot %d is at SGD step %d, the schedule at %d", k, RnEnsembleMemberSteps(ens, state), j);
+      PetscCall(RnEnsembleMemberAdvance(ens, state, 1));
+      if (j == j1 - 1) PetscCall(RnEnsembleMemberRecord(ens, state, SlotRisk(&s, slots, k)));
     }
+    if (pos == s.U - 1 && j == j1 - 1) PetscCall(RecordReached(ctx, rd, o, &s, ens, slots, i + 1, &rc));
+    if (pos == s.U - 1 && j == j1 - 1 ? PETSC_TRUE : t % PetscMax(1, total / 200) == 0)
+      PetscCall(RnProgress(ctx, "record %d/%d  SGD step %d/%d of unit %d/%d  %.1f s  ETA %.0f s", i + 1, s.nrec - 1, j + 1, s.S, pos + 1, s.U, RnWallTime() - start, RnTrainerETA(tr, t + 1)));
+    PetscCall(RnTrainerStepDone(tr, t + 1, PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
   }
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));
-  PetscCall(RnMetricsClose(&records_csv));
-  /* collective (the metrics files are opened by all ranks); the results
-   * live on rank 0, the other ranks' copies are zeros nobody writes */
-  PetscCall(WriteStatistics(ctx, rd, o, &r));
-  PetscCall(WriteLaws(ctx, rd, o, &r));
-  PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s\n", nunits, RnWallTime() - start));
+  PetscCall(RnMetricsClose(&rc.records_csv));
+  PetscCall(RnMetricsClose(&rc.stats_csv));
+  PetscCall(RnMetricsClose(&rc.gram_csv));
+  PetscCall(WriteRates(ctx, rd, o, &s, &rc));
+  getrusage(RUSAGE_SELF, &ru);
+  peak_mb = ru.ru_maxrss / 1024.0;
+  PetscCallMPI(MPI_Reduce(&peak_mb, &peak_max, 1, MPI_DOUBLE, MPI_MAX, 0, ctx->world));
+  PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s; peak memory %.0f MB on the largest rank (a record's member matrix, M x p / ranks: %.1f MB)\n", s.units, RnWallTime() - start,
+                  peak_max, 8.0 * s.M * s.p / ctx->world_size / 1048576.0));
   if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "convergence"));
 
-  PetscCall(PetscFree2(r.risk, r.theta));
-  PetscCall(PetscFree(send));
-  PetscCall(PetscFree(recv));
+  PetscCall(RecorderDestroy(&rc));
+  PetscCall(PetscFree(slots));
+  PetscCall(PetscFree(s.order));
   PetscCall(RnEnsembleDestroy(&ens));
   PetscCall(RnNetDestroy(&field));
   PetscCall(RnDatasetDestroy(&images));

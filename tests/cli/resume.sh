@@ -22,27 +22,33 @@ cmp -s <(cut -d, -f1-4,6- "$TMP/ref/train.csv") <(cut -d, -f1-4,6- "$TMP/cut/tra
 grep -q '"status": "done"' "$TMP/cut/manifest.json" && grep -q '"reason": "finished"' "$TMP/cut/manifest.json" && ok "manifest says done (finished) after resume" || bad "manifest after resume: $(grep -E 'status|reason' "$TMP/cut/manifest.json")"
 grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the manifest says the previous attempt was preempted" || bad "previous attempt: $(grep previous "$TMP/cut/manifest.json")"
 
-# an ensemble preempted mid-run: the checkpoint falls within the round (a
-# member's SGD state is checkpointed), the resumed run goes on from there,
-# and records.csv has exactly the rows of an uninterrupted run (it used to run
-# the checkpointed round again and append its records twice)
-ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false)
+# an ensemble preempted mid-run: the checkpoint falls between two records,
+# within the members' runs (their SGD states are checkpointed), the resumed
+# run goes on from there, and every table, the streamed statistics and the
+# saved parameters are exactly an uninterrupted run's (records were once
+# appended twice)
+ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false --set 'ensemble.save_parameters="every"')
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
 expect_status 0 "uninterrupted ensemble"
-# (the signal's arrival is up to mpirun: a stop that happens to fall on a
-# round's last step is tried again, up to three times)
+# (the signal's arrival is up to mpirun: a stop that happens to fall on the
+# last step is tried again, up to three times)
 for attempt in 1 2 3; do
   rm -rf "$TMP/ecut"
   SIGNAL_DELAY=0.05 signal_when "$TMP/ecut" records.csv 40 "$SRC/configs/ensemble.cfg" "${ens[@]}"
-  within=$(grep -o "checkpoint of SGD step [0-9]* of 300 in round" "$err" | grep -o "step [0-9]*" | grep -o "[0-9]*")
+  within=$(grep -o "checkpoint of SGD step [0-9]* of 300," "$err" | grep -o "step [0-9]*" | grep -o "[0-9]*")
   [ "$status" -eq 3 ] && [ -n "$within" ] && [ "$within" -lt 300 ] && break
 done
 expect_status 3 "SIGUSR1 stops the ensemble with the preemption status"
-[ -n "$within" ] && [ "$within" -lt 300 ] && ok "the checkpoint is within a round (SGD step $within of 300, attempt $attempt)" || bad "no checkpoint within a round: $(grep -m1 'checkpoint of' "$err")"
+[ -n "$within" ] && [ "$within" -lt 300 ] && ok "the checkpoint is within a member's run (SGD step $within of 300, attempt $attempt)" || bad "no checkpoint within a member's run: $(grep -m1 'checkpoint of' "$err")"
 rn 2 --resume "$TMP/ecut"
 expect_status 0 "resume of the ensemble"
 cmp -s "$TMP/eref/records.csv" "$TMP/ecut/records.csv" && ok "records.csv identical to the uninterrupted run's ($(wc -l < "$TMP/ecut/records.csv") lines)" || bad "records.csv: $(wc -l < "$TMP/ecut/records.csv") lines, uninterrupted $(wc -l < "$TMP/eref/records.csv")"
-cmp -s "$TMP/eref/stats.csv" "$TMP/ecut/stats.csv" && ok "stats.csv identical" || bad "stats.csv differs"
+for f in stats.csv gram.csv sup.csv laws.csv spectrum.csv; do
+  cmp -s "$TMP/eref/$f" "$TMP/ecut/$f" && ok "$f identical" || bad "$f differs: $(diff "$TMP/eref/$f" "$TMP/ecut/$f" | head -3)"
+done
+n=0
+for f in "$TMP"/eref/snapshots/theta-step*.bin; do cmp -s "$f" "$TMP/ecut/snapshots/${f##*/}" && n=$((n + 1)); done
+[ "$n" -eq 31 ] && ok "the parameters of all 31 records bitwise equal" || bad "only $n of 31 record files equal"
 
 # a run killed before its first checkpoint, started again with --resume:
 # its tables start over (they used to keep the killed attempt's rows)

@@ -54,8 +54,8 @@ for i in $(seq 1 3000); do
 done
 scancel --signal=USR1 --batch "${array}_1"
 for i in $(seq 1 150); do grep -q "requeueing" "resnode-ensemble-$array-1.out" 2>/dev/null && break; sleep 0.2; done
-within=$(grep -o "checkpoint of SGD step [0-9]* of 3000 in round" "resnode-ensemble-$array-1.out" | head -1 | grep -o "step [0-9]*" | grep -o "[0-9]*")
-[ -n "$within" ] && [ "$within" -lt 3000 ] && ok "task 1 checkpointed within a round (SGD step $within of 3000) and requeued" || bad "task 1: $(tail -3 "resnode-ensemble-$array-1.out")"
+within=$(grep -o "checkpoint of SGD step [0-9]* of 3000," "resnode-ensemble-$array-1.out" | head -1 | grep -o "step [0-9]*" | grep -o "[0-9]*")
+[ -n "$within" ] && [ "$within" -lt 3000 ] && ok "task 1 checkpointed within a member's run (SGD step $within of 3000) and requeued" || bad "task 1: $(tail -3 "resnode-ensemble-$array-1.out")"
 wait_jobs "$array" "$analysis" && ok "array and analysis finished" || bad "jobs still queued: $(squeue)"
 grep -q "resumed from the checkpoint of step" "resnode-ensemble-$array-1.out" && ok "task 1 resumed from its checkpoint" || bad "task 1 did not resume: $(tail -3 "resnode-ensemble-$array-1.out")"
 rn 2 "$SRC/configs/ensemble.cfg" "${sweep[@]}" --set ensemble.members=3 --set ensemble.first_member=3 --set parallel.groups=2 --set output.plot=false --set "run.dir=\"$TMP/runs/task1-ref\""
@@ -65,7 +65,8 @@ done
 for t in 0 1; do
   grep -q '"status": "done"' "$RESNODE_RUNS/ensemble-$array-$t/manifest.json" 2>/dev/null && ok "array task $t completed" || bad "array task $t: $(cat resnode-ensemble-$array-$t.out 2>/dev/null | tail -3)"
 done
-[ "$(ls "$RESNODE_RUNS/ensemble-$array-1"/snapshots/theta-N0-m*.bin | sed 's/.*-m//' | sort -n | head -1)" = "3.bin" ] && ok "task 1 ran members 3..5" || bad "task 1's members: $(ls "$RESNODE_RUNS/ensemble-$array-1/snapshots" | head -3)"
+members=$(tail -n +2 "$RESNODE_RUNS/ensemble-$array-1/records.csv" | cut -d, -f1 | sort -n | uniq | tr '\n' ' ')
+[ "$members" = "3 4 5 " ] && ok "task 1 ran members 3..5" || bad "task 1's members: $members"
 report=$RESNODE_RUNS/ensemble-$array-analysis/convergence-report.md
 [ -s "$report" ] && grep -q "Members: 6" "$report" && ok "the analysis merged both tasks (6 members)" || bad "analysis report: $(cat resnode-analysis-$analysis.out 2>/dev/null | tail -5)"
 

@@ -79,23 +79,26 @@ PetscErrorCode RnEnsembleSetStepMonitor(RnEnsemble ens, PetscErrorCode (*monitor
 /* Number of parameters and of records (steps / record_every + 1). */
 PetscInt RnEnsembleParamCount(RnEnsemble ens);
 int RnEnsembleRecordCount(RnEnsemble ens);
-/* Runs member m at depth N (N = 0: the ODE limit). Outputs (valid on every
- * rank of the group): risk[nrec] and theta[nrec * p] at steps 0,
- * record_every, ..., steps. */
+/* The SGD step of record i: 0, record_every, 2 record_every, ..., and the last at sgd.steps. */
+int RnEnsembleRecordStep(const RnEnsembleOptions *opt, int record);
+/* Runs member m at depth N (N = 0: the ODE limit) in one go. Outputs (valid
+ * on every rank of the group): risk[nrec] and theta[nrec * p] at the record
+ * steps. (Tests and benchmarks; the experiment streams its records.) */
 PetscErrorCode RnEnsembleRunMember(RnEnsemble ens, int member, int N, double *risk, double *theta);
 /* One member's run as a flat state a checkpoint can hold, advanced a few
  * SGD steps at a time (RnEnsembleMemberStateLength doubles): [0] member,
- * [1] N, [2] SGD steps done, [3] records taken, then risk[nrec], the
- * recorded theta[nrec * p] and the current theta[p]. A member resumed from
- * its state continues bitwise as if never stopped. */
+ * [1] N, [2] SGD steps done, [3] reserved, then the current theta[p]. It
+ * holds no records: the caller takes them as the record steps are reached.
+ * A member resumed from its state continues bitwise as if never stopped. */
 size_t RnEnsembleMemberStateLength(RnEnsemble ens);
 PetscErrorCode RnEnsembleMemberBegin(RnEnsemble ens, int member, int N, double *state);
-/* Up to `steps` more SGD steps with the records that fall due (collective
- * on the group); *finished once the record at sgd.steps is taken. */
-PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble ens, double *state, int steps, PetscBool *finished);
-/* The risk records of a state (nrec) and its recorded parameters (nrec * p). */
-const double *RnEnsembleMemberRisk(RnEnsemble ens, const double *state);
-const double *RnEnsembleMemberRecords(RnEnsemble ens, const double *state);
+/* Up to `steps` more SGD steps, never past sgd.steps (collective on the group). */
+PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble ens, double *state, int steps);
+/* The risk of the state's current theta (collective on the group); a
+ * non-finite risk is an error (RN_ERR_NONFINITE) that names the member. */
+PetscErrorCode RnEnsembleMemberRecord(RnEnsemble ens, double *state, double *risk);
+double *RnEnsembleMemberTheta(RnEnsemble ens, double *state);
+int RnEnsembleMemberSteps(RnEnsemble ens, const double *state);
 /* The risk R^N(theta) on the whole data set (collective on the group). */
 PetscErrorCode RnEnsembleRisk(RnEnsemble ens, int N, const double *theta, double *risk);
 PetscErrorCode RnEnsembleDestroy(RnEnsemble *ens);

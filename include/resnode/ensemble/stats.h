@@ -42,5 +42,8 @@ void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layou
  * (descending; the rest of its p are 0) on every rank. */
 PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *layout, const double *local, double *mean_local, double *eigenvalues);
 PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *layout, const double *local1, const double *local2, RnGaussianW2 *out);
+/* The Gram matrix X X^T (M x M, not centred, both triangles) on every rank:
+ * the inner products of the members' rows (the ensemble's differences). */
+PetscErrorCode RnStatsGram(const RnStatsLayout *layout, const double *local, double *gram);
 
 #endif
