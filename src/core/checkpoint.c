@@ -167,105 +167,140 @@ PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any)
   PetscFunctionReturn(0);
 }
 
+/* The file's layout (checkpoint.h): the head (header, field table, metrics
+ * offsets, its checksum), then each field's bytes at an 8-aligned offset. */
+#define CK_HEADER 24
+#define CK_FIELD_ENTRY (CK_NAME_LEN + 24)
+#define CK_METRICS_ENTRY (CK_NAME_LEN + 8)
+static size_t HeadLength(RnCheckpointer ck) { return CK_HEADER + (size_t)ck->nfields * CK_FIELD_ENTRY + (size_t)ck->nmetrics * CK_METRICS_ENTRY + 8; }
+static size_t FieldOffset(RnCheckpointer ck, int i)
+{
+  size_t off = HeadLength(ck);
+  for (int k = 0; k < i; k++) off += (ck->fields[k].bytes + 7) / 8 * 8;
+  return off;
+}
+
+/* MPI-IO transfers of any size (counts are ints). */
+static int WriteAt(MPI_File fh, size_t off, const void *data, size_t bytes)
+{
+  int err = MPI_SUCCESS;
+  for (size_t done = 0; done < bytes && err == MPI_SUCCESS; done += 1 << 30) {
+    const size_t n = PetscMin(bytes - done, (size_t)1 << 30);
+    err = MPI_File_write_at(fh, (MPI_Offset)(off + done), (const char *)data + done, (int)n, MPI_BYTE, MPI_STATUS_IGNORE);
+  }
+  return err;
+}
+
 PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step)
 {
   RnCtx ctx = ck->ctx;
-  size_t total = 8 + 4 + 4 + 8;
-  char *buf = NULL, *p;
-  int failed = 0;
-  char msg[PETSC_MAX_PATH_LEN + 256] = "";
+  const size_t head_len = HeadLength(ck), total = FieldOffset(ck, ck->nfields);
+  char path[PETSC_MAX_PATH_LEN + 64], tmp[PETSC_MAX_PATH_LEN + 80], done[PETSC_MAX_PATH_LEN + 64], msg[PETSC_MAX_PATH_LEN + 512] = "";
+  uint64_t *sums, *sums_all;
+  MPI_File fh;
+  int err, local_failed = 0, failed;
 
   PetscFunctionBeginUser;
-  for (int i = 0; i < ck->nfields; i++) total += CK_NAME_LEN + 8 + ck->fields[i].bytes;
-  total += (size_t)ck->nmetrics * (CK_NAME_LEN + 8) + 8;
-  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(total, &buf));
-  p = buf;
-  if (ctx->world_rank == 0) {
-    uint32_t version = 1, nf = (uint32_t)ck->nfields;
-    int64_t s = step;
-    memcpy(p, rn_ckpt_magic, 8), p += 8;
-    memcpy(p, &version, 4), p += 4;
-    memcpy(p, &nf, 4), p += 4;
-    memcpy(p, &s, 8), p += 8;
-  }
-  for (int i = 0; i < ck->nfields; i++) {
-    CkField *f = &ck->fields[i];
-    if (ctx->world_rank == 0) {
-      uint64_t b = f->bytes;
-      memset(p, 0, CK_NAME_LEN);
-      memcpy(p, f->name, strlen(f->name)), p += CK_NAME_LEN;
-      memcpy(p, &b, 8), p += 8;
-    }
-    /* state held elsewhere comes to rank 0 first */
-    if (f->owner == 0) {
-      if (ctx->world_rank == 0) memcpy(p, f->data, f->bytes);
-    } else if (ctx->world_rank == 0) {
-      PetscCallMPI(MPI_Recv(p, (int)f->bytes, MPI_BYTE, f->owner, 7000 + i, ctx->world, MPI_STATUS_IGNORE));
-    } else if (ctx->world_rank == f->owner) {
-      PetscCallMPI(MPI_Send(f->data, (int)f->bytes, MPI_BYTE, 0, 7000 + i, ctx->world));
-    }
-    if (ctx->world_rank == 0) p += f->bytes;
-  }
-  if (ctx->world_rank == 0) {
-    char path[PETSC_MAX_PATH_LEN + 64], done[PETSC_MAX_PATH_LEN + 64];
-    uint64_t sum;
-    PetscErrorCode err;
-    for (int i = 0; i < ck->nmetrics; i++) {
-      long long off;
-      PetscCall(RnMetricsOffset(ck->metrics[i].metrics, &off));
-      memset(p, 0, CK_NAME_LEN);
-      memcpy(p, ck->metrics[i].name, strlen(ck->metrics[i].name)), p += CK_NAME_LEN;
-      memcpy(p, &off, 8), p += 8;
-    }
-    sum = RnChecksum(buf, (size_t)(p - buf), RN_CHECKSUM_INIT);
-    memcpy(p, &sum, 8);
-    CheckpointPath(ck, step, "bin", path, sizeof path);
-    CheckpointPath(ck, step, "done", done, sizeof done);
-    /* a failed write leaves the previous checkpoints untouched */
-    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-    err = RnWriteFileAtomic(path, buf, total);
-    if (!err) err = RnWriteFileAtomic(done, "ok\n", 3);
-    PetscCall(PetscPopErrorHandler());
-    if (err) {
-      failed = 1;
-      snprintf(msg, sizeof msg, "cannot write checkpoint %s (disk full or not writable?); the previous checkpoints are kept", path);
-      unlink(done);
-    } else {
-      /* keep the newest `keep` complete checkpoints */
-      long long steps[256];
-      int n;
-      PetscCall(ListComplete(ck, 256, steps, &n));
-      for (int i = ck->opt.keep; i < n; i++) {
-        CheckpointPath(ck, steps[i], "done", done, sizeof done);
-        unlink(done);
-        CheckpointPath(ck, steps[i], "bin", path, sizeof path);
-        unlink(path);
+  CheckpointPath(ck, step, "bin", path, sizeof path);
+  CheckpointPath(ck, step, "done", done, sizeof done);
+  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
+  /* each field's checksum by its owner; rank 0 puts them in the head */
+  PetscCall(PetscCalloc2(PetscMax(ck->nfields, 1), &sums, PetscMax(ck->nfields, 1), &sums_all));
+  for (int i = 0; i < ck->nfields; i++)
+    if (ctx->world_rank == ck->fields[i].owner) sums[i] = RnChecksum(ck->fields[i].data, ck->fields[i].bytes, RN_CHECKSUM_INIT);
+  PetscCallMPI(MPI_Reduce(sums, sums_all, ck->nfields, MPI_UINT64_T, MPI_BXOR, 0, ctx->world));
+  /* every owner writes its own fields, in parallel (MPI-IO): no rank gathers the state */
+  err = MPI_File_open(ctx->world, tmp, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh);
+  if (err == MPI_SUCCESS) {
+    err = MPI_File_set_size(fh, (MPI_Offset)total);
+    for (int i = 0; i < ck->nfields && err == MPI_SUCCESS; i++)
+      if (ctx->world_rank == ck->fields[i].owner) err = WriteAt(fh, FieldOffset(ck, i), ck->fields[i].data, ck->fields[i].bytes);
+    if (err == MPI_SUCCESS && ctx->world_rank == 0) {
+      char *head, *p;
+      uint32_t version = 2, nf = (uint32_t)ck->nfields;
+      int64_t s = step;
+      uint64_t sum;
+      PetscCall(PetscCalloc1(head_len, &head));
+      p = head;
+      memcpy(p, rn_ckpt_magic, 8), p += 8;
+      memcpy(p, &version, 4), p += 4;
+      memcpy(p, &nf, 4), p += 4;
+      memcpy(p, &s, 8), p += 8;
+      for (int i = 0; i < ck->nfields; i++) {
+        uint64_t b = ck->fields[i].bytes, off = FieldOffset(ck, i);
+        memcpy(p, ck->fields[i].name, strlen(ck->fields[i].name)), p += CK_NAME_LEN;
+        memcpy(p, &b, 8), memcpy(p + 8, &sums_all[i], 8), memcpy(p + 16, &off, 8), p += 24;
       }
+      for (int i = 0; i < ck->nmetrics; i++) {
+        long long off;
+        PetscCall(RnMetricsOffset(ck->metrics[i].metrics, &off));
+        memcpy(p, ck->metrics[i].name, strlen(ck->metrics[i].name)), p += CK_NAME_LEN;
+        memcpy(p, &off, 8), p += 8;
+      }
+      sum = RnChecksum(head, (size_t)(p - head), RN_CHECKSUM_INIT);
+      memcpy(p, &sum, 8);
+      err = WriteAt(fh, 0, head, head_len);
+      PetscCall(PetscFree(head));
     }
-    PetscCall(PetscFree(buf));
+    /* on disk before the rename makes it a checkpoint (collective: every rank reaches it) */
+    if (MPI_File_sync(fh) != MPI_SUCCESS && err == MPI_SUCCESS) err = MPI_ERR_IO;
+    if (MPI_File_close(&fh) != MPI_SUCCESS && err == MPI_SUCCESS) err = MPI_ERR_IO;
   }
-  PetscCall(RnAgreeInput(ctx->world, failed, msg));
+  if (err != MPI_SUCCESS) {
+    char why[MPI_MAX_ERROR_STRING];
+    int len;
+    MPI_Error_string(err, why, &len);
+    local_failed = 1;
+    snprintf(msg, sizeof msg, "cannot write checkpoint %s (%s: disk full or not writable?); the previous checkpoints are kept", path, why);
+  }
+  PetscCallMPI(MPI_Allreduce(&local_failed, &failed, 1, MPI_INT, MPI_MAX, ctx->world));
+  if (ctx->world_rank == 0) {
+    if (!failed) {
+      PetscErrorCode e;
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      e = rename(tmp, path) ? PETSC_ERR_FILE_WRITE : 0;
+      if (!e) e = RnWriteFileAtomic(done, "ok\n", 3);
+      PetscCall(PetscPopErrorHandler());
+      if (e) {
+        local_failed = 1;
+        snprintf(msg, sizeof msg, "cannot write checkpoint %s (disk full or not writable?); the previous checkpoints are kept", path);
+        unlink(done);
+      } else {
+        /* keep the newest `keep` complete checkpoints */
+        long long steps[256];
+        int n;
+        PetscCall(ListComplete(ck, 256, steps, &n));
+        for (int i = ck->opt.keep; i < n; i++) {
+          CheckpointPath(ck, steps[i], "done", done, sizeof done);
+          unlink(done);
+          CheckpointPath(ck, steps[i], "bin", path, sizeof path);
+          unlink(path);
+        }
+      }
+    } else unlink(tmp);
+  }
+  PetscCall(PetscFree2(sums, sums_all));
+  PetscCall(RnAgreeInput(ctx->world, local_failed, msg));
   ck->last_time = RnWallTime();
   PetscFunctionReturn(0);
 }
 
-/* Reads and verifies one checkpoint on rank 0; returns a message when it is
- * unusable. */
-static PetscErrorCode ReadVerified(RnCheckpointer ck, long long step, char **data, size_t *len, char *why, size_t whylen)
+/* Rank 0 checks one checkpoint's size and head (magic, version, fields,
+ * head checksum); *head (PetscMalloc'ed) is NULL and `why` says what is
+ * wrong when it is unusable. The fields are checked by their readers. */
+static PetscErrorCode ReadHead(RnCheckpointer ck, long long step, char **head, char *why, size_t whylen)
 {
   char path[PETSC_MAX_PATH_LEN + 64];
+  const size_t head_len = HeadLength(ck), expect = FieldOffset(ck, ck->nfields);
   FILE *fp;
   long size;
   char *buf;
-  size_t expect = 8 + 4 + 4 + 8;
   uint64_t sum;
 
   PetscFunctionBeginUser;
-  *data = NULL;
+  *head = NULL;
   why[0] = 0;
   CheckpointPath(ck, step, "bin", path, sizeof path);
-  for (int i = 0; i < ck->nfields; i++) expect += CK_NAME_LEN + 8 + ck->fields[i].bytes;
-  expect += (size_t)ck->nmetrics * (CK_NAME_LEN + 8) + 8;
   fp = fopen(path, "rb");
   if (!fp) {
     snprintf(why, whylen, "%s: cannot open: %s", path, strerror(errno));
@@ -279,39 +314,71 @@ static PetscErrorCode ReadVerified(RnCheckpointer ck, long long step, char **dat
     snprintf(why, whylen, "%s: %ld bytes, expected %zu for this configuration (truncated, or written by a different config)", path, size, expect);
     PetscFunctionReturn(0);
   }
-  PetscCall(PetscMalloc1(expect, &buf));
-  if (fread(buf, 1, expect, fp) != expect) {
+  PetscCall(PetscMalloc1(head_len, &buf));
+  if (fread(buf, 1, head_len, fp) != head_len) {
     fclose(fp);
     PetscCall(PetscFree(buf));
     snprintf(why, whylen, "%s: read error", path);
     PetscFunctionReturn(0);
   }
   fclose(fp);
-  memcpy(&sum, buf + expect - 8, 8);
+  memcpy(&sum, buf + head_len - 8, 8);
   if (memcmp(buf, rn_ckpt_magic, 8)) snprintf(why, whylen, "%s: not a resnode checkpoint (bad magic number)", path);
-  else if (RnChecksum(buf, expect - 8, RN_CHECKSUM_INIT) != sum) snprintf(why, whylen, "%s: checksum mismatch (corrupt)", path);
   else {
     uint32_t version, nf;
     memcpy(&version, buf + 8, 4);
     memcpy(&nf, buf + 12, 4);
-    if (version != 1) snprintf(why, whylen, "%s: version %u, this build reads version 1", path, version);
+    if (version != 2) snprintf(why, whylen, "%s: version %u, this build reads version 2 (finish that run with the build that started it)", path, version);
+    else if (RnChecksum(buf, head_len - 8, RN_CHECKSUM_INIT) != sum) snprintf(why, whylen, "%s: checksum mismatch in its head (corrupt)", path);
     else if (nf != (uint32_t)ck->nfields) snprintf(why, whylen, "%s: %u fields, this configuration has %d", path, nf, ck->nfields);
-    else {
-      const char *p = buf + 24;
+    else
       for (int i = 0; i < ck->nfields && !why[0]; i++) {
+        const char *p = buf + CK_HEADER + (size_t)i * CK_FIELD_ENTRY;
         uint64_t b;
         memcpy(&b, p + CK_NAME_LEN, 8);
         if (strncmp(p, ck->fields[i].name, CK_NAME_LEN) || b != ck->fields[i].bytes)
           snprintf(why, whylen, "%s: field %d is '%.48s' of %llu bytes, expected '%s' of %zu bytes (a different configuration?)", path, i, p, (unsigned long long)b,
                    ck->fields[i].name, ck->fields[i].bytes);
-        p += CK_NAME_LEN + 8 + b;
       }
-    }
   }
   if (why[0]) PetscCall(PetscFree(buf));
-  else {
-    *data = buf;
-    *len = expect;
+  else *head = buf;
+  PetscFunctionReturn(0);
+}
+
+/* Every rank that holds a field reads it from the file itself and checks
+ * its checksum (no rank reads what it does not hold). Collective; *bad on
+ * every rank when some field failed, `why` (rank 0) says which. */
+static PetscErrorCode ReadFields(RnCheckpointer ck, long long step, const uint64_t *sums, int *bad, char *why, size_t whylen)
+{
+  RnCtx ctx = ck->ctx;
+  char path[PETSC_MAX_PATH_LEN + 64], mine[1024] = "";
+  FILE *fp;
+  int local = 0;
+
+  PetscFunctionBeginUser;
+  CheckpointPath(ck, step, "bin", path, sizeof path);
+  fp = fopen(path, "rb");
+  for (int i = 0; i < ck->nfields && !local; i++) {
+    CkField *f = &ck->fields[i];
+    if (!f->data) continue;
+    if (!fp || fseek(fp, (long)FieldOffset(ck, i), SEEK_SET) || fread(f->data, 1, f->bytes, fp) != f->bytes) {
+      local = 1;
+      snprintf(mine, sizeof mine, "%s: cannot read field '%s' on rank %d", path, f->name, ctx->world_rank);
+    } else if (RnChecksum(f->data, f->bytes, RN_CHECKSUM_INIT) != sums[i]) {
+      local = 1;
+      snprintf(mine, sizeof mine, "%s: checksum mismatch in field '%s' (corrupt)", path, f->name);
+    }
+  }
+  if (fp) fclose(fp);
+  {
+    int candidate = local ? ctx->world_rank : ctx->world_size, first;
+    PetscCallMPI(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, ctx->world));
+    *bad = first < ctx->world_size;
+    if (*bad) {
+      PetscCallMPI(MPI_Bcast(mine, sizeof mine, MPI_CHAR, first, ctx->world));
+      snprintf(why, whylen, "%s", mine);
+    }
   }
   PetscFunctionReturn(0);
 }
@@ -319,32 +386,43 @@ static PetscErrorCode ReadVerified(RnCheckpointer ck, long long step, char **dat
 PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step)
 {
   RnCtx ctx = ck->ctx;
-  long long found = -1;
-  char *buf = NULL;
-  size_t len = 0;
-  int failed = 0;
-  char msg[2048] = "";
+  long long found = -1, steps[256];
+  char *head = NULL;
+  int n = 0, failed = 0;
+  char msg[2048] = "", why[1024] = "";
+  uint64_t *sums;
 
   PetscFunctionBeginUser;
-  if (ctx->world_rank == 0) {
-    long long steps[256];
-    int n;
-    char why[1024];
-    PetscCall(ListComplete(ck, 256, steps, &n));
-    for (int i = 0; i < n && found < 0; i++) {
-      PetscCall(ReadVerified(ck, steps[i], &buf, &len, why, sizeof why));
-      if (buf) found = steps[i];
-      else {
-        PetscCall(RnLog(ctx, "warning: checkpoint skipped: %s\n", why));
-        if (i == n - 1) {
-          failed = 1;
-          snprintf(msg, sizeof msg, "no usable checkpoint in %s/checkpoints (the newest problem: %s); move the directory aside to start afresh", ck->rd->path, why);
-        }
+  PetscCall(PetscCalloc1(PetscMax(ck->nfields, 1), &sums));
+  if (ctx->world_rank == 0) PetscCall(ListComplete(ck, 256, steps, &n));
+  PetscCallMPI(MPI_Bcast(&n, 1, MPI_INT, 0, ctx->world));
+  PetscCallMPI(MPI_Bcast(steps, n, MPI_LONG_LONG, 0, ctx->world));
+  /* the newest usable one: its head on rank 0, then its fields where they live */
+  for (int i = 0; i < n && found < 0; i++) {
+    int usable = 0, bad = 0;
+    if (ctx->world_rank == 0) {
+      PetscCall(PetscFree(head));
+      PetscCall(ReadHead(ck, steps[i], &head, why, sizeof why));
+      usable = head != NULL;
+      if (usable)
+        for (int f = 0; f < ck->nfields; f++) memcpy(&sums[f], head + CK_HEADER + (size_t)f * CK_FIELD_ENTRY + CK_NAME_LEN + 8, 8);
+    }
+    PetscCallMPI(MPI_Bcast(&usable, 1, MPI_INT, 0, ctx->world));
+    if (usable) {
+      PetscCallMPI(MPI_Bcast(sums, ck->nfields, MPI_UINT64_T, 0, ctx->world));
+      PetscCall(ReadFields(ck, steps[i], sums, &bad, why, sizeof why));
+      if (!bad) found = steps[i];
+    }
+    if (found < 0) {
+      PetscCall(RnLog(ctx, "warning: checkpoint skipped: %s\n", why));
+      if (i == n - 1) {
+        failed = 1;
+        snprintf(msg, sizeof msg, "no usable checkpoint in %s/checkpoints (the newest problem: %s); move the directory aside to start afresh", ck->rd->path, why);
       }
     }
   }
-  PetscCall(RnAgreeInput(ctx->world, failed, msg));
-  PetscCallMPI(MPI_Bcast(&found, 1, MPI_LONG_LONG, 0, ctx->world));
+  PetscCall(PetscFree(sums));
+  PetscCall(RnAgreeInput(ctx->world, ctx->world_rank == 0 && failed, msg));
   *step = found;
   if (found < 0) {
     /* a start without a checkpoint starts the continued tables over: rows of
@@ -353,29 +431,17 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step)
       for (int i = 0; i < ck->nmetrics; i++) PetscCall(RnMetricsTruncateToHeader(ck->metrics[i].metrics));
     PetscFunctionReturn(0);
   }
-  {
-    char *p = buf ? buf + 24 : NULL;
-    for (int i = 0; i < ck->nfields; i++) {
-      CkField *f = &ck->fields[i];
-      char *tmp;
-      PetscCall(PetscMalloc1(PetscMax(f->bytes, 1), &tmp));
-      if (ctx->world_rank == 0) memcpy(tmp, p + CK_NAME_LEN + 8, f->bytes);
-      PetscCallMPI(MPI_Bcast(tmp, (int)f->bytes, MPI_BYTE, 0, ctx->world));
-      if (f->data) memcpy(f->data, tmp, f->bytes);
-      PetscCall(PetscFree(tmp));
-      if (p) p += CK_NAME_LEN + 8 + f->bytes;
-    }
-    if (ctx->world_rank == 0) {
-      for (int i = 0; i < ck->nmetrics; i++) {
-        long long off;
-        memcpy(&off, p + CK_NAME_LEN, 8);
-        /* rows written after the checkpoint are written again by the resumed run */
-        PetscCall(RnMetricsTruncate(ck->metrics[i].metrics, off));
-        p += CK_NAME_LEN + 8;
-      }
+  if (ctx->world_rank == 0) {
+    const char *p = head + CK_HEADER + (size_t)ck->nfields * CK_FIELD_ENTRY;
+    for (int i = 0; i < ck->nmetrics; i++) {
+      long long off;
+      memcpy(&off, p + CK_NAME_LEN, 8);
+      /* rows written after the checkpoint are written again by the resumed run */
+      PetscCall(RnMetricsTruncate(ck->metrics[i].metrics, off));
+      p += CK_METRICS_ENTRY;
     }
   }
-  PetscCall(PetscFree(buf));
+  PetscCall(PetscFree(head));
   PetscCall(RnLog(ctx, "resumed from the checkpoint of step %lld\n", found));
   PetscFunctionReturn(0);
 }

@@ -554,8 +554,8 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   getrusage(RUSAGE_SELF, &ru);
   peak_mb = ru.ru_maxrss / 1024.0;
   PetscCallMPI(MPI_Reduce(&peak_mb, &peak_max, 1, MPI_DOUBLE, MPI_MAX, 0, ctx->world));
-  PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s; peak memory %.0f MB on the largest rank (a record's member matrix, M x p / ranks: %.1f MB)\n", s.units, RnWallTime() - start,
-                  peak_max, 8.0 * s.M * s.p / ctx->world_size / 1048576.0));
+  PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s; peak memory %.0f MB on the largest rank, of which a group's %d units' parameters %.1f MB and a record's member matrix by columns %.1f MB (M x p / ranks) times 2\n",
+                  s.units, RnWallTime() - start, peak_max, s.U, 8.0 * s.U * s.p / 1048576.0, 8.0 * s.M * s.p / ctx->world_size / 1048576.0));
   if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "convergence"));
 
   PetscCall(RecorderDestroy(&rc));

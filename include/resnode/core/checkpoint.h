@@ -7,13 +7,17 @@
  * (every K steps, every S seconds, or because a SIGTERM/SIGUSR1 arrived), so
  * no rank is left inside a collective.
  *
- * Files: RUN_DIR/checkpoints/ckpt-<step>.bin, written by rank 0 (state that
- * lives on other ranks is gathered first) to a temporary file, fsync'ed,
- * renamed, then completed by ckpt-<step>.done. Format (little-endian):
- *   char[8] magic "RNCKPT\0\1", uint32 version (1), uint32 nfields,
- *   int64 step, then per field: char[48] name, uint64 bytes, bytes of data;
- *   then per metrics file: char[48] name, int64 offset;
- *   last: uint64 FNV-1a checksum of everything before it.
+ * Files: RUN_DIR/checkpoints/ckpt-<step>.bin, written in parallel with
+ * MPI-IO, each field by the rank that owns it (no rank gathers the state:
+ * an ensemble's groups write their own units), to a temporary file that is
+ * synced, renamed by rank 0, then completed by ckpt-<step>.done. On resume
+ * rank 0 checks the head and every rank reads the fields it holds (the run
+ * directory is on a file system all ranks see). Format (little-endian):
+ *   head: char[8] magic "RNCKPT\0\1", uint32 version (2), uint32 nfields,
+ *   int64 step; per field: char[48] name, uint64 bytes, uint64 FNV-1a
+ *   checksum of its bytes, uint64 offset; per metrics file: char[48] name,
+ *   int64 offset; uint64 FNV-1a checksum of the head before it;
+ *   then each field's bytes at its offset (8-aligned).
  * The two newest complete checkpoints are kept; on resume the newest one
  * whose checksum verifies is used (a corrupt one is reported and skipped),
  * and the metrics files are truncated back to their recorded offsets. */
