@@ -5,13 +5,14 @@
 # checkpoints, uniform with sqrt(steps). Writes OUT.csv (default adjoint-memory.csv) and, with
 # analysis/plot-adjoint-memory, OUT.png.
 #   bench/adjoint-memory.sh [OUT]        (about 20 minutes on 2 cores)
+# (MLP_STEPS and CONV_STEPS choose other step counts)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_ADJOINT:-$here/build/bench/bench_adjoint}
 out=${1:-adjoint-memory}
 export OPENBLAS_NUM_THREADS=1
 echo "problem,mode,steps,checkpoints,seconds_per_iteration,peak_rss_mb,stored_states" > "$out.csv"
-for steps in 10 100 1000 10000; do
+for steps in ${MLP_STEPS:-10 100 1000 10000}; do
   its=$([ $steps -ge 1000 ] && echo 1 || echo 3)   # long solves: one iteration is enough
   for mode in full uniform binomial backsolve; do
     ck=$([ $mode = uniform ] && awk -v s=$steps 'BEGIN { printf "%d", sqrt(s) + 0.999 }' || echo ${BINOMIAL_BUDGET:-150})

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 for np in "${@:-1 2 8}"; do
   for n in $np; do
     run=$(mktemp -d)/run
-    mpirun -n "$n" build/resnode-mpi configs/cifar-small.cfg --set "data.dir=\"$dir\"" --set model.channels=4 --set 'model.depths=[1]' --set model.ode=false \
+    mpirun -n "$n" "${RESNODE_BINARY:-build/resnode-mpi}" configs/cifar-small.cfg --set "data.dir=\"$dir\"" --set model.channels=4 --set 'model.depths=[1]' --set model.ode=false \
       --set train.epochs=1 --set train.batch=512 --set output.plot=false --set "run.dir=\"$run\"" > "$run.log" 2>&1 &
     mp=$!
     maxrss=0 maxpss=0 maxsum=0

@@ -6,17 +6,19 @@
 # and 2 ranks. The run logs its peak resident memory on the largest rank
 # beside what it must hold: its group's units' current parameters and, per
 # record, two column blocks of M x p / ranks. No rank holds M x p records.
-#   bench/ensemble-memory.sh [BUILD_DIR]
+#   bench/ensemble-memory.sh [BUILD_DIR]      (WIDTH=1140: the hidden width)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 tmp=$(mktemp -d /tmp/rn-ensmem-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); M x p = 16 x 1306442 doubles = 167 MB"
+width=${WIDTH:-1140}
+p=$((2 * width + width + width * width + width + width * 2 + 2))
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); p = $p; M x p = 16 x $p doubles = $((16 * p * 8 / 1048576)) MB"
 for np in 1 2; do
   mpirun --bind-to none -n $np "$build/resnode-mpi" "$here/configs/ensemble.cfg" \
-    --set 'model.field=( { type = "dense"; out = 1140; activation = "tanh"; }, { type = "dense"; out = 1140; activation = "tanh"; }, { type = "dense"; out = 2; } )' \
+    --set 'model.field=( { type = "dense"; out = '$width'; activation = "tanh"; }, { type = "dense"; out = '$width'; activation = "tanh"; }, { type = "dense"; out = 2; } )' \
     --set data.samples=16 \
     --set ensemble.members=16 --set 'ensemble.depths=[2, 4]' --set ensemble.limit=false --set sgd.steps=2 --set sgd.record_every=1 \
     --set sgd.batch=4 --set parallel.groups=$np --set output.plot=false --set 'ensemble.save_parameters="none"' --set "run.dir=\"$tmp/np$np\"" > "$tmp/out$np" 2>&1

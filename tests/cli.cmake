@@ -24,5 +24,6 @@ set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCES
 rn_add_cli_test(experiments_e2e)
 rn_add_cli_test(trainer LABELS checkpoint)
 rn_add_cli_test(readme LABELS readme)
+rn_add_cli_test(bench_smoke LABELS readme)
 # 64 ranks oversubscribed on the machine's cores (the cluster layout, shrunk)
 rn_add_cli_test(scale64 LABELS scale TIMEOUT 900)

@@ -42,6 +42,28 @@ sys.exit(0 if rows > 0 and worst < 1e-12 else 1)
 PY
 [ $? -eq 0 ] && ok "stats, gram, sup, rates, laws and spectrum agree on 1, 2 and 3 ranks ($(cat "$TMP/tables.txt"))" || bad "the statistics differ between rank counts: $(cat "$TMP/tables.txt")"
 
+# groups of several ranks (data-parallel members) send their members' columns
+# from different ranks: 4 ranks in 2 groups and 3 ranks in 1 group give the
+# same statistics (the batch sums split over a group round differently: 1e-9)
+for layout in "4 2" "3 1"; do
+  set -- $layout
+  rn $1 "$SRC/configs/ensemble.cfg" "${small[@]}" --set parallel.groups=$2 --set "run.dir=\"$TMP/g$1\""
+  expect_status 0 "ensemble on $1 ranks in $2 group(s)"
+done
+/usr/bin/python3 - "$TMP" > "$TMP/groups.txt" <<'PY'
+import sys
+import numpy as np
+ref = np.genfromtxt(sys.argv[1] + "/np1/stats.csv", delimiter=",", names=True)
+worst = 0.0
+for d in ("g4", "g3"):
+    got = np.genfromtxt(sys.argv[1] + "/%s/stats.csv" % d, delimiter=",", names=True)
+    assert got.shape == ref.shape and got.size > 0
+    worst = max(worst, max(np.max(np.abs(ref[n] - got[n])) / (np.abs(ref[n]).max() or 1.0) for n in ref.dtype.names))
+print("worst relative difference %.1e" % worst)
+sys.exit(0 if worst < 1e-9 else 1)
+PY
+[ $? -eq 0 ] && ok "groups of 2 and 3 ranks: stats.csv as on 1 rank ($(cat "$TMP/groups.txt"))" || bad "groups of several ranks: $(cat "$TMP/groups.txt")"
+
 # the laws of a wide field (p = 2052 > 2048: the Gram path, M x M products of
 # columns split over the ranks) equal the p x p covariance path's
 wide=(--set ensemble.members=5 --set 'ensemble.depths=[2]' --set sgd.steps=4 --set output.plot=false

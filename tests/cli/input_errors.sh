@@ -90,9 +90,10 @@ printf 'experiment = "ensemble";\nmodel = {\n  field = ( { type = "dense"; out =
 rn 2 "$TMP/field1.cfg"; expect_status 2 "a misspelled key in a layer"; expect_message "field1.cfg:4: model.field.[1].type: missing; expected a \"string\" (is 'model.field.[1].typ' at $TMP/field1.cfg:4 a misspelling of it?)" "the layer's line and the misspelling"
 printf 'experiment = "ensemble";\nmodel = {\n  field = ( { type = "dense"; out = 16; },\n    5 );\n};\n' > "$TMP/field2.cfg"
 rn 2 "$TMP/field2.cfg"; expect_status 2 "a number where a layer is expected"; expect_message "field2.cfg:4: model.field.[1]: expected a group { ... } such as { type = \"dense\"; out = 16; }, got an integer" "the element's line and type"
-# a size no rank can hold (petabytes of recorded parameters): one line per rank and exit 2, not a malloc traceback
+# a size no rank can hold (10^6 members: their M x M Gram matrix is 7.3 TiB):
+# one line and exit 2, not a malloc traceback
 rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=1000000 --set sgd.steps=20000 --set "run.dir=\"$TMP/huge\""
 expect_status 2 "an ensemble too large for memory"
-grep -q "out of memory: one allocation of 8.5 TiB with .* available on the node (in EnsembleRun)" "$err" && ! grep -q "PETSC ERROR" "$err" && ok "out of memory said in one line with the size asked for, no traceback" || bad "out of memory: $(grep -m3 -v Configure "$err")"
-grep -q '"reason": "out of memory: one allocation of 8.5 TiB' "$TMP/huge/manifest.json" && ok "the manifest says out of memory" || bad "manifest: $(grep -E 'status|reason' "$TMP/huge/manifest.json")"
+grep -q "out of memory: one allocation of 7.3 TiB with .* available on the node (in RecorderSetUp)" "$err" && ! grep -q "PETSC ERROR" "$err" && ok "out of memory said in one line with the size asked for, no traceback" || bad "out of memory: $(grep -m3 -v Configure "$err")"
+grep -q '"reason": "out of memory: one allocation of 7.3 TiB' "$TMP/huge/manifest.json" && ok "the manifest says out of memory" || bad "manifest: $(grep -E 'status|reason' "$TMP/huge/manifest.json")"
 finish

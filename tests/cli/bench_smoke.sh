@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every benchmark command README.md shows runs here, shrunk to seconds, and
+# must exit 0 printing its figures: a benchmark that crashes is found by CI,
+# not by the next person who measures. (Timings are not checked: they are
+# measured by hand, side by side, and reported with the CPU.)
+. "$(dirname "$0")/lib.sh"
+MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
+B=$(dirname "$BIN")
+mkdir -p "$TMP/cifar"
+"$MAKE" "$TMP/cifar" 200 || { bad "could not generate data"; finish; exit 1; }
+# the README's benchmark lines, to be sure none is left out below
+n=$(sed -n '/^## Benchmarks/,/^## /p' "$SRC/README.md" | grep -cE '^    (mpirun|build/bench|bench/|/usr/bin/python3 bench)')
+
+# bench ARGS...: runs a benchmark command; it must exit 0 and print PATTERN ($want)
+bench() {
+  local name=$1
+  shift
+  timeout 600 "$@" > "$TMP/bench.out" 2>&1
+  local st=$?
+  if [ $st -eq 0 ] && grep -qE -- "$want" "$TMP/bench.out"; then ok "$name: $(grep -m1 -E -- "$want" "$TMP/bench.out" | cut -c1-110)"; else bad "$name: exit $st, $(tail -5 "$TMP/bench.out")"; fi
+  ran=$((ran + 1))
+}
+ran=0
+want='s/iteration|ms' bench bench_nodefit "$B/bench/bench_nodefit" 2
+want='images/s' bench bench_cifar mpirun --bind-to none -n 1 "$B/bench/bench_cifar" 1 float32,bfloat16,float64 8 8
+want='peak RSS per rank' RESNODE_BINARY=$BIN bench data-memory.sh "$SRC/bench/data-memory.sh" "$TMP/cifar" 1 2
+if /usr/bin/python3 -c "import torch" 2> /dev/null; then
+  want='C = 64' bench cifar-precision.sh "$SRC/bench/cifar-precision.sh" "$B" 1
+  want='.' bench "torch_reference.py conv" /usr/bin/python3 "$SRC/bench/torch_reference.py" conv
+  want='.' bench "torch_reference.py cifar" /usr/bin/python3 "$SRC/bench/torch_reference.py" cifar 8 8
+else
+  echo "  skipped: cifar-precision.sh and torch_reference.py need python3-torch (not installed)"
+  ran=$((ran + 3))
+fi
+want='e-' bench bench_gradient_accuracy "$B/bench/bench_gradient_accuracy"
+want='mlp,backsolve,10' MLP_STEPS=10 CONV_STEPS=4 BENCH_ADJOINT=$B/bench/bench_adjoint bench adjoint-memory.sh "$SRC/bench/adjoint-memory.sh" "$TMP/adjoint"
+want='ranks 2: peak memory' WIDTH=40 bench ensemble-memory.sh "$SRC/bench/ensemble-memory.sh" "$B"
+want='p = +300' bench "bench_stats (p x p)" mpirun --bind-to none -n 2 "$B/bench/bench_stats" 300
+want='Gram of differences' bench "bench_stats gram" mpirun --bind-to none -n 2 "$B/bench/bench_stats" gram 5000
+want='[0-9] member-steps/s' bench bench_ensemble mpirun --bind-to none -n 1 "$B/bench/bench_ensemble" 2 10
+want='s on the slowest rank: [0-9.]+ member-steps/s' bench bench_cifar_ensemble mpirun --bind-to none -n 2 "$B/bench/bench_cifar_ensemble" "$TMP/cifar" 4 2 2
+[ "$ran" -eq "$n" ] && ok "all $n benchmark commands of the README covered" || bad "the README shows $n benchmark commands, $ran covered here"
+finish
