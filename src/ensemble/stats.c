@@ -205,36 +205,33 @@ void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layou
 
 #define STATS_CHUNK 256 /* columns centred at a time: the only copy is M x 256 */
 
-/* Local column means, and the centred columns [c0, c0 + b) of X into Y (M x b, row-major). */
-static void CentredChunk(int M, PetscInt nlocal, const double *X, const double *mean, PetscInt c0, int b, double *Y)
+/* The columns [c0, c0 + b) of X centred into Y (M x b, row-major), their
+ * means into mean (b): nothing of the block's size besides the block. */
+static void CentredChunk(int M, PetscInt nlocal, const double *X, PetscInt c0, int b, double *mean, double *Y)
 {
+  for (int t = 0; t < b; t++) mean[t] = 0;
   for (int i = 0; i < M; i++)
-    for (int t = 0; t < b; t++) Y[(size_t)i * b + t] = X[(size_t)i * nlocal + c0 + t] - mean[c0 + t];
-}
-
-static void ColumnMeans(int M, PetscInt nlocal, const double *X, double *mean)
-{
-  for (PetscInt k = 0; k < nlocal; k++) mean[k] = 0;
+    for (int t = 0; t < b; t++) mean[t] += X[(size_t)i * nlocal + c0 + t];
+  for (int t = 0; t < b; t++) mean[t] /= M;
   for (int i = 0; i < M; i++)
-    for (PetscInt k = 0; k < nlocal; k++) mean[k] += X[(size_t)i * nlocal + k];
-  for (PetscInt k = 0; k < nlocal; k++) mean[k] /= M;
+    for (int t = 0; t < b; t++) Y[(size_t)i * b + t] = X[(size_t)i * nlocal + c0 + t] - mean[t];
 }
 
 PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, double *mean_local, double *eigenvalues)
 {
   const int M = L->M;
-  double *G, *Gsum = NULL, *Y, wq, *work;
+  double *G, *Gsum = NULL, *Y, *cm, wq, *work;
   int rank, lwork = -1, info;
 
   PetscFunctionBeginUser;
   PetscCheck(M >= 2, L->comm, PETSC_ERR_ARG_OUTOFRANGE, "a covariance needs at least 2 members (got %d)", M);
   PetscCallMPI(MPI_Comm_rank(L->comm, &rank));
-  PetscCall(PetscCalloc2((size_t)M * M, &G, (size_t)M * STATS_CHUNK, &Y));
-  ColumnMeans(M, L->nlocal, local, mean_local);
+  PetscCall(PetscCalloc3((size_t)M * M, &G, (size_t)M * STATS_CHUNK, &Y, STATS_CHUNK, &cm));
   /* G = Xc Xc^T / (M - 1), the upper triangle, a chunk of columns at a time */
   for (PetscInt c0 = 0; c0 < L->nlocal; c0 += STATS_CHUNK) {
     const int b = (int)PetscMin((PetscInt)STATS_CHUNK, L->nlocal - c0);
-    CentredChunk(M, L->nlocal, local, mean_local, c0, b, Y);
+    CentredChunk(M, L->nlocal, local, c0, b, cm, Y);
+    if (mean_local) PetscCall(PetscArraycpy(mean_local + c0, cm, b));
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, b, 1.0 / (M - 1), Y, b, 1.0, G, M);
   }
   if (rank == 0) PetscCall(PetscMalloc1((size_t)M * M, &Gsum));
@@ -257,7 +254,7 @@ PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, 
   }
   PetscCallMPI(MPI_Bcast(eigenvalues, M, MPI_DOUBLE, 0, L->comm));
   PetscCall(PetscFree(Gsum));
-  PetscCall(PetscFree2(G, Y));
+  PetscCall(PetscFree3(G, Y, cm));
   PetscFunctionReturn(0);
 }
 
@@ -270,16 +267,15 @@ PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local
   PetscFunctionBeginUser;
   PetscCheck(M >= 2, L->comm, PETSC_ERR_ARG_OUTOFRANGE, "a covariance needs at least 2 members (got %d)", M);
   PetscCallMPI(MPI_Comm_rank(L->comm, &rank));
-  PetscCall(PetscMalloc5(PetscMax(L->nlocal, 1), &m1, PetscMax(L->nlocal, 1), &m2, (size_t)M * STATS_CHUNK, &Y1, (size_t)M * STATS_CHUNK, &Y2, (size_t)M * M, &B));
+  PetscCall(PetscMalloc5(STATS_CHUNK, &m1, STATS_CHUNK, &m2, (size_t)M * STATS_CHUNK, &Y1, (size_t)M * STATS_CHUNK, &Y2, (size_t)M * M, &B));
   PetscCall(PetscArrayzero(B, (size_t)M * M));
-  ColumnMeans(M, L->nlocal, local1, m1);
-  ColumnMeans(M, L->nlocal, local2, m2);
-  for (PetscInt k = 0; k < L->nlocal; k++) part[0] += (m1[k] - m2[k]) * (m1[k] - m2[k]);
-  /* B = A1 A2^T (A_i the centred members / sqrt(M - 1)) and the traces, a chunk at a time */
+  /* B = A1 A2^T (A_i the centred members / sqrt(M - 1)), the traces and
+   * |m1 - m2|^2, a chunk at a time */
   for (PetscInt c0 = 0; c0 < L->nlocal; c0 += STATS_CHUNK) {
     const int b = (int)PetscMin((PetscInt)STATS_CHUNK, L->nlocal - c0);
-    CentredChunk(M, L->nlocal, local1, m1, c0, b, Y1);
-    CentredChunk(M, L->nlocal, local2, m2, c0, b, Y2);
+    CentredChunk(M, L->nlocal, local1, c0, b, m1, Y1);
+    CentredChunk(M, L->nlocal, local2, c0, b, m2, Y2);
+    for (int t = 0; t < b; t++) part[0] += (m1[t] - m2[t]) * (m1[t] - m2[t]);
     for (size_t t = 0; t < (size_t)M * b; t++) part[1] += Y1[t] * Y1[t], part[2] += Y2[t] * Y2[t];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, M, b, 1.0 / (M - 1), Y1, b, Y2, b, 1.0, B, M);
   }

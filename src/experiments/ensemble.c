@@ -373,13 +373,14 @@ static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions
   PetscFunctionBeginUser;
   PetscCall(RnMetricsOpen(rd, "laws.csv", "N,mean_dist_sq,trace_N,trace_ref,w2", &laws_csv));
   PetscCall(RnMetricsOpen(rd, "spectrum.csv", "N,index,eigenvalue", &spec_csv));
-  PetscCall(PetscMalloc2(PetscMax(s->p, 1), &mean, PetscMax(neig, s->M), &eig));
+  /* the p x p path returns p means and eigenvalues (small p); the Gram path M eigenvalues */
+  PetscCall(PetscMalloc2(rc->gram_laws ? 1 : PetscMax(s->p, 1), &mean, PetscMax(neig, s->M), &eig));
   PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, col, rc->sendbuf, rc->B));
   for (int di = 0; di < s->D; di++) {
     const double *X = di == s->ref ? rc->B : rc->A;
     const int N = DepthN(&o->ens, di);
     if (di != s->ref) PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, col, rc->sendbuf, rc->A));
-    if (rc->gram_laws) PetscCall(RnStatsSpectrumGram(&rc->L, X, mean, eig));
+    if (rc->gram_laws) PetscCall(RnStatsSpectrumGram(&rc->L, X, NULL, eig));
     else PetscCall(RnStatsCovarianceSpectrum(ctx->world, s->M, (int)s->p, X, mean, eig));
     for (PetscInt k = 0; k < neig; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, (int)k, eig[k]));
     if (di != s->ref) {

@@ -2,13 +2,14 @@
 # The batch scripts of jobs/slurm/ on a real single-node Slurm (Debian's
 # slurmctld and slurmd, started here):
 #  1. the ensemble array and its analysis submitted together by sweep.sh with
-#     an afterok dependency, one task preempted in the middle of a round;
+#     an afterok dependency, one task preempted in the middle of a member's run;
 #  2. a job that gets its preemption signal (USR1 to the batch shell, as
 #     --signal=B:USR1@N sends it), checkpoints, requeues itself and resumes;
 #  3. real preemption by a higher partition (SIGTERM, GraceTime, requeue);
 #  4. a CIFAR job whose time limit is shorter than an epoch;
 #  5. the paper's k-fold CIFAR config (shrunk), one fold an array task, and
-#     its analysis.
+#     its analysis;
+#  6. the README's one-job CIFAR ensemble (cifar.sbatch, no parameter files).
 # Each ends bitwise equal to an uninterrupted run, with exactly its rows.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -152,4 +153,15 @@ for t in 0 1 2; do
 done
 report=$RESNODE_RUNS/cifar-$array-analysis/cifar-report.md
 [ "$(grep -c '^| \(resnet N = 2\|neural ODE\) | [012] | ' "$report" 2>/dev/null)" -eq 6 ] && grep -q '^| resnet N = 2 | 3 | ' "$report" && ok "the analysis merged the 3 folds of both models" || bad "report: $(cat "$report" resnode-analysis-$analysis.out 2>/dev/null | tail -8)"
+
+# 6. the README's one-job ensemble: cifar.sbatch with configs/cifar-ensemble.cfg,
+# one member a rank (parallel.groups = the task count), no parameter files;
+# the analysis works from its gram.csv alone
+jid=$(RESNODE_RUN_DIR=$TMP/runs/onejob sbatch --parsable --ntasks=2 --time=10 --output="$TMP/onejob-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-ensemble.cfg" \
+  --set "data.dir=\"$TMP/cifar-tiny\"" --set ensemble.members=2 --set parallel.groups=2 --set model.channels=4 --set data.max_train=100 --set 'ensemble.depths=[2, 4]' \
+  --set sgd.steps=8 --set sgd.record_every=4 --set 'ensemble.save_parameters="none"' --set output.plot=false)
+[ -n "$jid" ] && ok "the one-job CIFAR ensemble submitted as $jid" || bad "submission failed"
+wait_jobs "$jid" && ok "it finished" || bad "job $jid still queued: $(squeue)"
+grep -q '"status": "done"' "$TMP/runs/onejob/manifest.json" 2>/dev/null && [ -z "$(ls "$TMP/runs/onejob/snapshots")" ] && ok "done, with no parameter files" || bad "one-job ensemble: $(tail -3 "$TMP/onejob-$jid.out")"
+/usr/bin/python3 "$SRC/analysis/convergence" "$TMP/runs/onejob" > "$TMP/onejob.txt" 2>&1 && grep -q "errors from gram.csv" "$TMP/onejob.txt" && ok "analysis/convergence from its gram.csv" || bad "analysis: $(cat "$TMP/onejob.txt")"
 finish

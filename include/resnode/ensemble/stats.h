@@ -27,8 +27,9 @@ PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *memb
  * the covariance's non-zero eigenvalues are those of the Gram matrix
  * Xc Xc^T / (M - 1), and the W2 cross term is the nuclear norm of A1 A2^T,
  * both sums of local products (BLAS on chunks of 256 centred columns, the
- * only copy) reduced over the ranks. Memory per rank: the blocks given plus
- * M x (M + 512) doubles; work M^2 p / ranks. Use it where p exceeds M (the
+ * only copy, their means taken chunk by chunk) reduced over the ranks.
+ * Memory per rank: the blocks given plus M x (M + 512) + 512 doubles; work
+ * M^2 p / ranks. Use it where p exceeds M (the
  * p x p path above costs p^3 and holds p^2 / ranks); the ensemble switches
  * at p > 2048. */
 typedef struct {
@@ -38,8 +39,9 @@ typedef struct {
 } RnStatsLayout;
 /* Columns split evenly: this rank's count in layout->nlocal, its first column in *offset. */
 void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layout, PetscInt *offset);
-/* mean_local (nlocal), and the M leading eigenvalues of the covariance
- * (descending; the rest of its p are 0) on every rank. */
+/* The M leading eigenvalues of the covariance (descending; the rest of its
+ * p are 0) on every rank, and the local column means into mean_local
+ * (nlocal; may be NULL). */
 PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *layout, const double *local, double *mean_local, double *eigenvalues);
 PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *layout, const double *local1, const double *local2, RnGaussianW2 *out);
 /* The Gram matrix X X^T (M x M, not centred, both triangles) on every rank:
