@@ -188,37 +188,59 @@ static PetscErrorCode ScheduleSetUp(RnCtx ctx, const RnEnsembleOptions *eo, RnEn
  * [col[q], col[q + 1]) of every member's theta, an M x (col[q + 1] - col[q])
  * row-major block. Rank r of a group sends its group's members to the ranks
  * q with q % group_size = r; the rows arrive in member order (groups hold
- * increasing members at increasing ranks). No rank ever holds more than its
- * block and its own units. Collective on the world. */
-static PetscErrorCode ColumnsOfDepth(RnCtx ctx, const Schedule *s, RnEnsemble ens, int di, double *slots, const PetscInt *col, double *sendbuf, double *dst)
+ * increasing members at increasing ranks). The columns go straight from the
+ * units' states to the blocks (MPI datatypes of absolute addresses: no
+ * packing copy, no int byte offsets), so a rank holds its units and the
+ * block, nothing more. Collective on the world. */
+static PetscErrorCode ColumnsOfDepth(RnCtx ctx, const Schedule *s, RnEnsemble ens, int di, double *slots, const PetscInt *col, double *dst)
 {
   const int R = ctx->world_size;
   const PetscInt wme = col[ctx->world_rank + 1] - col[ctx->world_rank];
-  int *sc, *sd, *rc, *rd, lo, hi;
-  size_t off = 0, roff = 0;
+  int *sc, *sd, *rc, *rd, *lens, lo, hi;
+  MPI_Datatype *st, *rt;
+  MPI_Aint *addr;
+  size_t roff = 0;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc4(R, &sc, R, &sd, R, &rc, R, &rd));
+  PetscCall(PetscMalloc2(R, &st, R, &rt));
+  PetscCall(PetscMalloc2(s->M, &lens, s->M, &addr));
   GroupMembersAtDepth(s, s->group_id, di, &lo, &hi);
   for (int q = 0; q < R; q++) {
     const PetscInt w = col[q + 1] - col[q];
-    sd[q] = (int)off, sc[q] = 0;
-    if (q % s->group_size != s->group_rank) continue;
-    for (int m = lo; m < hi; m++) {
-      const double *theta = RnEnsembleMemberTheta(ens, SlotState(s, slots, m * s->D + di - s->group_id * s->U));
-      PetscCall(PetscArraycpy(sendbuf + off, theta + col[q], w));
-      off += (size_t)w;
+    sd[q] = rd[q] = 0, sc[q] = rc[q] = 0, st[q] = rt[q] = MPI_DOUBLE;
+    if (q % s->group_size == s->group_rank && w > 0 && hi > lo) {
+      /* one block of w columns from each of this group's members of depth di */
+      for (int m = lo; m < hi; m++) {
+        lens[m - lo] = (int)w;
+        PetscCallMPI(MPI_Get_address(RnEnsembleMemberTheta(ens, SlotState(s, slots, m * s->D + di - s->group_id * s->U)) + col[q], &addr[m - lo]));
+      }
+      PetscCallMPI(MPI_Type_create_hindexed(hi - lo, lens, addr, MPI_DOUBLE, &st[q]));
+      PetscCallMPI(MPI_Type_commit(&st[q]));
+      sc[q] = 1;
     }
-    sc[q] = (int)((size_t)(hi - lo) * w);
   }
   for (int src = 0; src < R; src++) {
     int glo, ghi;
     GroupMembersAtDepth(s, src / s->group_size, di, &glo, &ghi);
-    rc[src] = src % s->group_size == ctx->world_rank % s->group_size ? (int)((size_t)(ghi - glo) * wme) : 0;
-    rd[src] = (int)roff, roff += (size_t)rc[src];
+    if (src % s->group_size == ctx->world_rank % s->group_size && ghi > glo && wme > 0) {
+      MPI_Aint where;
+      const int len = (int)((size_t)(ghi - glo) * wme);
+      PetscCheck((size_t)(ghi - glo) * wme < 2147483647u, PETSC_COMM_SELF, PETSC_ERR_SUP, "%d members x %d columns exceed an MPI count", ghi - glo, (int)wme);
+      PetscCallMPI(MPI_Get_address(dst + roff, &where));
+      PetscCallMPI(MPI_Type_create_hindexed(1, &len, &where, MPI_DOUBLE, &rt[src]));
+      PetscCallMPI(MPI_Type_commit(&rt[src]));
+      rc[src] = 1, roff += (size_t)len;
+    }
   }
   PetscCheck(roff == (size_t)s->M * wme, PETSC_COMM_SELF, PETSC_ERR_PLIB, "depth %d: %zu values arrive for %d members x %d columns", di, roff, s->M, (int)wme);
-  PetscCallMPI(MPI_Alltoallv(sendbuf, sc, sd, MPI_DOUBLE, dst, rc, rd, MPI_DOUBLE, ctx->world));
+  PetscCallMPI(MPI_Alltoallw(MPI_BOTTOM, sc, sd, st, MPI_BOTTOM, rc, rd, rt, ctx->world));
+  for (int q = 0; q < R; q++) {
+    if (sc[q]) PetscCallMPI(MPI_Type_free(&st[q]));
+    if (rc[q]) PetscCallMPI(MPI_Type_free(&rt[q]));
+  }
+  PetscCall(PetscFree2(lens, addr));
+  PetscCall(PetscFree2(st, rt));
   PetscCall(PetscFree4(sc, sd, rc, rd));
   PetscFunctionReturn(0);
 }
@@ -229,7 +251,7 @@ typedef struct {
   RnMetrics records_csv, stats_csv, gram_csv;
   double *risk, *norm_sq;    /* rank 0: [di * M + m] at the current record */
   double *sup;               /* [3][D]: sups over the records so far of e_theta, s_theta, e_R (rank 0; checkpointed) */
-  double *A, *B, *sendbuf, *gram, *leader_send, *leader_recv;
+  double *A, *B, *gram, *leader_send, *leader_recv;
   uint64_t *sum_send, *sum_recv;
   PetscInt *col, *col_root;  /* column splits: even over the ranks; all on rank 0 */
   RnStatsLayout L;
@@ -252,8 +274,6 @@ static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, cons
   block = (PetscInt)s->M * PetscMax(width, 1);
   PetscCall(PetscMalloc4(block, &rc->A, block, &rc->B, (size_t)s->M * s->M, &rc->gram, 3 * (size_t)s->D, &rc->sup));
   PetscCall(PetscArrayzero(rc->sup, 3 * (size_t)s->D));
-  /* what a group sends of one depth: at most ceil(U / D) members' columns */
-  PetscCall(PetscMalloc1((size_t)((s->U + s->D - 1) / s->D) * s->p, &rc->sendbuf));
   PetscCall(PetscMalloc4(3 * (size_t)s->U, &rc->leader_send, ctx->world_rank ? 0 : 3 * (size_t)s->U * s->groups, &rc->leader_recv, (size_t)s->U, &rc->sum_send,
                          ctx->world_rank ? 0 : (size_t)s->U * s->groups, &rc->sum_recv));
   PetscCall(PetscMalloc2((size_t)s->units, &rc->risk, (size_t)s->units, &rc->norm_sq));
@@ -265,7 +285,6 @@ static PetscErrorCode RecorderDestroy(Recorder *rc)
   PetscFunctionBeginUser;
   PetscCall(PetscFree2(rc->col, rc->col_root));
   PetscCall(PetscFree4(rc->A, rc->B, rc->gram, rc->sup));
-  PetscCall(PetscFree(rc->sendbuf));
   PetscCall(PetscFree4(rc->leader_send, rc->leader_recv, rc->sum_send, rc->sum_recv));
   PetscCall(PetscFree2(rc->risk, rc->norm_sq));
   PetscFunctionReturn(0);
@@ -375,11 +394,11 @@ static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions
   PetscCall(RnMetricsOpen(rd, "spectrum.csv", "N,index,eigenvalue", &spec_csv));
   /* the p x p path returns p means and eigenvalues (small p); the Gram path M eigenvalues */
   PetscCall(PetscMalloc2(rc->gram_laws ? 1 : PetscMax(s->p, 1), &mean, PetscMax(neig, s->M), &eig));
-  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, col, rc->sendbuf, rc->B));
+  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, col, rc->B));
   for (int di = 0; di < s->D; di++) {
     const double *X = di == s->ref ? rc->B : rc->A;
     const int N = DepthN(&o->ens, di);
-    if (di != s->ref) PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, col, rc->sendbuf, rc->A));
+    if (di != s->ref) PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, col, rc->A));
     if (rc->gram_laws) PetscCall(RnStatsSpectrumGram(&rc->L, X, NULL, eig));
     else PetscCall(RnStatsCovarianceSpectrum(ctx->world, s->M, (int)s->p, X, mean, eig));
     for (PetscInt k = 0; k < neig; k++) PetscCall(RnMetricsRow(spec_csv, "%d,%d,%.10e", N, (int)k, eig[k]));
@@ -420,12 +439,12 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
         PetscCall(RnMetricsRow(rc->records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", eo->first_member + m, DepthN(eo, di), step, time, rc->risk[di * M + m], sqrt(rc->norm_sq[di * M + m])));
   }
   /* the differences theta_ref - theta_N, by columns; their M x M Gram matrix holds every error */
-  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, rc->col, rc->sendbuf, rc->B));
+  PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, rc->col, rc->B));
   for (int di = 0; di < s->ndepths; di++) {
     if (di == s->ref) continue;
     const double *G = rc->gram;
     double sum = 0, s1 = 0, s2 = 0, tr = 0, e, dr = 0, dr2 = 0;
-    PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, rc->col, rc->sendbuf, rc->A));
+    PetscCall(ColumnsOfDepth(ctx, s, ens, di, slots, rc->col, rc->A));
     for (size_t i = 0; i < (size_t)M * rc->L.nlocal; i++) rc->A[i] = rc->B[i] - rc->A[i];
     PetscCall(RnStatsGram(&rc->L, rc->A, rc->gram));
     if (ctx->world_rank) continue;
