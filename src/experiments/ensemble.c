@@ -45,6 +45,7 @@ typedef struct {
   RnCifarEnsembleOptions cifar;
   StatsPath stats;
   SaveParameters save;
+  PetscBool limit_check;
   int groups;
   RnCheckpointOptions checkpoint;
   PetscBool plot;
@@ -104,6 +105,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     o->stats = (StatsPath)path;
     PetscCall(RnConfigGetChoice(cfg, "ensemble.save_parameters", "final", rn_save_names, &path));
     o->save = (SaveParameters)path;
+    PetscCall(RnConfigGetBool(cfg, "ensemble.limit_check", PETSC_TRUE, &o->limit_check));
   }
   o->cfg = cfg;
   *options = o;
@@ -256,6 +258,8 @@ typedef struct {
   PetscInt *col, *col_root;  /* column splits: even over the ranks; all on rank 0 */
   RnStatsLayout L;
   PetscBool gram_laws;       /* the laws by M x M products (else the p x p covariance on rank 0) */
+  RnEnsemble accurate;       /* the limit solved more accurately (ensemble.limit_check), or NULL */
+  RnEnsembleOptions accurate_opt;
 } Recorder;
 
 static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, const Schedule *s, Recorder *rc)
@@ -415,6 +419,47 @@ static PetscErrorCode WriteLaws(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions
   PetscFunctionReturn(0);
 }
 
+/* The limit's own error at the final parameters: the risk of every limit
+ * member again with twice the steps (fixed steps) or tolerances 100 times
+ * tighter (adaptive), against e_R at the deepest N, the smallest error the
+ * rates rest on. limit.csv and a line in the log; a warning when the
+ * limit's error is not below a tenth of it. Collective. */
+static PetscErrorCode CheckLimit(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, double *slots, Recorder *rc)
+{
+  const RnEnsembleOptions *eo = &o->ens;
+  const int M = s->M;
+  int deep = 0;
+  double local[2] = {0, 0}, sum[2], e_R = 0;
+  RnMetrics limit_csv;
+  char how[64];
+
+  PetscFunctionBeginUser;
+  for (int di = 1; di < s->ndepths; di++)
+    if (eo->depths[di] > eo->depths[deep]) deep = di;
+  for (int k = 0; k < s->U; k++) {
+    const int u = s->group_id * s->U + k;
+    double accurate;
+    if (u >= s->units || u % s->D != s->ref) continue;
+    PetscCall(RnEnsembleRisk(rc->accurate, 0, RnEnsembleMemberTheta(rc->accurate, SlotState(s, slots, k)), &accurate));
+    if (ctx->group_rank == 0) local[0] += (*SlotRisk(s, slots, k) - accurate) / M, local[1] = PetscMax(local[1], fabs(*SlotRisk(s, slots, k) - accurate));
+  }
+  PetscCallMPI(MPI_Reduce(&local[0], &sum[0], 1, MPI_DOUBLE, MPI_SUM, 0, ctx->world));
+  PetscCallMPI(MPI_Reduce(&local[1], &sum[1], 1, MPI_DOUBLE, MPI_MAX, 0, ctx->world));
+  for (int m = 0; m < M; m++) e_R += (rc->risk[s->ref * M + m] - rc->risk[deep * M + m]) / M;
+  e_R = fabs(e_R);
+  if (eo->ode.adaptive) PetscCall(PetscSNPrintf(how, sizeof how, "rtol %g against %g", eo->ode.rtol, rc->accurate_opt.ode.rtol));
+  else PetscCall(PetscSNPrintf(how, sizeof how, "%d steps against %d", eo->ode.steps, rc->accurate_opt.ode.steps));
+  PetscCall(RnMetricsOpen(rd, "limit.csv", "solver,check,mean_risk_error,max_risk_error,N_deepest,e_R_deepest", &limit_csv));
+  PetscCall(RnMetricsRow(limit_csv, "%s,%s,%.6e,%.6e,%d,%.6e", eo->ode.solver, how, fabs(sum[0]), sum[1], eo->depths[deep], e_R));
+  PetscCall(RnMetricsClose(&limit_csv));
+  PetscCall(RnLog(ctx, "ensemble: the limit's own error (%s, %s, at the final parameters): |mean risk error| %.2e, max %.2e; e_R at N = %d is %.2e\n", eo->ode.solver, how, fabs(sum[0]),
+                  sum[1], eo->depths[deep], e_R));
+  if (ctx->world_rank == 0 && fabs(sum[0]) > 0.1 * e_R)
+    PetscCall(RnLog(ctx, "warning: the ODE limit's error (%.2e) is not small against e_R at the deepest N (%.2e): the errors there measure the limit's solver too; raise %s\n", fabs(sum[0]), e_R,
+                    eo->ode.adaptive ? "the accuracy (ode.rtol, ode.atol)" : "ode.steps"));
+  PetscFunctionReturn(0);
+}
+
 /* Record rec is reached by every unit: its rows of records.csv, the errors
  * against the reference from the M x M Gram matrix of the differences
  * (stats.csv, gram.csv), the laws at the final record, and the parameters
@@ -463,6 +508,7 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
     rc->sup[di] = PetscMax(rc->sup[di], e), rc->sup[s->D + di] = PetscMax(rc->sup[s->D + di], s1), rc->sup[2 * s->D + di] = PetscMax(rc->sup[2 * s->D + di], fabs(dr));
   }
   if (last) PetscCall(WriteLaws(ctx, rd, o, s, ens, slots, rc));
+  if (last && rc->accurate) PetscCall(CheckLimit(ctx, rd, o, s, slots, rc));
   if (save) PetscCall(WriteParameters(ctx, rd, o, s, ens, slots, step, rc));
   PetscFunctionReturn(0);
 }
@@ -524,6 +570,20 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   }
   PetscCall(ScheduleSetUp(ctx, eo, ens, &s));
   PetscCall(RecorderSetUp(ctx, o, &s, &rc));
+  if (eo->limit && o->limit_check && s.ndepths >= 1) {
+    /* the same problem, its limit solved more accurately */
+    rc.accurate_opt = *eo;
+    if (eo->ode.adaptive) rc.accurate_opt.ode.rtol /= 100, rc.accurate_opt.ode.atol /= 100;
+    else rc.accurate_opt.ode.steps *= 2;
+    if (eo->classification) {
+      RnCifarEnsembleOptions accurate_cifar = o->cifar;
+      RnEnsembleProblem problem;
+      PetscInt p;
+      accurate_cifar.ode = rc.accurate_opt.ode;
+      PetscCall(RnCifarEnsembleProblemCreate(ctx->group, ctx->seed, images, &accurate_cifar, &problem, &p));
+      PetscCall(RnEnsembleCreateWithProblem(ctx->group, ctx->seed, p, &rc.accurate_opt, &problem, &rc.accurate));
+    } else PetscCall(RnEnsembleCreate(ctx->group, ctx->seed, field, &rc.accurate_opt, &rc.accurate));
+  }
   PetscCall(RnLog(ctx, "ensemble: %d members x %d depths%s, %d parameters, %d SGD steps (eta %g, sigma %g, batch %d); %d groups of %d rank(s), %d units each; %d records, "
                        "statistics as each is reached (laws by %s), parameters saved: %s\n",
                   s.M, eo->ndepths, eo->limit ? " + the ODE limit" : "", (int)s.p, eo->steps, eo->eta, eo->sigma, eo->batch, s.groups, s.group_size, s.U, s.nrec,
@@ -578,6 +638,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
                   s.units, RnWallTime() - start, peak_max, s.U, 8.0 * s.U * s.p / 1048576.0, 8.0 * s.M * s.p / ctx->world_size / 1048576.0));
   if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "convergence"));
 
+  PetscCall(RnEnsembleDestroy(&rc.accurate)); /* its options share the data: not destroyed */
   PetscCall(RecorderDestroy(&rc));
   PetscCall(PetscFree(slots));
   PetscCall(PetscFree(s.order));

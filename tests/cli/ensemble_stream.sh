@@ -78,6 +78,14 @@ printf '\x7f' | dd of="$TMP/damaged/snapshots/theta-step20.bin" bs=1 seek=1000 c
 status=$?
 [ $status -eq 2 ] && grep -q "theta-step20.bin: row .* fails its checksum" "$TMP/damaged.txt" && ok "a damaged file: exit 2, named" || bad "damaged file: exit $status, $(cat "$TMP/damaged.txt")"
 
+# the limit's own error is checked at the end (twice the steps, or tighter
+# tolerances): small for the config's dopri5, and a warning when the limit is
+# as coarse as the ResNets it is the limit of (Euler with 2 steps = N = 2)
+grep -q "the limit's own error (dopri5" "$TMP/every/log.txt" && ! grep -q "warning: the ODE limit" "$TMP/every/log.txt" && [ "$(wc -l < "$TMP/every/limit.csv")" -eq 2 ] && ok "limit.csv and the log: $(grep -o "the limit's own error.*" "$TMP/every/log.txt" | cut -c1-120)" || bad "limit check: $(grep limit "$TMP/every/log.txt")"
+rn 2 "$SRC/configs/ensemble.cfg" "${base[@]}" --set 'ode.solver="euler"' --set ode.adaptive=false --set ode.steps=2 --set "run.dir=\"$TMP/euler\""
+expect_status 0 "an Euler limit with 2 steps"
+grep -q "warning: the ODE limit's error .* raise ode.steps" "$TMP/euler/log.txt" && ok "a coarse limit is warned about" || bad "no warning: $(grep -i limit "$TMP/euler/log.txt")"
+
 rn 2 "$SRC/configs/ensemble.cfg" "${base[@]}" --set 'ensemble.save_parameters="sometimes"'
 expect_status 2 "an unknown save_parameters"
 expect_message 'ensemble.save_parameters' "names the key"
