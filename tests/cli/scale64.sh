@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's config on 64 ranks (oversubscribed on 2 cores): 8 groups of 8
 # ranks train the 7 depths and the ODE side by side, shrunk with --set (width,
-# data, steps) to finish in minutes. Every group must leave its results.
+# data, steps) to finish in minutes. Every group must leave its results. And
+# the ensemble's record exchange over 64 ranks, against 1 rank.
 . "$(dirname "$0")/lib.sh"
 MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
 "$MAKE" "$TMP/data" 60 || { bad "could not generate data"; finish; exit 1; }
@@ -21,4 +22,17 @@ for N in 1 2 4 8 16 32 64; do
 done
 grep -q ",0,ode," "$TMP/run/final.csv" && ok "the ODE and depths 1..64 all present" || bad "ODE missing"
 grep -q '"ranks": 64' "$TMP/run/manifest.json" && grep -q '"status": "done"' "$TMP/run/manifest.json" && ok "manifest: 64 ranks, completed" || bad "manifest: $(cat "$TMP/run/manifest.json")"
+
+# the ensemble on 64 one-rank groups, more groups than its 18 units (46 idle):
+# the record exchanges over 64 ranks (a column or two each) give the same
+# parameters, bitwise, as one rank, and the same tables
+ens=(--set ensemble.members=6 --set 'ensemble.depths=[2, 8]' --set sgd.steps=30 --set output.plot=false --set 'ensemble.save_parameters="every"')
+timeout 600 mpirun --oversubscribe --bind-to none -n 64 "$BIN" "$SRC/configs/ensemble.cfg" "${ens[@]}" --set parallel.groups=64 --set "run.dir=\"$TMP/ens64\"" > "$out" 2> "$err"
+status=$?
+expect_status 0 "the ensemble on 64 ranks in 64 groups"
+rn 1 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set parallel.groups=1 --set "run.dir=\"$TMP/ens1\""
+expect_status 0 "the same on 1 rank"
+n=0
+for f in "$TMP"/ens1/snapshots/theta-step*.bin; do cmp -s "$f" "$TMP/ens64/snapshots/${f##*/}" && n=$((n + 1)); done
+[ "$n" -eq 4 ] && cmp -s "$TMP/ens1/records.csv" "$TMP/ens64/records.csv" && cmp -s "$TMP/ens1/stats.csv" "$TMP/ens64/stats.csv" && ok "parameters of the 4 records, records.csv and stats.csv as on 1 rank" || bad "64 ranks vs 1: $n of 4 parameter files equal; $(diff "$TMP/ens1/stats.csv" "$TMP/ens64/stats.csv" | head -3)"
 finish
