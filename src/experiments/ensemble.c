@@ -280,7 +280,7 @@ static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, cons
   PetscCall(PetscArrayzero(rc->sup, 3 * (size_t)s->D));
   PetscCall(PetscMalloc4(3 * (size_t)s->U, &rc->leader_send, ctx->world_rank ? 0 : 3 * (size_t)s->U * s->groups, &rc->leader_recv, (size_t)s->U, &rc->sum_send,
                          ctx->world_rank ? 0 : (size_t)s->U * s->groups, &rc->sum_recv));
-  PetscCall(PetscMalloc2((size_t)s->units, &rc->risk, (size_t)s->units, &rc->norm_sq));
+  PetscCall(PetscCalloc2((size_t)s->units, &rc->risk, (size_t)s->units, &rc->norm_sq)); /* filled on rank 0 */
   PetscFunctionReturn(0);
 }
 
