@@ -17,6 +17,7 @@ PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int dep
   PetscCheck(RnShapeSize(field->in) == RnShapeSize(field->out), comm, PETSC_ERR_ARG_SIZ, "the residual block must map its input shape to itself");
   PetscCall(PetscNew(&f));
   f->kind = kind;
+  f->record = PETSC_TRUE;
   f->comm = comm;
   f->field = field;
   f->depth = depth;
@@ -52,7 +53,41 @@ PetscErrorCode RnFlowSetOdeOptions(RnFlow flow, const RnOdeOptions *opt)
 PetscErrorCode RnFlowSetRecord(RnFlow flow, PetscBool record)
 {
   PetscFunctionBeginUser;
+  flow->record = record;
   if (flow->ode) PetscCall(RnOdeSetRecord(flow->ode, record));
+  PetscFunctionReturn(0);
+}
+
+static inline const double *StepTheta(RnFlow f, const double *theta, int k) { return f->kind == RN_FLOW_UNTIED ? theta + (size_t)k * f->field->nparams : theta; }
+
+/* x_{k+1} = x_k + h f(x_k) without keeping the layers: two states in turn
+ * and one layer's tape (the same arithmetic as the recorded pass). */
+static PetscErrorCode ForwardWithoutRecord(RnFlow f, int batch, const double *theta, const double *x0, double *xobs)
+{
+  const size_t nx = (size_t)batch * f->dim;
+  const double h = f->tobs[f->nobs - 1] / f->depth;
+  double *x, *next;
+
+  PetscFunctionBeginUser;
+  if (batch > f->pass_batch || !f->pass_states) {
+    PetscCall(PetscFree2(f->pass_states, f->pass_tape));
+    PetscCall(PetscMalloc2(2 * PetscMax(nx, 1), &f->pass_states, (size_t)PetscMax(batch, 1) * f->field->tape_per_sample + 1, &f->pass_tape));
+    f->pass_batch = batch;
+  }
+  x = f->pass_states, next = f->pass_states + nx;
+  PetscCall(PetscArraycpy(x, x0, nx));
+  for (int k = 0; k <= f->depth; k++) {
+    if (xobs)
+      for (int i = 0; i < f->nobs; i++)
+        if (f->obs_layer[i] == k) PetscCall(PetscArraycpy(xobs + i * nx, x, nx));
+    if (k == f->depth) break;
+    PetscCall(RnNetForward(f->field, batch, StepTheta(f, theta, k), x, next, f->pass_tape));
+    for (size_t i = 0; i < nx; i++) next[i] = x[i] + h * next[i];
+    {
+      double *t = x;
+      x = next, next = t;
+    }
+  }
   PetscFunctionReturn(0);
 }
 
@@ -69,8 +104,6 @@ static PetscErrorCode EnsureResNetTape(RnFlow f, int batch)
   PetscFunctionReturn(0);
 }
 
-static inline const double *StepTheta(RnFlow f, const double *theta, int k) { return f->kind == RN_FLOW_UNTIED ? theta + (size_t)k * f->field->nparams : theta; }
-
 PetscErrorCode RnFlowForward(RnFlow f, int batch, const double *theta, const double *x0, double *xobs)
 {
   const size_t nx = (size_t)batch * f->dim;
@@ -80,6 +113,11 @@ PetscErrorCode RnFlowForward(RnFlow f, int batch, const double *theta, const dou
   f->batch = batch;
   if (f->kind == RN_FLOW_ODE) {
     PetscCall(RnOdeForward(f->ode, batch, theta, x0, xobs));
+    PetscFunctionReturn(0);
+  }
+  f->recorded = f->record;
+  if (!f->record) {
+    PetscCall(ForwardWithoutRecord(f, batch, theta, x0, xobs));
     PetscFunctionReturn(0);
   }
   PetscCall(EnsureResNetTape(f, batch));
@@ -108,6 +146,7 @@ PetscErrorCode RnFlowBackward(RnFlow f, const double *theta, const double *dxobs
     PetscCall(RnOdeBackward(f->ode, dxobs, dx0, dtheta));
     PetscFunctionReturn(0);
   }
+  PetscCheck(f->recorded, f->comm, PETSC_ERR_ORDER, "RnFlowBackward after a forward pass without a record (RnFlowSetRecord)");
   /* a = dL/dx_k, going down from k = N; x_{k+1} = x_k + h f(x_k) gives
    * a_k = a_{k+1} + h J_x(x_k)^T a_{k+1}, dtheta += h J_theta(x_k)^T a_{k+1} */
   PetscCall(PetscArrayzero(f->adj, nx));
@@ -150,6 +189,7 @@ PetscErrorCode RnFlowDestroy(RnFlow *flow)
   PetscCall(RnOdeDestroy(&(*flow)->ode));
   PetscCall(PetscFree2((*flow)->tobs, (*flow)->obs_layer));
   PetscCall(PetscFree4((*flow)->states, (*flow)->tapes, (*flow)->adj, (*flow)->work));
+  PetscCall(PetscFree2((*flow)->pass_states, (*flow)->pass_tape));
   PetscCall(PetscFree(*flow));
   *flow = NULL;
   PetscFunctionReturn(0);

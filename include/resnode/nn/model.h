@@ -31,16 +31,23 @@ struct RnFlow_s {
   PetscInt nparams; /* field parameters (times N when untied) */
   int dim;
   RnOde ode;        /* RN_FLOW_ODE */
-  /* ResNet tape of the last forward pass */
+  /* ResNet tape of the last recorded forward pass */
+  PetscBool record, recorded; /* record the next forward pass; the last one was */
   int batch, tape_batch;
   double *states;   /* (N + 1) x batch x dim */
   double *tapes;    /* N x batch x field tape */
   double *adj, *work;
+  /* a forward pass without a record: two states and one layer's tape, whatever N */
+  int pass_batch;
+  double *pass_states, *pass_tape;
 };
 
 PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int depth, int nobs, const double *tobs, RnFlow *flow);
 /* ODE solver options (RN_FLOW_ODE only; ignored otherwise). */
 PetscErrorCode RnFlowSetOdeOptions(RnFlow flow, const RnOdeOptions *opt);
+/* Whether the next forward passes keep what RnFlowBackward needs (the
+ * default). Without, a ResNet's pass holds two states and one layer's tape
+ * instead of N of each (evaluation over large batches at any depth). */
 PetscErrorCode RnFlowSetRecord(RnFlow flow, PetscBool record);
 /* x0: batch x dim; xobs: nobs x batch x dim (all this rank's samples). */
 PetscErrorCode RnFlowForward(RnFlow flow, int batch, const double *theta, const double *x0, double *xobs);
