@@ -171,10 +171,10 @@ static PetscErrorCode ScheduleSetUp(RnCtx ctx, const RnEnsembleOptions *eo, RnEn
   s->units = s->D * s->M, s->groups = ctx->group_count, s->U = (s->units + s->groups - 1) / s->groups;
   s->group_size = ctx->group_size, s->group_id = ctx->group_id, s->group_rank = ctx->group_rank;
   s->slot_len = 1 + RnEnsembleMemberStateLength(ens);
-  /* a record's exchange is one MPI_Alltoallv per depth, with int counts */
-  PetscCheck((double)s->M * (double)s->p < 2147483647.0, ctx->world, RN_ERR_INPUT,
-             "ensemble.members x parameters = %d x %d exceeds 2^31 values, the most one MPI exchange of a record's member matrix can carry; use fewer members per run (an array job, ensemble.first_member)",
-             s->M, (int)s->p);
+  /* a rank receives its block of a record's member matrix in one MPI count */
+  PetscCheck((double)s->M * (double)((s->p + ctx->world_size - 1) / ctx->world_size) < 2147483647.0, ctx->world, RN_ERR_INPUT,
+             "ensemble.members x parameters / ranks = %d x %d / %d exceeds 2^31 values, the most one MPI transfer of a rank's block of a record can carry; use more ranks, or fewer members per run (an array job, ensemble.first_member)",
+             s->M, (int)s->p, ctx->world_size);
   PetscCall(PetscMalloc1(s->U, &s->order));
   for (int di = 0; di < s->D; di++)
     for (int k = 0; k < s->U; k++) {
