@@ -10,7 +10,7 @@
  *     STEPS:   rk4 steps on [0, 1]
  *     CHECKPOINTS: uniform: every k steps (default sqrt(STEPS)); binomial: budget (default 10)
  * Prints one CSV line: problem,mode,steps,checkpoints,seconds_per_iteration,peak_rss_mb,stored_states */
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
 

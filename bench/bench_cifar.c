@@ -14,7 +14,7 @@
  * says otherwise. Prints the CPU, then per case the median time per step,
  * images/s and the GFLOP/s of the convolutions (multiply-adds counted as 2
  * flops). bench/torch_reference.py cifar runs the same network in PyTorch. */
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
 

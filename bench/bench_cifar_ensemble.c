@@ -5,7 +5,7 @@
  * the SGD steps are timed (RnEnsembleMemberAdvance): no record's risk.
  *   mpirun -n 1|2 build/bench/bench_cifar_ensemble [DIR] [C] [members] [steps]
  * DIR: CIFAR-10 binary files (default: generated ones in a temporary directory). */
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 #include "resnode/core/rng.h"
 
 #include <stdlib.h>

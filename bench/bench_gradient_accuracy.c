@@ -8,7 +8,7 @@
  *   backsolve (continuous adjoint), and backprop through the tied ResNet;
  * rk4 with fixed steps and dopri5 at several tolerances.
  *   build/bench/bench_gradient_accuracy */
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/core/rng.h"
 
 #include <math.h>

@@ -7,7 +7,7 @@
  * Reference (issue 2): torchdiffeq (PyTorch 1.13 CPU, float64, one thread) on
  * this machine: 0.085 s/iteration with rk4 at step 0.01 (backprop through the
  * solver), 0.42-0.47 s with odeint_adjoint dopri5 at these tolerances. */
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 
 #include <math.h>

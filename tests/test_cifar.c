@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
 #include "resnode/data/data.h"

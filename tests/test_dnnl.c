@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "resnode/core/rng.h"
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 #include "resnode/nn/optim.h"
 
 static double Tolerance(RnPrecision p, PetscBool through_relu) { return p == RN_PRECISION_FLOAT32 ? 1e-5 : (through_relu ? 1e-1 : 1e-2); }

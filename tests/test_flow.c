@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/core/rng.h"
 
 #define DIM 2

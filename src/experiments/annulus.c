@@ -5,11 +5,12 @@
  * f(x) = W2 relu(W1 x + b1) + b2 and a linear softmax head; accuracy
  * against N and for the ODE by k-fold cross-validation. Work units (depth,
  * fold) go to the groups in rounds. */
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
-#include "resnode/core/run.h"
+#include "resnode/experiments/experiments.h"
 #include "resnode/core/trainer.h"
+#include "resnode/core/units.h"
 
 #include <math.h>
 #include <string.h>
@@ -51,9 +52,7 @@ static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options
       PetscCall(RnConfigError(cfg, "train.batch", "%d is larger than the %d training samples of a fold (data.samples = %d, train.folds = %d): nothing would train", o->batch, smallest, o->samples,
                               o->folds));
   }
-  PetscCall(RnConfigGetInt(cfg, "parallel.groups", ctx->world_size, 1, 1 << 20, &o->groups));
-  if (ctx->world_size % o->groups)
-    PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count", o->groups, ctx->world_size));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, &o->groups));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   *options = o;
@@ -138,11 +137,11 @@ static PetscErrorCode ModelPass(AnnulusModel *m, int b, int global, const double
 /* accuracy over the samples idx[0..n) split over the group */
 static PetscErrorCode Accuracy(RnCtx ctx, AnnulusModel *m, const double *theta, const double *X, const int *Y, const int *idx, int n, int dim, double *x, int *y, double *acc)
 {
-  const int lo = (int)((long long)n * ctx->group_rank / ctx->group_size), hi = (int)((long long)n * (ctx->group_rank + 1) / ctx->group_size);
   double l, local, total;
-  int h;
+  int h, lo, hi;
 
   PetscFunctionBeginUser;
+  RnBlockRange(n, ctx->group_rank, ctx->group_size, &lo, &hi);
   for (int i = lo; i < hi; i++) {
     PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)idx[i] * dim, dim));
     y[i - lo] = Y[idx[i]];
@@ -158,7 +157,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   AnnulusOptions *o = options;
   const int dim = 2 + o->pad, S = o->samples, D = o->ndepths + (o->ode ? 1 : 0), nunits = D * o->folds;
-  const int rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
+  const int rounds = RnRoundCount(nunits, ctx->group_count);
   double *X, *x, *recv = NULL, start = RnWallTime();
   int *Y, *y, *perm, *train_idx, *test_idx;
   RnMetrics folds_csv, acc_csv;
@@ -185,7 +184,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnLog(ctx, "annulus: %d samples in R^%d, width %d, %d depths%s, %d-fold cross-validation: %d units on %d group(s)\n", S, dim, o->width, o->ndepths,
                   o->ode ? " + the ODE" : "", o->folds, nunits, ctx->group_count));
   for (int round = (int)first; round < rounds; round++) {
-    const int unit = round * ctx->group_count + ctx->group_id, active = unit < nunits;
+    const int unit = RnRoundUnit(round, ctx->group_id, ctx->group_count, nunits), active = unit >= 0;
     const int di = active ? unit / o->folds : 0, fold = active ? unit % o->folds : 0;
     const int N = di < o->ndepths ? o->depths[di] : 0;
     const int f_lo = (int)((long long)S * fold / o->folds), f_hi = (int)((long long)S * (fold + 1) / o->folds);
@@ -208,9 +207,10 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
       RnRandPermutation(ctx->seed, RN_STREAM_ORDER, (uint32_t)fold, (uint32_t)epoch, ntrain, order);
       for (int i = 0; i < ntrain; i++) order[i] = train_idx[order[i]];
       for (int b0 = 0; b0 + o->batch <= ntrain; b0 += o->batch) {
-        const int lo = b0 + (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = b0 + (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
-        int labels[4096], h;
+        int labels[4096], h, lo, hi;
         double l;
+        RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &lo, &hi);
+        lo += b0, hi += b0;
         for (int i = lo; i < hi; i++) {
           PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)order[i] * dim, dim));
           labels[i - lo] = Y[order[i]];
@@ -227,7 +227,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(Accuracy(ctx, &m, theta, X, Y, train_idx, ntrain, dim, x, y, &train_acc));
     PetscCall(Accuracy(ctx, &m, theta, X, Y, test_idx, ntest, dim, x, y, &test_acc));
     row[0] = active ? unit : -1, row[1] = train_acc, row[2] = test_acc, row[3] = RnWallTime() - t0;
-    if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, 4, MPI_DOUBLE, recv, 4, MPI_DOUBLE, 0, ctx->leaders));
+    PetscCall(RnGatherLeaderRows(ctx, row, 4, recv));
     if (ctx->world_rank == 0)
       for (int g = 0; g < ctx->group_count; g++) {
         const double *r = recv + 4 * g;

@@ -8,12 +8,13 @@
  * Allreduce of the flat gradient, batch norm reduced over the group); the
  * groups train the models of the depth sweep side by side, in rounds. */
 #include "resnode/core/trainer.h"
-#include "resnode/experiments/cifar.h"
+#include "resnode/core/units.h"
+#include "resnode/models/cifar.h"
 #include "resnode/data/data.h"
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
-#include "resnode/core/run.h"
+#include "resnode/experiments/experiments.h"
 
 #include <math.h>
 #include <string.h>
@@ -116,17 +117,7 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnLrScheduleFromConfig(cfg, "train", &o->schedule));
   if (o->schedule.plateau && (o->schedule.metric == RN_METRIC_VAL_LOSS || o->schedule.metric == RN_METRIC_VAL_ACC) && o->folds == 1 && o->validation == 0)
     PetscCall(RnConfigError(cfg, "train.plateau.metric", "\"%s\" needs validation data: set data.validation > 0 or data.folds > 1, or watch \"train_loss\"", RnMetricKindNames[o->schedule.metric]));
-  PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 0, 1 << 20, &o->groups));
-  if (o->groups == 0) {
-    /* one group per node of the allocation */
-    PetscBool balanced;
-    PetscCall(RnCtxNodeCount(ctx, &o->groups, &balanced));
-    if (!balanced)
-      PetscCall(RnConfigError(cfg, "parallel.groups", "0 (one group per node) needs as many ranks on every node; the %d ranks are spread unevenly over %d nodes: give the group count", ctx->world_size, o->groups));
-  }
-  if (ctx->world_size % o->groups)
-    PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count, or run with a multiple of %d ranks", o->groups,
-                            ctx->world_size, o->groups));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, 1, PETSC_TRUE, &o->groups));
   if (o->batch < ctx->world_size / o->groups)
     PetscCall(RnConfigError(cfg, "train.batch", "a batch of %d cannot be split over the %d ranks of a group", o->batch, ctx->world_size / o->groups));
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
@@ -151,9 +142,10 @@ static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o
   PetscCall(PetscMalloc1(o->eval_batch, &idx));
   for (int start = 0; start < nsamples; start += o->eval_batch) {
     const int count = PetscMin(o->eval_batch, nsamples - start);
-    const int lo = start + (int)((long long)count * ctx->group_rank / ctx->group_size), hi = start + (int)((long long)count * (ctx->group_rank + 1) / ctx->group_size);
     double l;
-    int c;
+    int c, lo, hi;
+    RnBlockRange(count, ctx->group_rank, ctx->group_size, &lo, &hi);
+    lo += start, hi += start;
     for (int i = lo; i < hi; i++) idx[i - lo] = samples ? samples[i] : i;
     PetscCall(RnCifarModelReserve(m, PetscMax(hi - lo, 1)));
     PetscCall(RnDatasetGetBatch(ds, idx, hi - lo, mean, std, NULL, 0, 0, m->x, m->labels));
@@ -264,9 +256,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   RnDataset all = NULL, test = NULL;
   double start = RnWallTime();
   const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
-  const int rounds = (nunits + ctx->group_count - 1) / ctx->group_count;
-  int model_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, min_train;
-  const int lo = (int)((long long)o->batch * ctx->group_rank / ctx->group_size), hi = (int)((long long)o->batch * (ctx->group_rank + 1) / ctx->group_size);
+  const int rounds = RnRoundCount(nunits, ctx->group_count);
+  int model_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, min_train, lo, hi;
   RnMetrics epochs_csv, final_csv;
   GroupState gs = {0};
   UnitData ud = {0};
@@ -275,6 +266,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   double *recv = NULL;
 
   PetscFunctionBeginUser;
+  RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &lo, &hi);
   for (int u = 0; u < nmodels; u++) model_N[u] = u < o->ndepths ? o->depths[u] : 0;
   /* data: every rank reads and checks the same files */
   PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_TRUE, o->max_train, &all));
@@ -312,14 +304,14 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     gs.nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
     PetscCall(RnCifarModelDestroy(&probe));
   }
-  PetscCall(PetscCalloc3(gs.nmax, &gs.theta, 2 * gs.nmax, &gs.optim_state, gs.nbn, &gs.bn));
+  PetscCall(PetscCalloc3(gs.nmax, &gs.theta, RnOptimStateSize(&o->optim, gs.nmax), &gs.optim_state, gs.nbn, &gs.bn));
   PetscCall(PetscMalloc2(all->n, &perm, o->batch, &idx));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
   /* checkpoints at step granularity: every group's state, from its leader;
    * a step is a training step, counted over all rounds and epochs */
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "cifar", &tr));
   PetscCall(RnTrainerAddGroupState(tr, "theta", gs.theta, sizeof(double) * gs.nmax));
-  PetscCall(RnTrainerAddGroupState(tr, "optimizer", gs.optim_state, sizeof(double) * 2 * gs.nmax));
+  PetscCall(RnTrainerAddGroupState(tr, "optimizer", gs.optim_state, sizeof(double) * RnOptimStateSize(&o->optim, gs.nmax)));
   PetscCall(RnTrainerAddGroupState(tr, "optimizer_step", &gs.optim_step, sizeof gs.optim_step));
   PetscCall(RnTrainerAddGroupState(tr, "batchnorm", gs.bn, sizeof(double) * gs.nbn));
   PetscCall(RnTrainerAddGroupState(tr, "epoch_sums", gs.epoch_sums, sizeof gs.epoch_sums));
@@ -335,8 +327,8 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   }
 
   for (int round = first_round; round < rounds; round++) {
-    const int unit = round * ctx->group_count + ctx->group_id;
-    const PetscBool active = unit < nunits ? PETSC_TRUE : PETSC_FALSE;
+    const int unit = RnRoundUnit(round, ctx->group_id, ctx->group_count, nunits);
+    const PetscBool active = unit >= 0 ? PETSC_TRUE : PETSC_FALSE;
     /* unit = model x (the folds of this run); idle groups of the last round
      * train a copy of the first unit (and log nothing) */
     const int model = active ? unit / o->fold_count : 0, fold = o->fold_first + (active ? unit % o->fold_count : 0);
@@ -423,7 +415,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
         PetscBool reduced;
         RnPlateauUpdate(&o->schedule, &gs.plateau, o->optim.lr, epoch + 1, metric[o->schedule.metric], &reduced);
       }
-      if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, EPOCH_FIELDS, MPI_DOUBLE, recv, EPOCH_FIELDS, MPI_DOUBLE, 0, ctx->leaders));
+      PetscCall(RnGatherLeaderRows(ctx, row, EPOCH_FIELDS, recv));
       if (ctx->world_rank == 0)
         for (int g = 0; g < ctx->group_count; g++) {
           const double *r = recv + (size_t)g * EPOCH_FIELDS;
@@ -439,7 +431,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       if (epoch + 1 == o->epochs) {
         /* the round's final accuracies, written before its last checkpoint */
         double fin[FINAL_FIELDS] = {active ? unit : -1, (double)m.n, test_acc, val_acc, row[5], RnWallTime() - unit_start};
-        if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(fin, FINAL_FIELDS, MPI_DOUBLE, recv, FINAL_FIELDS, MPI_DOUBLE, 0, ctx->leaders));
+        PetscCall(RnGatherLeaderRows(ctx, fin, FINAL_FIELDS, recv));
         if (ctx->world_rank == 0)
           for (int g = 0; g < ctx->group_count; g++) {
             const double *r = recv + (size_t)g * FINAL_FIELDS;

@@ -6,8 +6,9 @@
 #include "resnode/nn/layers.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
-#include "resnode/core/run.h"
+#include "resnode/experiments/experiments.h"
 #include "resnode/core/trainer.h"
+#include "resnode/core/units.h"
 
 #include <math.h>
 #include <string.h>
@@ -134,8 +135,10 @@ static PetscErrorCode TrainOne(RnCtx ctx, const IdentityOptions *o, int r, int f
     for (int start = 0; start < P; start += o->batch) {
       const int count = PetscMin(o->batch, P - start);
       /* this rank's slice of the mini-batch */
-      const int lo = start + count * ctx->group_rank / ctx->group_size, hi = start + count * (ctx->group_rank + 1) / ctx->group_size;
+      int lo, hi;
       double loss;
+      RnBlockRange(count, ctx->group_rank, ctx->group_size, &lo, &hi);
+      lo += start, hi += start;
       for (int i = lo; i < hi; i++) xb[i - lo] = x[perm[i]];
       PetscCall(PetscArrayzero(grad, np));
       PetscCall(ModelLoss(&m, hi - lo, xb, theta, &loss, grad));
@@ -183,10 +186,10 @@ static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
   long long first;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscCalloc2(ID_PARAMS, &st.theta, 2 * ID_PARAMS, &st.optim_state));
+  PetscCall(PetscCalloc2(ID_PARAMS, &st.theta, RnOptimStateSize(&o->optim, ID_PARAMS), &st.optim_state));
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "identity", &tr));
   PetscCall(RnTrainerAddState(tr, "theta", st.theta, sizeof(double) * ID_PARAMS, 0));
-  PetscCall(RnTrainerAddState(tr, "optimizer", st.optim_state, sizeof(double) * 2 * ID_PARAMS, 0));
+  PetscCall(RnTrainerAddState(tr, "optimizer", st.optim_state, sizeof(double) * RnOptimStateSize(&o->optim, ID_PARAMS), 0));
   PetscCall(RnTrainerAddState(tr, "optimizer_step", &st.optim_step, sizeof st.optim_step, 0));
   PetscCall(RnTrainerAddState(tr, "epochs_needed", st.epochs_needed, sizeof st.epochs_needed, 0));
   PetscCall(RnTrainerAddState(tr, "final_mse", st.final_mse, sizeof st.final_mse, 0));

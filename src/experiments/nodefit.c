@@ -2,9 +2,10 @@
  * a neural ODE (or ResNet) with the field u -> u^3 -> Dense(2,50,tanh) ->
  * Dense(50,2) fitted to the 16 samples by Adam. */
 #include "resnode/core/trainer.h"
-#include "resnode/nn/model.h"
+#include "resnode/core/units.h"
+#include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
-#include "resnode/core/run.h"
+#include "resnode/experiments/experiments.h"
 
 #include <math.h>
 #include <string.h>

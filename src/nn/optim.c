@@ -16,6 +16,12 @@ void RnOptimOptionsDefault(RnOptimOptions *opt)
   opt->eps = 1e-8;
 }
 
+PetscInt RnOptimStateSize(const RnOptimOptions *opt, PetscInt n)
+{
+  /* Adam keeps two moments per parameter, SGD one velocity */
+  return opt->kind == RN_OPTIM_ADAM ? 2 * n : n;
+}
+
 PetscErrorCode RnOptimCreate(PetscInt n, const RnOptimOptions *opt, RnOptim *optim)
 {
   RnOptim o;
@@ -24,7 +30,7 @@ PetscErrorCode RnOptimCreate(PetscInt n, const RnOptimOptions *opt, RnOptim *opt
   PetscCall(PetscNew(&o));
   o->opt = *opt;
   o->n = n;
-  o->nstate = opt->kind == RN_OPTIM_ADAM ? 2 * n : n;
+  o->nstate = RnOptimStateSize(opt, n);
   PetscCall(PetscCalloc1(PetscMax(o->nstate, 1), &o->state));
   *optim = o;
   PetscFunctionReturn(0);

@@ -18,7 +18,7 @@
 #define RESNODE_ENSEMBLE_H
 
 #include "resnode/core/config.h"
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 
 typedef struct {
   /* data */

@@ -15,6 +15,7 @@
 #ifndef RESNODE_LAYERS_H
 #define RESNODE_LAYERS_H
 
+#include "resnode/core/config.h"
 #include "resnode/core/core.h"
 
 typedef struct {
@@ -177,5 +178,14 @@ PetscErrorCode RnNetLowpDestroy(RnNetLowp *lowp);
 PetscErrorCode RnLossSquaredError(int batch, int dim, const double *pred, const double *target, double *loss_sum, double *grad);
 /* Softmax cross-entropy on logits; correct (may be NULL) counts argmax hits. */
 PetscErrorCode RnLossSoftmaxCrossEntropy(int batch, int nclasses, const double *logits, const int *labels, double *loss_sum, double *grad, int *correct);
+
+/* A Net from a config list of layer groups, e.g.
+ *   field = ( { type = "cube"; }, { type = "dense"; out = 50; activation = "tanh"; },
+ *             { type = "dense"; out = 2; } );
+ * types: dense (out, activation), scale (y = theta * x), conv (channels, kernel, stride, pad,
+ * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
+ * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
+ * statistics over comm. */
+PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *net);
 
 #endif

@@ -28,6 +28,8 @@ struct RnOptim_s {
   PetscInt nstate;
 };
 
+/* The length of the optimizer's state for n parameters (checkpoints hold it). */
+PetscInt RnOptimStateSize(const RnOptimOptions *opt, PetscInt n);
 PetscErrorCode RnOptimCreate(PetscInt n, const RnOptimOptions *opt, RnOptim *optim);
 /* theta -= update(grad); lr_scale multiplies the learning rate (schedules). */
 PetscErrorCode RnOptimStep(RnOptim optim, double lr_scale, double *theta, const double *grad);

@@ -1,4 +1,4 @@
-/* model.h: the depth of a model. A flow maps the input x_0 of a block to its
+/* flow.h: the depth of a model. A flow maps the input x_0 of a block to its
  * states at the observation times t_1 < ... < t_K = T, by
  *   - RN_FLOW_RESNET: the weight-tied ResNet x_{k+1} = x_k + (T/N) f_theta(x_k),
  *     k = 0..N-1, with hand-written backpropagation;
@@ -9,8 +9,8 @@
  * agree to rounding (a test).
  *
  * Also here: the parameter cap T_L of the capped risk. */
-#ifndef RESNODE_MODEL_H
-#define RESNODE_MODEL_H
+#ifndef RESNODE_FLOW_H
+#define RESNODE_FLOW_H
 
 #include "resnode/core/config.h"
 #include "resnode/nn/layers.h"
@@ -69,15 +69,6 @@ void RnCapApply(RnCap cap, PetscInt n, const double *theta, double *capped);
 /* dtheta = T_L'(theta) * dcapped (componentwise; in place allowed) */
 void RnCapBackward(RnCap cap, PetscInt n, const double *theta, const double *dcapped, double *dtheta);
 
-/* A Net from a config list of layer groups, e.g.
- *   field = ( { type = "cube"; }, { type = "dense"; out = 50; activation = "tanh"; },
- *             { type = "dense"; out = 2; } );
- * types: dense (out, activation), scale (y = theta * x), conv (channels, kernel, stride, pad,
- * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
- * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
- * statistics over comm. */
-PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *net);
-
 /* The depth of a model from the config:
  *   model.depth = "ode" | "resnet" | "untied"; model.N (ResNets)
  * and the solver options under ode.* (see ode.h). */
@@ -87,7 +78,6 @@ typedef struct {
   RnOdeOptions ode;
 } RnDepthOptions;
 PetscErrorCode RnDepthOptionsFromConfig(RnConfig cfg, const char *prefix, RnDepthOptions *opt);
-PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOptions *opt);
 /* A short name for logs: "ode(dopri5, adaptive)", "resnet(N=16)". */
 void RnDepthDescribe(const RnDepthOptions *opt, char *buf, size_t len);
 

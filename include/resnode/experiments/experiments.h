@@ -1,12 +1,9 @@
-/* run.h: the binary's top level and the experiments it runs.
+/* experiments.h: the experiments the binary runs, as the app layer sees them.
  *
- *   resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]
- *
- * Without CONFIG the embedded default (the test-equation fit) runs. Each
- * experiment reads all its keys first (so every config error is reported
+ * Each experiment reads all its keys first (so every config error is reported
  * before anything is written), then runs in its run directory. */
-#ifndef RESNODE_RUN_H
-#define RESNODE_RUN_H
+#ifndef RESNODE_EXPERIMENTS_H
+#define RESNODE_EXPERIMENTS_H
 
 #include "resnode/core/config.h"
 #include "resnode/core/core.h"
@@ -29,16 +26,11 @@ extern const RnExperiment RnExperimentEnsemble;
 extern const RnExperiment RnExperimentCifar;
 extern const RnExperiment RnExperimentAnnulus;
 
-int RnMain(int argc, char **argv);
-
 /* Shared by the experiments: the directory that holds analysis/ (for the plot
  * scripts the binary runs at the end of a run). */
 const char *RnSourceDir(void);
 /* Runs an analysis script on the run directory on rank 0 with /usr/bin/python3;
  * a failure is reported as a warning (the run's data are already written). */
 PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script);
-/* The common key parallel.groups for an experiment that trains one model on
- * all the ranks: accepted when it is 1, an input error naming it else. */
-PetscErrorCode RnConfigOneGroup(RnConfig cfg, const char *experiment);
 
 #endif

@@ -15,7 +15,7 @@
 #ifndef RESNODE_CIFAR_H
 #define RESNODE_CIFAR_H
 
-#include "resnode/nn/model.h"
+#include "resnode/flow/flow.h"
 #include "resnode/ensemble/ensemble.h"
 #include "resnode/data/data.h"
 

@@ -17,10 +17,11 @@
  * writing its own rows). A group's units are its checkpoint state; the
  * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
 #include "resnode/core/trainer.h"
+#include "resnode/core/units.h"
 #include "resnode/ensemble/ensemble.h"
-#include "resnode/core/run.h"
+#include "resnode/experiments/experiments.h"
 #include "resnode/ensemble/stats.h"
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 
 #include <errno.h>
 #include <math.h>
@@ -61,10 +62,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&o));
   PetscCall(RnEnsembleOptionsFromConfig(cfg, &o->ens));
-  PetscCall(RnConfigGetInt(cfg, "parallel.groups", ctx->world_size, 1, 1 << 20, &o->groups));
-  if (ctx->world_size % o->groups)
-    PetscCall(RnConfigError(cfg, "parallel.groups", "%d groups do not divide the %d MPI ranks; use a divisor of the rank count, or run with a multiple of %d ranks", o->groups,
-                            ctx->world_size, o->groups));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, &o->groups));
   if (o->ens.classification) {
     int prec;
     RnCifarModel cprobe;

@@ -1,5 +1,6 @@
-/* run.c: command line, configuration, run directory, experiment dispatch. */
-#include "resnode/core/run.h"
+/* app.c: command line, configuration, run directory, experiment dispatch. */
+#include "resnode/app/app.h"
+#include "resnode/experiments/experiments.h"
 #include "resnode/core/checkpoint.h"
 
 #include <cblas.h>
@@ -9,10 +10,6 @@
 #include <unistd.h>
 #include <time.h>
 
-#ifndef RESNODE_SOURCE_DIR
-#define RESNODE_SOURCE_DIR "."
-#endif
-
 /* The embedded default: the test-equation fit of configs/node-fit.cfg, small
  * enough for a laptop. */
 static const char rn_default_config[] = "experiment = \"node-fit\";\n"
@@ -20,25 +17,6 @@ static const char rn_default_config[] = "experiment = \"node-fit\";\n"
                                         "train = { optimizer = \"adam\"; lr = 0.01; iterations = 1000; };\n";
 
 static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
-
-const char *RnSourceDir(void)
-{
-  const char *env = getenv("RESNODE_SOURCE_DIR");
-  return env && env[0] ? env : RESNODE_SOURCE_DIR;
-}
-
-PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script)
-{
-  char cmd[3 * PETSC_MAX_PATH_LEN];
-  int status;
-
-  PetscFunctionBeginUser;
-  if (ctx->world_rank != 0) PetscFunctionReturn(0);
-  PetscCall(PetscSNPrintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/analysis/%s' '%s' > '%s/plot.log' 2>&1", RnSourceDir(), script, rd->path, rd->path));
-  status = system(cmd);
-  if (status != 0) PetscCall(RnLog(ctx, "warning: the plot script analysis/%s failed (see %s/plot.log); the data are in %s\n", script, rd->path, rd->path));
-  PetscFunctionReturn(0);
-}
 
 static void PrintUsage(void)
 {
@@ -306,14 +284,4 @@ int RnMain(int argc, char **argv)
   free(args.sets);
   free(petsc_argv);
   return exit_code;
-}
-
-PetscErrorCode RnConfigOneGroup(RnConfig cfg, const char *experiment)
-{
-  int groups;
-
-  PetscFunctionBeginUser;
-  PetscCall(RnConfigGetInt(cfg, "parallel.groups", 1, 1, 1 << 20, &groups));
-  if (groups != 1) PetscCall(RnConfigError(cfg, "parallel.groups", "%s trains one model on all the ranks: use 1, got %d", experiment, groups));
-  PetscFunctionReturn(0);
 }

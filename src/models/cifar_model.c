@@ -1,5 +1,5 @@
 /* cifar_model.c: the paper's CIFAR-10 network (see cifar.h). */
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * cifar.h): the gradient and the loss are RnCifarModelPass's, the same code
  * the CIFAR experiment trains with; batch norm runs in inference mode at its
  * initial statistics. */
-#include "resnode/experiments/cifar.h"
+#include "resnode/models/cifar.h"
 #include "resnode/data/data.h"
 
 typedef struct {
