@@ -35,9 +35,7 @@ static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, int C, int batch, int 
   RN_TEST_OK(RnCifarModelReserve(&n->m, PetscMax(batch, 1)));
   n->batch = batch;
   *theta = malloc(sizeof(double) * n->m.n);
-  RnNetInit(n->m.stem, 1, 0, 0, *theta);
-  RnFlowInit(n->m.flow, 1, 0, 100, *theta + n->m.nstem);
-  RnNetInit(n->m.head, 1, 0, 200, *theta + n->m.nstem + n->m.nblock);
+  RN_TEST_OK(RnCifarModelInit(&n->m, 1, 0, *theta));
   /* images keyed by their global index */
   for (int s = 0; s < batch; s++) {
     RnRandNormal(9, RN_STREAM_TEST, 1, (uint32_t)(first + s), 3072, n->m.x + (size_t)s * 3072);
@@ -241,10 +239,73 @@ static void test_ensemble_coupling(void)
   RnDatasetDestroy(&ds);
 }
 
+/* The initial parameters of every layer with random weights, as slices of the
+ * flat buffer: (offset, length). */
+typedef struct {
+  int n;
+  PetscInt offset[512], length[512];
+} RandomSlices;
+
+static void AddRandomSlices(RnNet net, PetscInt base, RandomSlices *s)
+{
+  for (int i = 0; i < net->nlayers; i++) {
+    const RnLayer l = net->layers[i];
+    if (l->type != RN_LAYER_CONV2D && l->type != RN_LAYER_DENSE) continue;
+    s->offset[s->n] = base + net->param_offset[i];
+    s->length[s->n] = l->nparams;
+    s->n++;
+  }
+}
+
+/* Two layers drawn from the same stream (rng.h: RN_STREAM_INIT keyed by the
+ * layer id) have initial weights u_k scaled by their own bounds: the leading
+ * values of one are a multiple of the other's. */
+static int SameStream(const double *a, const double *b, PetscInt n)
+{
+  const double ratio = b[0] / a[0];
+  for (PetscInt k = 1; k < n; k++)
+    if (fabs(b[k] - ratio * a[k]) > 1e-12 * fabs(b[k])) return 0;
+  return 1;
+}
+
+/* No two layers of the CIFAR network share an initialisation stream, at any
+ * depth: untied N = 64 uses 192 block layer ids (the head's ids were once
+ * fixed at 200, inside the block's at N >= 34). Also: the tied ResNet and the
+ * ODE keep the head's ids, so their initial parameters are as before. */
+static void test_init_streams(void)
+{
+  const struct {
+    RnFlowKind kind;
+    int N;
+  } models[] = {{RN_FLOW_UNTIED, 64}, {RN_FLOW_UNTIED, 33}, {RN_FLOW_RESNET, 64}, {RN_FLOW_ODE, 0}};
+  const PetscInt lead = 8; /* leading values compared */
+  for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+    RnCifarModel m;
+    RandomSlices s = {0};
+    double *theta;
+    int shared = 0;
+    uint32_t stem, block, head;
+    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_SELF, 2, models[k].kind, models[k].N, NULL, RN_PRECISION_FLOAT64, &m));
+    theta = malloc(sizeof(double) * m.n);
+    RN_TEST_OK(RnCifarModelInit(&m, 5, 0, theta));
+    RN_TEST_OK(RnCifarModelLayerIds(&m, &stem, &block, &head));
+    AddRandomSlices(m.stem, 0, &s);
+    for (int step = 0; step < (models[k].kind == RN_FLOW_UNTIED ? models[k].N : 1); step++) AddRandomSlices(m.field, m.nstem + (PetscInt)step * m.field->nparams, &s);
+    AddRandomSlices(m.head, m.nstem + m.nblock, &s);
+    for (int i = 0; i < s.n; i++)
+      for (int j = i + 1; j < s.n; j++) shared += SameStream(theta + s.offset[i], theta + s.offset[j], PetscMin(lead, PetscMin(s.length[i], s.length[j])));
+    if (rn_test_rank == 0) printf("\n    %s N = %d: %d layers with random weights, %d pairs sharing a stream; head ids from %u ", RnFlowKindNames[models[k].kind], models[k].N, s.n, shared, head);
+    CU_ASSERT(shared == 0);
+    if (models[k].kind != RN_FLOW_UNTIED || models[k].N < 34) CU_ASSERT(head == 200);
+    free(theta);
+    RnCifarModelDestroy(&m);
+  }
+}
+
 static void Register(void)
 {
   RnTestAddSuite("cifar_network", "network_fd_resnet", test_network_fd_resnet, "network_fd_ode", test_network_fd_ode, "split_resnet", test_split_resnet, "split_ode",
-                 test_split_ode, "ensemble_step", test_ensemble_step, "ensemble_coupling", test_ensemble_coupling, NULL);
+                 test_split_ode, "ensemble_step", test_ensemble_step, "ensemble_coupling", test_ensemble_coupling, "init_streams", test_init_streams, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

@@ -11,16 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t RnChecksum(const void *data, size_t len, uint64_t h)
-{
-  const unsigned char *p = data;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 static void NowString(char *buf, size_t len)
 {
   time_t now = time(NULL);

@@ -153,6 +153,10 @@ static PetscErrorCode Accuracy(RnCtx ctx, AnnulusModel *m, const double *theta, 
   PetscFunctionReturn(0);
 }
 
+/* The head's first layer id: after the field's, and never below this one, so
+ * that fields of fewer layers keep the streams they had when it was fixed. */
+#define ANNULUS_HEAD_FIRST_ID 50
+
 static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   AnnulusOptions *o = options;
@@ -200,7 +204,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(ModelCreate(ctx->group, o, N, PetscMax(o->batch, S), &m));
     PetscCall(PetscMalloc3(m.n, &theta, m.n + 1, &grad, m.n + 1, &gsum));
     PetscCall(RnFlowInit(m.flow, ctx->seed, (uint32_t)fold, 0, theta));
-    PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, 50, theta + m.nblock));
+    PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, PetscMax(ANNULUS_HEAD_FIRST_ID, RnFlowLayerIdCount(m.flow)), theta + m.nblock));
     PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
     for (int epoch = 0; epoch < o->epochs; epoch++) {
       int *order = y; /* scratch for the order */

@@ -16,6 +16,7 @@
  * reach snapshots/ only as ensemble.save_parameters asks (MPI-IO, each group
  * writing its own rows). A group's units are its checkpoint state; the
  * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
+#include "resnode/core/checksum.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
 #include "resnode/ensemble/ensemble.h"
@@ -292,19 +293,6 @@ static PetscErrorCode RecorderDestroy(Recorder *rc)
   PetscFunctionReturn(0);
 }
 
-/* A snapshot row's checksum: sum_k w_k (2k + 1) mod 2^64 over the values'
- * 64-bit words (numpy checks it in one vector operation; any changed word
- * changes it, odd factors being invertible mod 2^64). */
-static uint64_t RowChecksum(const double *v, PetscInt n)
-{
-  uint64_t c = 0, w;
-  for (PetscInt k = 0; k < n; k++) {
-    memcpy(&w, v + k, sizeof w);
-    c += w * (2 * (uint64_t)k + 1);
-  }
-  return c;
-}
-
 /* The leaders' units at this record go to rank 0: (unit, risk, |theta|^2)
  * and, when parameters are saved, each theta's row checksum. */
 static PetscErrorCode GatherUnits(RnCtx ctx, const Schedule *s, RnEnsemble ens, double *slots, PetscBool checksums, Recorder *rc)
@@ -319,7 +307,7 @@ static PetscErrorCode GatherUnits(RnCtx ctx, const Schedule *s, RnEnsemble ens, 
     const double *theta = RnEnsembleMemberTheta(ens, SlotState(s, slots, k));
     for (PetscInt i = 0; i < s->p; i++) nrm += theta[i] * theta[i];
     out[0] = u, out[1] = *SlotRisk(s, slots, k), out[2] = nrm;
-    if (checksums) rc->sum_send[k] = RowChecksum(theta, s->p);
+    if (checksums) rc->sum_send[k] = RnChecksumWords(theta, (size_t)s->p);
   }
   PetscCallMPI(MPI_Gather(rc->leader_send, 3 * s->U, MPI_DOUBLE, rc->leader_recv, 3 * s->U, MPI_DOUBLE, 0, ctx->leaders));
   if (checksums) PetscCallMPI(MPI_Gather(rc->sum_send, s->U, MPI_UINT64_T, rc->sum_recv, s->U, MPI_UINT64_T, 0, ctx->leaders));

@@ -182,6 +182,12 @@ PetscErrorCode RnFlowInit(RnFlow f, uint64_t seed, uint32_t member, uint32_t fir
   PetscFunctionReturn(0);
 }
 
+uint32_t RnFlowLayerIdCount(RnFlow f)
+{
+  const uint32_t steps = f->kind == RN_FLOW_UNTIED ? (uint32_t)f->depth : 1;
+  return steps * (uint32_t)f->field->nlayers;
+}
+
 PetscErrorCode RnFlowDestroy(RnFlow *flow)
 {
   PetscFunctionBeginUser;

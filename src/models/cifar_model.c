@@ -68,12 +68,33 @@ PetscErrorCode RnCifarModelSetBatchNorm(RnCifarModel *m, double momentum, double
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta)
+/* Layer ids key the initialisation streams (rng.h: RN_STREAM_INIT, b = id).
+ * The stem's come first, the block's from CIFAR_BLOCK_FIRST_ID, the head's
+ * after the block's last one, and never below CIFAR_HEAD_FIRST_ID: every model
+ * whose block fits below it (tied, the ODE, untied N < 34) keeps the initial
+ * parameters it had when these ids were fixed numbers. */
+#define CIFAR_BLOCK_FIRST_ID 100
+#define CIFAR_HEAD_FIRST_ID 200
+
+PetscErrorCode RnCifarModelLayerIds(const RnCifarModel *m, uint32_t *stem, uint32_t *block, uint32_t *head)
 {
   PetscFunctionBeginUser;
-  PetscCall(RnNetInit(m->stem, seed, member, 0, theta));
-  PetscCall(RnFlowInit(m->flow, seed, member, 100, theta + m->nstem));
-  PetscCall(RnNetInit(m->head, seed, member, 200, theta + m->nstem + m->nblock));
+  PetscCheck(m->stem->nlayers <= CIFAR_BLOCK_FIRST_ID, PETSC_COMM_SELF, PETSC_ERR_PLIB, "the stem's %d layers overlap the block's layer ids", m->stem->nlayers);
+  *stem = 0;
+  *block = CIFAR_BLOCK_FIRST_ID;
+  *head = PetscMax(CIFAR_HEAD_FIRST_ID, CIFAR_BLOCK_FIRST_ID + RnFlowLayerIdCount(m->flow));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta)
+{
+  uint32_t stem, block, head;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnCifarModelLayerIds(m, &stem, &block, &head));
+  PetscCall(RnNetInit(m->stem, seed, member, stem, theta));
+  PetscCall(RnFlowInit(m->flow, seed, member, block, theta + m->nstem));
+  PetscCall(RnNetInit(m->head, seed, member, head, theta + m->nstem + m->nblock));
   PetscFunctionReturn(0);
 }
 

@@ -30,19 +30,6 @@ static PetscErrorCode ResetSteps(RnOde ode)
   PetscFunctionReturn(0);
 }
 
-/* 64-bit hash of a state (all its bits) */
-static uint64_t StateHash(const double *x, PetscInt n)
-{
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  for (PetscInt i = 0; i < n; i++) {
-    uint64_t w;
-    memcpy(&w, &x[i], sizeof w);
-    h = (h ^ w) * 0x100000001b3ull;
-    h ^= h >> 29;
-  }
-  return h ^ (uint64_t)n;
-}
-
 /* Starts (or stops) keeping the tapes of the solve that follows. */
 PetscErrorCode RnOde_TapeCacheReset(RnOde ode, PetscBool recording)
 {
@@ -99,7 +86,7 @@ static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
   PetscCall(VecGetArray(F, &f));
   PetscCall(TapeForEvaluation(ode, &tape));
   PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, u, f, tape));
-  if (tape != ode->tape_f) ode->tc_hash[ode->tc_n++] = StateHash(u, ode->nx);
+  if (tape != ode->tape_f) ode->tc_hash[ode->tc_n++] = RnHashWords(u, (size_t)ode->nx);
   PetscCall(PetscArrayzero(f + ode->nx, ode->nparams));
   PetscCall(VecRestoreArray(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));
@@ -122,7 +109,7 @@ static PetscErrorCode OdeRHSJacobian(TS ts, PetscReal t, Vec U, Mat A, Mat B, vo
   PetscCall(PetscArraycpy(ode->jac_x, u, ode->nx + 0));
   PetscCall(VecRestoreArrayRead(U, &u));
   if (ode->tc_n > 0) {
-    const uint64_t h = StateHash(ode->jac_x, ode->nx);
+    const uint64_t h = RnHashWords(ode->jac_x, (size_t)ode->nx);
     for (int i = ode->tc_n - 1; i >= 0 && hit < 0; i--)
       if (ode->tc_hash[i] == h) hit = i;
   }

@@ -7,20 +7,22 @@
 
 const char *const RnAdjointModeNames[] = {"full", "uniform", "binomial", "backsolve", NULL};
 
-void RnOdeOptionsDefault(RnOdeOptions *opt)
-{
-  memset(opt, 0, sizeof *opt);
-  strcpy(opt->solver, "4");
-  opt->adaptive = PETSC_FALSE;
-  opt->steps = 100;
-  opt->rtol = 1e-7;
-  opt->atol = 1e-9;
-  opt->dt0 = 0.0;
-  opt->max_steps = 100000;
-  opt->adjoint = RN_ADJOINT_FULL;
-  opt->checkpoints = 0;
-  opt->tape_cache_mb = 1024;
-}
+/* The defaults, one table: RnOdeOptionsDefault and the config keys ode.* both
+ * start from it. The solver is the user's name (RnOde_SolverTSRKName maps it). */
+static const RnOdeOptions rn_ode_defaults = {
+  .solver = "rk4",
+  .adaptive = PETSC_FALSE,
+  .steps = 100,
+  .rtol = 1e-7,
+  .atol = 1e-9,
+  .dt0 = 0.0, /* adaptive: T / 100 */
+  .max_steps = 100000,
+  .adjoint = RN_ADJOINT_FULL,
+  .checkpoints = 0,
+  .tape_cache_mb = 1024,
+};
+
+void RnOdeOptionsDefault(RnOdeOptions *opt) { *opt = rn_ode_defaults; }
 
 /* Users write the names they know; TSRK wants its own. */
 const char * RnOde_SolverTSRKName(const char *solver)
@@ -153,10 +155,10 @@ PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOpt
   PetscFunctionBeginUser;
   RnOdeOptionsDefault(opt);
 #define KEY(name) (PetscSNPrintf(key, sizeof key, "%s.%s", prefix, name), key)
-  PetscCall(RnConfigGetChoice(cfg, KEY("solver"), "rk4", rn_solver_names, &solver));
+  PetscCall(RnConfigGetChoice(cfg, KEY("solver"), rn_ode_defaults.solver, rn_solver_names, &solver));
   PetscCall(PetscStrncpy(opt->solver, rn_solver_names[solver], sizeof opt->solver));
-  PetscCall(RnConfigGetBool(cfg, KEY("adaptive"), PETSC_FALSE, &opt->adaptive));
-  PetscCall(RnConfigGetInt(cfg, KEY("steps"), 100, 1, 100000000, &opt->steps));
+  PetscCall(RnConfigGetBool(cfg, KEY("adaptive"), rn_ode_defaults.adaptive, &opt->adaptive));
+  PetscCall(RnConfigGetInt(cfg, KEY("steps"), rn_ode_defaults.steps, 1, 100000000, &opt->steps));
   {
     /* adaptivity needs an embedded error estimate */
     const char *fixed_only[] = {"euler", "rk4", "1fe", "4", "3", "2a"};
@@ -164,14 +166,14 @@ PetscErrorCode RnOdeOptionsFromConfig(RnConfig cfg, const char *prefix, RnOdeOpt
       if (opt->adaptive && !strcmp(opt->solver, fixed_only[i]))
         PetscCall(RnConfigError(cfg, KEY("adaptive"), "solver \"%s\" has no error estimate; use dopri5 (5dp), bosh3 (3bs), 5f, 5bs, 2b, 6vr, 7vr or 8vr for adaptive steps", opt->solver));
   }
-  PetscCall(RnConfigGetReal(cfg, KEY("rtol"), 1e-7, 1e-15, 1.0, &opt->rtol));
-  PetscCall(RnConfigGetReal(cfg, KEY("atol"), 1e-9, 1e-18, 1.0, &opt->atol));
-  PetscCall(RnConfigGetReal(cfg, KEY("dt0"), 0.0, 0.0, 1e6, &opt->dt0));
-  PetscCall(RnConfigGetInt(cfg, KEY("max_steps"), 100000, 1, 1000000000, &opt->max_steps));
+  PetscCall(RnConfigGetReal(cfg, KEY("rtol"), rn_ode_defaults.rtol, 1e-15, 1.0, &opt->rtol));
+  PetscCall(RnConfigGetReal(cfg, KEY("atol"), rn_ode_defaults.atol, 1e-18, 1.0, &opt->atol));
+  PetscCall(RnConfigGetReal(cfg, KEY("dt0"), rn_ode_defaults.dt0, 0.0, 1e6, &opt->dt0));
+  PetscCall(RnConfigGetInt(cfg, KEY("max_steps"), rn_ode_defaults.max_steps, 1, 1000000000, &opt->max_steps));
   PetscCall(RnConfigGetChoice(cfg, KEY("adjoint"), "discrete", rn_adjoint_names, &adjoint));
   PetscCall(RnConfigGetChoice(cfg, KEY("checkpoint_schedule"), "none", rn_schedule_names, &schedule));
-  PetscCall(RnConfigGetInt(cfg, KEY("checkpoints"), 0, 0, 100000000, &opt->checkpoints));
-  PetscCall(RnConfigGetInt(cfg, KEY("tape_cache_mb"), 1024, 0, 1 << 24, &opt->tape_cache_mb));
+  PetscCall(RnConfigGetInt(cfg, KEY("checkpoints"), rn_ode_defaults.checkpoints, 0, 100000000, &opt->checkpoints));
+  PetscCall(RnConfigGetInt(cfg, KEY("tape_cache_mb"), rn_ode_defaults.tape_cache_mb, 0, 1 << 24, &opt->tape_cache_mb));
   opt->adjoint = adjoint == 1 ? RN_ADJOINT_BACKSOLVE : (RnAdjointMode)schedule;
   if (schedule != 0 && opt->checkpoints < 1) PetscCall(RnConfigError(cfg, KEY("checkpoints"), "checkpoint_schedule \"%s\" needs checkpoints >= 1", rn_schedule_names[schedule]));
 #undef KEY

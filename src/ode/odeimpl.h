@@ -9,6 +9,7 @@
 #ifndef RESNODE_ODEIMPL_H
 #define RESNODE_ODEIMPL_H
 
+#include "resnode/core/checksum.h"
 #include "resnode/ode/ode.h"
 
 #include <stdint.h>

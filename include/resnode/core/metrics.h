@@ -20,6 +20,7 @@
 #ifndef RESNODE_METRICS_H
 #define RESNODE_METRICS_H
 
+#include "resnode/core/checksum.h"
 #include "resnode/core/core.h"
 
 typedef struct RnRunDir_s *RnRunDir;
@@ -80,10 +81,6 @@ PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, Pet
 /* Reads a snapshot; *values is PetscMalloc'ed. Bad magic, version, size or
  * checksum is an input error naming the file (raised on PETSC_COMM_SELF). */
 PetscErrorCode RnSnapshotRead(const char *path, RnSnapshotInfo *info, PetscInt *n, double **values);
-
-/* FNV-1a 64-bit over bytes (checksums of snapshots and checkpoints). */
-uint64_t RnChecksum(const void *data, size_t len, uint64_t seed_hash);
-#define RN_CHECKSUM_INIT 0xcbf29ce484222325ULL
 
 /* Writes data to path atomically: path.tmp, fsync, rename, fsync of the directory. */
 PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len);

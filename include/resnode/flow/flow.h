@@ -55,6 +55,9 @@ PetscErrorCode RnFlowForward(RnFlow flow, int batch, const double *theta, const 
 PetscErrorCode RnFlowBackward(RnFlow flow, const double *theta, const double *dxobs, double *dx0, double *dtheta);
 /* Initial parameters (untied: every step gets its own draw). */
 PetscErrorCode RnFlowInit(RnFlow flow, uint64_t seed, uint32_t member, uint32_t first_layer_id, double *theta);
+/* The layer ids RnFlowInit uses from first_layer_id on: the field's layers,
+ * once for every step when untied. */
+uint32_t RnFlowLayerIdCount(RnFlow flow);
 PetscErrorCode RnFlowDestroy(RnFlow *flow);
 
 /* T_L: componentwise cap of the parameters at level L. */

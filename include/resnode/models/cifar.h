@@ -34,6 +34,9 @@ typedef struct {
 PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m);
 /* Initial parameters: the same stem and head for every depth (layer ids 0..,
  * 200..), the block from layer ids 100.. (untied: one draw per step). */
+/* The first layer id of the stem, the block and the head: every layer has its
+ * own initialisation stream, whatever the depth (untied: 3 ids a step). */
+PetscErrorCode RnCifarModelLayerIds(const RnCifarModel *m, uint32_t *stem, uint32_t *block, uint32_t *head);
 PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member, double *theta);
 /* Work buffers for local batches of up to `batch` images (m->x, m->labels are the input). */
 PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
