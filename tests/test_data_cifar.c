@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "resnode/data/data.h"
@@ -326,6 +328,41 @@ static void test_node_shared(void)
   RN_TEST_OK(RnDatasetDestroy(&ds));
 }
 
+/* The loaded copy is read-only in fact: a write into its pixels or labels,
+ * from any rank, is a crash (SIGSEGV), not a silent change of the data other
+ * ranks read. Tried in a forked child, which stores back the byte it reads
+ * (so nothing would change even if the store went through). */
+static int StrayWriteCrashes(volatile uint8_t *byte)
+{
+  int status;
+  const pid_t child = fork();
+  if (child == 0) {
+    signal(SIGSEGV, SIG_DFL); /* not PETSc's or MPI's handler: die of it */
+    *byte = *byte;
+    _exit(0);
+  }
+  if (child < 0 || waitpid(child, &status, 0) != child) return 0;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+static void test_read_only(void)
+{
+  char path[400];
+  RnDataset ds, train, val;
+  int crashed;
+
+  Path(path, sizeof path, "syn");
+  RN_TEST_OK(RnCifarLoad(PETSC_COMM_WORLD, path, PETSC_TRUE, 0, &ds));
+  RN_TEST_OK(RnDatasetSplit(ds, 5, 3, &train, &val));
+  crashed = StrayWriteCrashes(ds->pixels + 1024) + StrayWriteCrashes((volatile uint8_t *)&ds->labels[ds->n - 1]) + StrayWriteCrashes(train->pixels + (size_t)train->n * 3072 - 1) +
+            StrayWriteCrashes((volatile uint8_t *)&val->origin[0]);
+  if (rn_test_rank == 0) printf("\n    %d of 4 stray writes (pixels, labels, a split's pixels, origin) crashed ", crashed);
+  CU_ASSERT_EQUAL(crashed, 4);
+  RN_TEST_OK(RnDatasetDestroy(&train));
+  RN_TEST_OK(RnDatasetDestroy(&val));
+  RN_TEST_OK(RnDatasetDestroy(&ds));
+}
+
 /* ----------------------------------------------------------------- split */
 
 static void test_split(void)
@@ -424,13 +461,24 @@ static void test_mean_std(void)
     CU_ASSERT_DOUBLE_EQUAL(sum[c] / (ds->n * 1024.0), 0.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(sq[c] / (ds->n * 1024.0), 1.0, 1e-12);
   }
-  /* a constant channel is left unscaled, and the mean alone works */
-  for (int n = 0; n < ds->n; n++) memset(ds->pixels + (size_t)n * 3072 + 1024, 77, 1024);
-  RN_TEST_OK(RnDatasetMeanStd(ds, mean, std));
-  CU_ASSERT_DOUBLE_EQUAL(std[1], 1.0, 0);
-  CU_ASSERT_DOUBLE_EQUAL(mean[1024 + 500], 77 / 255.0, 1e-15);
-  RN_TEST_OK(RnDatasetMeanStd(ds, ref, NULL));
-  CU_ASSERT(memcmp(ref, mean, 3072 * sizeof(double)) == 0);
+  /* a constant channel is left unscaled, and the mean alone works: a copy
+   * of the data with channel 1 constant (the loaded copy is read-only) */
+  {
+    RnDataset flat;
+    RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, ds->n, 3, 32, 32, 10, &flat));
+    if (RnDatasetWriter(flat)) {
+      memcpy(flat->pixels, ds->pixels, (size_t)ds->n * 3072);
+      memcpy(flat->labels, ds->labels, sizeof(int) * ds->n);
+      for (int n = 0; n < ds->n; n++) memset(flat->pixels + (size_t)n * 3072 + 1024, 77, 1024);
+    }
+    RN_TEST_OK(RnDatasetPublish(flat));
+    RN_TEST_OK(RnDatasetMeanStd(flat, mean, std));
+    CU_ASSERT_DOUBLE_EQUAL(std[1], 1.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(mean[1024 + 500], 77 / 255.0, 1e-15);
+    RN_TEST_OK(RnDatasetMeanStd(flat, ref, NULL));
+    CU_ASSERT(memcmp(ref, mean, 3072 * sizeof(double)) == 0);
+    RN_TEST_OK(RnDatasetDestroy(&flat));
+  }
   RN_TEST_OK(PetscFree3(mean, ref, x));
   RN_TEST_OK(PetscFree2(idx, lab));
   RN_TEST_OK(RnDatasetDestroy(&ds));
@@ -473,10 +521,13 @@ static void test_augment_by_hand(void)
   } cases[3] = {{1, -1, PETSC_TRUE, a_edge, a_zero}, {-1, 1, PETSC_FALSE, b_edge, b_zero}, {0, 0, PETSC_TRUE, c_any, c_any}};
 
   RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 1, 2, 3, 4, 10, &ds));
-  ds->labels[0] = 6;
-  for (int c = 0; c < 2; c++)
-    for (int i = 0; i < 3; i++)
-      for (int j = 0; j < 4; j++) ds->pixels[c * 12 + i * 4 + j] = (uint8_t)(100 * c + 10 * i + j + 1);
+  if (RnDatasetWriter(ds)) {
+    ds->labels[0] = 6;
+    for (int c = 0; c < 2; c++)
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) ds->pixels[c * 12 + i * 4 + j] = (uint8_t)(100 * c + 10 * i + j + 1);
+  }
+  RN_TEST_OK(RnDatasetPublish(ds));
   for (int k = 0; k < 24; k++) mean[k] = 0.01 * k;
 
   /* the draws are the documented ones */
@@ -553,8 +604,11 @@ static void test_augment_reference(void)
 
   RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 5, 3, 32, 32, 10, &ds));
   RN_TEST_OK(PetscMalloc3(3072, &mean, 5 * 3072, &x, 3072, &ref));
-  for (int k = 0; k < 5 * 3072; k++) ds->pixels[k] = (uint8_t)(256 * RnRandUniformAt(1, RN_STREAM_TEST, 5, 0, (uint32_t)k));
-  for (int n = 0; n < 5; n++) ds->labels[n] = n;
+  if (RnDatasetWriter(ds)) {
+    for (int k = 0; k < 5 * 3072; k++) ds->pixels[k] = (uint8_t)(256 * RnRandUniformAt(1, RN_STREAM_TEST, 5, 0, (uint32_t)k));
+    for (int n = 0; n < 5; n++) ds->labels[n] = n;
+  }
+  RN_TEST_OK(RnDatasetPublish(ds));
   for (int k = 0; k < 3072; k++) mean[k] = 0.4 + 0.2 * RnRandUniformAt(1, RN_STREAM_TEST, 6, 0, (uint32_t)k);
   for (int zero = 0; zero < 2; zero++) {
     RnAugment aug = {4, zero ? PETSC_TRUE : PETSC_FALSE, PETSC_TRUE};
@@ -652,7 +706,8 @@ static void test_folds(void)
 
   RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, n, 1, 2, 2, 10, &ds));
   /* unequal classes: class 0 has 30 samples, the rest share the others */
-  for (int i = 0; i < n; i++) ds->labels[i] = i < 30 ? 0 : 1 + (i * 7) % 9;
+  for (int i = 0; i < n && RnDatasetWriter(ds); i++) ds->labels[i] = i < 30 ? 0 : 1 + (i * 7) % 9;
+  RN_TEST_OK(RnDatasetPublish(ds));
   for (int k = 2; k <= 5; k++) {
     RN_TEST_OK(RnDatasetStratifiedFolds(ds, k, 11, fold));
     int size[5] = {0}, worst_class = 0, worst_size;
@@ -719,10 +774,13 @@ static void test_augment_subpixel(void)
   int idx = 0, label, checked = 0, edges = 0;
 
   RN_TEST_OK(RnDatasetCreate(PETSC_COMM_WORLD, 1, 2, 32, 32, 10, &ds));
-  ds->labels[0] = 3;
-  for (int c = 0; c < 2; c++)
-    for (int i = 0; i < 32; i++)
-      for (int j = 0; j < 32; j++) ds->pixels[c * 1024 + i * 32 + j] = (uint8_t)(c ? 4 * i + 3 * j : 7 * j + i);
+  if (RnDatasetWriter(ds)) {
+    ds->labels[0] = 3;
+    for (int c = 0; c < 2; c++)
+      for (int i = 0; i < 32; i++)
+        for (int j = 0; j < 32; j++) ds->pixels[c * 1024 + i * 32 + j] = (uint8_t)(c ? 4 * i + 3 * j : 7 * j + i);
+  }
+  RN_TEST_OK(RnDatasetPublish(ds));
   for (uint32_t e = 0; e < 20; e++) {
     double ty, tx;
     PetscBool flip;
@@ -759,7 +817,7 @@ static void test_cleanup(void)
 static void Register(void)
 {
   RnTestTempDir("rn-cifar", dir, sizeof dir);
-  RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, "node_shared", test_node_shared, NULL);
+  RnTestAddSuite("cifar_reader", "read_back", test_read_back, "synthetic", test_synthetic, "bad_files", test_bad_files, "ranks_disagree", test_ranks_disagree, "node_shared", test_node_shared, "read_only", test_read_only, NULL);
   RnTestAddSuite("dataset", "split", test_split, "mean_std", test_mean_std, "folds", test_folds, "split_indices", test_split_indices, NULL);
   RnTestAddSuite("augmentation", "by_hand", test_augment_by_hand, "reference", test_augment_reference, "keyed_by_sample", test_augment_keyed_by_sample, "subpixel", test_augment_subpixel, NULL);
   RnTestAddSuite("cleanup", "cleanup", test_cleanup, NULL);

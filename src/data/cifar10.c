@@ -6,7 +6,10 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const rn_cifar_train_files[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
 static const char *const rn_cifar_test_files[] = {"test_batch.bin"};
@@ -31,8 +34,11 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
   d->comm = comm;
   d->n = n, d->channels = channels, d->h = h, d->w = w, d->nclasses = nclasses;
   {
-    /* one window per node: pixels, then labels and origin (64-byte aligned) */
+    /* one window per node: pixels, then labels and origin (64-byte aligned),
+     * in whole pages from a page boundary so that they can be write-protected */
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     const size_t pix = (chw * (size_t)n + 63) / 64 * 64, ints = sizeof(int) * (size_t)PetscMax(n, 1);
+    const size_t region = (pix + 2 * ints + page - 1) / page * page;
     char *base;
     MPI_Aint size;
     int disp;
@@ -43,16 +49,17 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
       PetscCallMPI(MPI_Comm_split(comm, rank, 0, &d->node)); /* a node of one rank */
     }
     PetscCallMPI(MPI_Comm_rank(d->node, &d->node_rank));
-    PetscCallMPI(MPI_Win_allocate_shared(d->node_rank == 0 ? (MPI_Aint)(pix + 2 * ints + 64) : 0, 1, MPI_INFO_NULL, d->node, &base, &d->win));
+    PetscCallMPI(MPI_Win_allocate_shared(d->node_rank == 0 ? (MPI_Aint)(region + page) : 0, 1, MPI_INFO_NULL, d->node, &base, &d->win));
     PetscCallMPI(MPI_Win_shared_query(d->win, 0, &size, &disp, &base));
     PetscCallMPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, d->win));
+    base = (char *)(((uintptr_t)base + page - 1) / page * page);
+    d->region = base, d->region_len = region;
     d->pixels = (uint8_t *)base;
     d->labels = (int *)(base + pix);
     d->origin = (int *)(base + pix + ints);
   }
   if (RnDatasetWriter(d))
     for (int i = 0; i < n; i++) d->origin[i] = i;
-  PetscCall(RnDatasetPublish(d));
   *ds = d;
   PetscFunctionReturn(0);
 }
@@ -60,9 +67,12 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
 PetscErrorCode RnDatasetPublish(RnDataset ds)
 {
   PetscFunctionBeginUser;
+  PetscCheck(!ds->sealed, PETSC_COMM_SELF, PETSC_ERR_ORDER, "a data set is published once; it is read-only after that");
   PetscCallMPI(MPI_Win_sync(ds->win));
   PetscCallMPI(MPI_Barrier(ds->node));
   PetscCallMPI(MPI_Win_sync(ds->win));
+  PetscCheck(mprotect(ds->region, ds->region_len, PROT_READ) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot write-protect the data set's shared copy: %s", strerror(errno));
+  ds->sealed = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
 
@@ -70,6 +80,8 @@ PetscErrorCode RnDatasetDestroy(RnDataset *ds)
 {
   PetscFunctionBeginUser;
   if (!ds || !*ds) PetscFunctionReturn(0);
+  /* the window's memory goes back to MPI as it came */
+  if ((*ds)->sealed) PetscCheck(mprotect((*ds)->region, (*ds)->region_len, PROT_READ | PROT_WRITE) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot unprotect the data set's shared copy: %s", strerror(errno));
   PetscCallMPI(MPI_Win_unlock_all((*ds)->win));
   PetscCallMPI(MPI_Win_free(&(*ds)->win));
   PetscCallMPI(MPI_Comm_free(&(*ds)->node));

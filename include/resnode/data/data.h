@@ -28,10 +28,14 @@ struct RnDataset_s {
   int *origin;     /* index of each sample in the data set it was loaded as (keys
                       its augmentation, so it survives splits) */
   /* pixels, labels and origin live in one node-shared window, written by
-   * node rank 0 only (RnDatasetWriter) and published by RnDatasetPublish */
+   * node rank 0 only (RnDatasetWriter) and published by RnDatasetPublish,
+   * which write-protects it: the pages [region, region + region_len) */
   MPI_Comm node;
   int node_rank;
   MPI_Win win;
+  void *region;
+  size_t region_len;
+  PetscBool sealed;
 };
 
 #define RN_CIFAR_RECORD 3073 /* bytes a record: label + 3 x 32 x 32 */
@@ -47,14 +51,17 @@ PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int 
 
 /* An empty data set of n samples in node-shared memory (pixels and labels
  * uninitialised, origin[i] = i). Collective on comm. Only the writer (node
- * rank 0) fills it; then every rank calls RnDatasetPublish. */
+ * rank 0) fills it; then every rank calls RnDatasetPublish, once. */
 PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w, int nclasses, RnDataset *ds);
 static inline PetscBool RnDatasetWriter(RnDataset ds) { return (PetscBool)(ds->node_rank == 0); }
 /* Whether data sets created from now on are shared by the ranks of a node
  * (default) or each rank holds its own copy (as ranks on different nodes do;
  * tests use it to model nodes whose file systems differ). */
 void RnDatasetSetShared(PetscBool shared);
-/* The writer's stores become visible to the node's ranks (collective on ds->node). */
+/* The writer's stores become visible to the node's ranks (collective on
+ * ds->node), and the node's copy becomes read-only in fact: every rank's
+ * mapping of it is write-protected (mprotect), so a stray write is a crash,
+ * never a silently wrong result on another rank. */
 PetscErrorCode RnDatasetPublish(RnDataset ds);
 PetscErrorCode RnDatasetDestroy(RnDataset *ds);
 
