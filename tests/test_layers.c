@@ -21,7 +21,7 @@ static double LayerObjective(const double *v, void *ctx)
   LayerProblem *p = ctx;
   const size_t n = (size_t)p->batch * RnShapeSize(p->layer->out);
   double f = 0;
-  p->layer->ops.forward(p->layer, p->batch, p->wrt_x ? p->theta : v, p->wrt_x ? v : p->x, p->y, p->tape);
+  RnLayerForward(p->layer, p->batch, p->wrt_x ? p->theta : v, p->wrt_x ? v : p->x, p->y, p->tape);
   for (size_t i = 0; i < n; i++) f += p->w[i] * p->y[i];
   return f;
 }
@@ -39,11 +39,11 @@ static void CheckLayer(const char *what, RnLayer layer, int batch, double tol)
   p.tape = malloc(sizeof(double) * (batch * layer->tape_per_sample + 1));
   RnRandNormal(1, RN_STREAM_TEST, 1, 0, nin, p.x);
   RnRandNormal(1, RN_STREAM_TEST, 2, 0, nout, p.w);
-  if (layer->ops.init) layer->ops.init(layer, 3, 0, 0, p.theta);
+  RN_TEST_OK(RnLayerInit(layer, 3, 0, 0, p.theta));
   /* move parameters off their special initial values (BN's gamma = 1, beta = 0) */
   for (PetscInt i = 0; i < np; i++) p.theta[i] += 0.1 * RnRandUniformAt(1, RN_STREAM_TEST, 3, 0, (uint32_t)i);
-  layer->ops.forward(layer, batch, p.theta, p.x, p.y, p.tape);
-  RN_TEST_OK(layer->ops.backward(layer, batch, p.theta, p.x, p.y, p.w, dx, dtheta, p.tape));
+  RnLayerForward(layer, batch, p.theta, p.x, p.y, p.tape);
+  RN_TEST_OK(RnLayerBackward(layer, batch, p.theta, p.x, p.y, p.w, dx, dtheta, p.tape));
   p.wrt_x = 1;
   ex = RnTestGradCheck(LayerObjective, &p, (int)nin, p.x, dx, 1e-6, 400);
   if (np) {
@@ -98,7 +98,7 @@ static void test_conv_direct(void)
   double *x = malloc(sizeof(double) * batch * 84), *theta = malloc(sizeof(double) * l->nparams), *y = malloc(sizeof(double) * batch * K * Ho * Wo), worst = 0;
   RnRandNormal(2, RN_STREAM_TEST, 1, 0, batch * 84, x);
   RnRandNormal(2, RN_STREAM_TEST, 2, 0, l->nparams, theta);
-  RN_TEST_OK(l->ops.forward(l, batch, theta, x, y, NULL));
+  RN_TEST_OK(RnLayerForward(l, batch, theta, x, y, NULL));
   for (int s = 0; s < batch; s++)
     for (int o = 0; o < K; o++)
       for (int i = 0; i < Ho; i++)
@@ -171,10 +171,10 @@ static void test_batchnorm_split(void)
   RnRandNormal(6, RN_STREAM_TEST, 2, 0, total * n, w);
   RN_TEST_OK(RnLayerCreateBatchNorm(PETSC_COMM_SELF, in, 0.1, 1e-5, &whole));
   RN_TEST_OK(RnLayerCreateBatchNorm(PETSC_COMM_WORLD, in, 0.1, 1e-5, &part));
-  RN_TEST_OK(whole->ops.forward(whole, total, theta, x, yw, tw));
-  RN_TEST_OK(part->ops.forward(part, hi - lo, theta, x + lo * n, yp, tp));
-  RN_TEST_OK(whole->ops.backward(whole, total, theta, x, yw, w, dxw, gw, tw));
-  RN_TEST_OK(part->ops.backward(part, hi - lo, theta, x + lo * n, yp, w + lo * n, dxp, gp, tp));
+  RN_TEST_OK(RnLayerForward(whole, total, theta, x, yw, tw));
+  RN_TEST_OK(RnLayerForward(part, hi - lo, theta, x + lo * n, yp, tp));
+  RN_TEST_OK(RnLayerBackward(whole, total, theta, x, yw, w, dxw, gw, tw));
+  RN_TEST_OK(RnLayerBackward(part, hi - lo, theta, x + lo * n, yp, w + lo * n, dxp, gp, tp));
   MPI_Allreduce(gp, gsum, 4, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
   for (int i = 0; i < (hi - lo) * n; i++) worst = fmax(worst, fmax(RnTestRelErr(yw[lo * n + i], yp[i], 1e-3), RnTestRelErr(dxw[lo * n + i], dxp[i], 1e-3)));
   for (int i = 0; i < 4; i++) worst = fmax(worst, RnTestRelErr(gw[i], gsum[i], 1e-3));

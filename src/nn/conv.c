@@ -1,6 +1,6 @@
 /* conv.c: 2-D convolution (any kernel, stride, zero padding, bias) by im2col
  * and one GEMM per chunk of samples. */
-#include "resnode/nn/layers.h"
+#include "nnimpl.h"
 #include "resnode/core/rng.h"
 
 #include <cblas.h>
@@ -68,7 +68,7 @@ static void Col2Im(const double *col, int S, RnShape in, RnShape out, int k, int
 
 static PetscErrorCode ConvForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
-  ConvData *d = l->data;
+  ConvData *d = l->impl->data;
   const int K = l->out.c, ckk = l->in.c * d->k * d->k, HoWo = l->out.h * l->out.w;
   const double *W = theta, *b = theta + (size_t)K * ckk;
   const PetscInt isz = RnShapeSize(l->in), osz = RnShapeSize(l->out);
@@ -91,7 +91,7 @@ static PetscErrorCode ConvForward(RnLayer l, int batch, const double *theta, con
 
 static PetscErrorCode ConvBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
 {
-  ConvData *d = l->data;
+  ConvData *d = l->impl->data;
   const int K = l->out.c, ckk = l->in.c * d->k * d->k, HoWo = l->out.h * l->out.w;
   const double *W = theta;
   double *dW = dtheta, *db = dtheta + (size_t)K * ckk;
@@ -125,7 +125,7 @@ static PetscErrorCode ConvBackward(RnLayer l, int batch, const double *theta, co
 /* PyTorch's default: uniform in +-1/sqrt(fan_in) for weights and bias. */
 static PetscErrorCode ConvInit(RnLayer l, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta)
 {
-  ConvData *d = l->data;
+  ConvData *d = l->impl->data;
   const double bound = 1.0 / sqrt((double)(l->in.c * d->k * d->k));
 
   PetscFunctionBeginUser;
@@ -136,7 +136,7 @@ static PetscErrorCode ConvInit(RnLayer l, uint64_t seed, uint32_t member, uint32
 
 static PetscErrorCode ConvDestroy(RnLayer l)
 {
-  ConvData *d = l->data;
+  ConvData *d = l->impl->data;
 
   PetscFunctionBeginUser;
   PetscCall(PetscFree2(d->col, d->out));
@@ -160,16 +160,16 @@ PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int 
   l->nparams = (PetscInt)cout * in.c * k * k + cout;
   PetscCall(PetscNew(&d));
   d->k = k, d->stride = stride, d->pad = pad;
-  l->info.k = k, l->info.stride = stride, l->info.pad = pad;
+  l->impl->info.k = k, l->impl->info.stride = stride, l->impl->info.pad = pad;
   /* chunks of RN_CONV_CHUNK_DOUBLES of im2col buffer: GEMMs big enough, buffers in cache */
   per_sample = (size_t)PetscMax(in.c * k * k, cout) * out.h * out.w;
   d->chunk = (int)PetscMax(1, PetscMin(256, (RN_CONV_CHUNK_DOUBLES) / PetscMax(per_sample, 1)));
   PetscCall(PetscMalloc2((size_t)d->chunk * in.c * k * k * out.h * out.w, &d->col, (size_t)d->chunk * PetscMax(cout, 1) * out.h * out.w, &d->out));
-  l->data = d;
-  l->ops.forward = ConvForward;
-  l->ops.backward = ConvBackward;
-  l->ops.init = ConvInit;
-  l->ops.destroy = ConvDestroy;
+  l->impl->data = d;
+  l->impl->ops.forward = ConvForward;
+  l->impl->ops.backward = ConvBackward;
+  l->impl->ops.init = ConvInit;
+  l->impl->ops.destroy = ConvDestroy;
   *layer = l;
   PetscFunctionReturn(0);
 }

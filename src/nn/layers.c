@@ -1,6 +1,6 @@
 /* layers.c: dense layers, activations, the Net chain and the losses. The
  * convolutional layers live in conv.c, batchnorm.c and pool.c. */
-#include "resnode/nn/layers.h"
+#include "nnimpl.h"
 #include "resnode/core/rng.h"
 
 #include <cblas.h>
@@ -13,8 +13,9 @@ PetscErrorCode RnLayerDestroy(RnLayer *layer)
 {
   PetscFunctionBeginUser;
   if (!layer || !*layer) PetscFunctionReturn(0);
-  if ((*layer)->ops.destroy) PetscCall((*layer)->ops.destroy(*layer));
-  PetscCall(PetscFree((*layer)->data));
+  if ((*layer)->impl->ops.destroy) PetscCall((*layer)->impl->ops.destroy(*layer));
+  PetscCall(PetscFree((*layer)->impl->data));
+  PetscCall(PetscFree((*layer)->impl));
   PetscCall(PetscFree((*layer)->state));
   PetscCall(PetscFree(*layer));
   *layer = NULL;
@@ -27,6 +28,7 @@ PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnSh
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&l));
+  PetscCall(PetscNew(&l->impl));
   l->type = type;
   PetscCall(PetscStrncpy(l->name, name, sizeof l->name));
   l->in = in;
@@ -34,6 +36,27 @@ PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnSh
   l->training = PETSC_TRUE;
   l->comm = PETSC_COMM_SELF;
   *layer = l;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnLayerForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
+{
+  PetscFunctionBeginUser;
+  PetscCall(l->impl->ops.forward(l, batch, theta, x, y, tape));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnLayerBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
+{
+  PetscFunctionBeginUser;
+  PetscCall(l->impl->ops.backward(l, batch, theta, x, y, dy, dx, dtheta, tape));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnLayerInit(RnLayer l, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta)
+{
+  PetscFunctionBeginUser;
+  if (l->impl->ops.init) PetscCall(l->impl->ops.init(l, seed, member, layer_id, theta));
   PetscFunctionReturn(0);
 }
 
@@ -116,9 +139,9 @@ PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer)
   PetscCheck(out > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "dense layer needs out > 0, got %d", out);
   PetscCall(RnLayerAlloc(RN_LAYER_DENSE, "dense", in, oshape, layer));
   (*layer)->nparams = RnShapeSize(in) * out + out;
-  (*layer)->ops.forward = DenseForward;
-  (*layer)->ops.backward = DenseBackward;
-  (*layer)->ops.init = DenseInit;
+  (*layer)->impl->ops.forward = DenseForward;
+  (*layer)->impl->ops.backward = DenseBackward;
+  (*layer)->impl->ops.init = DenseInit;
   PetscFunctionReturn(0);
 }
 
@@ -131,7 +154,7 @@ typedef struct {
 static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   const size_t n = (size_t)batch * (size_t)RnShapeSize(l->in);
-  const RnActivation act = ((ActivationData *)l->data)->act;
+  const RnActivation act = ((ActivationData *)l->impl->data)->act;
 
   PetscFunctionBeginUser;
   switch (act) {
@@ -168,7 +191,7 @@ static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *thet
 static PetscErrorCode ActivationBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
 {
   const size_t n = (size_t)batch * (size_t)RnShapeSize(l->in);
-  const RnActivation act = ((ActivationData *)l->data)->act;
+  const RnActivation act = ((ActivationData *)l->impl->data)->act;
 
   PetscFunctionBeginUser;
   if (!dx) PetscFunctionReturn(0);
@@ -200,10 +223,10 @@ PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *la
   PetscCall(RnLayerAlloc(RN_LAYER_ACTIVATION, RnActivationNames[act], in, in, layer));
   PetscCall(PetscNew(&data));
   data->act = act;
-  (*layer)->info.act = act;
-  (*layer)->data = data;
-  (*layer)->ops.forward = ActivationForward;
-  (*layer)->ops.backward = ActivationBackward;
+  (*layer)->impl->info.act = act;
+  (*layer)->impl->data = data;
+  (*layer)->impl->ops.forward = ActivationForward;
+  (*layer)->impl->ops.backward = ActivationBackward;
   PetscFunctionReturn(0);
 }
 
@@ -246,9 +269,9 @@ PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer)
   PetscFunctionBeginUser;
   PetscCall(RnLayerAlloc(RN_LAYER_SCALE, "scale", in, in, layer));
   (*layer)->nparams = RnShapeSize(in);
-  (*layer)->ops.forward = ScaleForward;
-  (*layer)->ops.backward = ScaleBackward;
-  (*layer)->ops.init = ScaleInit;
+  (*layer)->impl->ops.forward = ScaleForward;
+  (*layer)->impl->ops.backward = ScaleBackward;
+  (*layer)->impl->ops.init = ScaleInit;
   PetscFunctionReturn(0);
 }
 
@@ -260,10 +283,11 @@ PetscErrorCode RnNetCreate(RnShape in, RnNet *net)
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&n));
+  PetscCall(PetscNew(&n->impl));
   n->in = in;
   n->out = in;
-  n->capacity = 8;
-  PetscCall(PetscMalloc1(n->capacity, &n->layers));
+  n->impl->capacity = 8;
+  PetscCall(PetscMalloc1(n->impl->capacity, &n->layers));
   *net = n;
   PetscFunctionReturn(0);
 }
@@ -275,13 +299,13 @@ PetscErrorCode RnNetAdd(RnNet net, RnLayer layer)
   PetscCheck(RnShapeSize(layer->in) == RnShapeSize(net->out), PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
              "layer %d (%s) expects %d x %d x %d inputs but the net produces %d x %d x %d", net->nlayers, layer->name,
              layer->in.c, layer->in.h, layer->in.w, net->out.c, net->out.h, net->out.w);
-  if (net->nlayers == net->capacity) {
+  if (net->nlayers == net->impl->capacity) {
     RnLayer *bigger;
-    PetscCall(PetscMalloc1(2 * net->capacity, &bigger));
+    PetscCall(PetscMalloc1(2 * net->impl->capacity, &bigger));
     PetscCall(PetscArraycpy(bigger, net->layers, net->nlayers));
     PetscCall(PetscFree(net->layers));
     net->layers = bigger;
-    net->capacity *= 2;
+    net->impl->capacity *= 2;
   }
   net->layers[net->nlayers++] = layer;
   net->out = layer->out;
@@ -295,78 +319,104 @@ PetscErrorCode RnNetSetUp(RnNet net)
 
   PetscFunctionBeginUser;
   if (net->setup) PetscFunctionReturn(0);
-  PetscCall(PetscMalloc3(n + 1, &net->param_offset, n + 1, &net->act_offset, n + 1, &net->ltape_offset));
+  PetscCall(PetscMalloc3(n + 1, &net->param_offset, n + 1, &net->impl->act_offset, n + 1, &net->impl->ltape_offset));
   net->param_offset[0] = 0;
   for (int i = 0; i < n; i++) {
     net->param_offset[i + 1] = net->param_offset[i] + net->layers[i]->nparams;
-    net->act_offset[i] = tape; /* output of layer i */
+    net->impl->act_offset[i] = tape; /* output of layer i */
     tape += RnShapeSize(net->layers[i]->out);
-    net->ltape_offset[i] = tape;
+    net->impl->ltape_offset[i] = tape;
     tape += net->layers[i]->tape_per_sample;
   }
   net->nparams = net->param_offset[n];
   net->tape_per_sample = tape;
-  net->tape_per_sample_f64 = tape;
+  net->impl->tape_per_sample_f64 = tape;
+  net->impl->backend = &RnNetBackendFloat64;
   net->setup = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
 
 /* The tape of a batch is layer-major: the block for layer output i holds the
  * whole batch contiguously, so each layer sees ordinary sample-major arrays. */
-static inline double *TapeAct(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->act_offset[i]; }
-static inline double *TapeLayer(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->ltape_offset[i]; }
+static inline double *TapeAct(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->impl->act_offset[i]; }
+static inline double *TapeLayer(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->impl->ltape_offset[i]; }
 
 PetscErrorCode RnNetForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
+  PetscCall(net->impl->backend->forward(net, batch, theta, x, y, tape));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
+  PetscCall(net->impl->backend->backward(net, batch, theta, x, dy, dx, dtheta, tape));
+  PetscFunctionReturn(0);
+}
+
+/* ---- the float64 backend: the layers' own kernels in a chain ---- */
+
+static PetscErrorCode Float64Forward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   const double *in = x;
 
   PetscFunctionBeginUser;
-  PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
-  if (net->lowp) {
-    PetscCall(RnNetLowpForward(net, batch, theta, x, y, tape));
-    PetscFunctionReturn(0);
-  }
   for (int i = 0; i < net->nlayers; i++) {
     RnLayer l = net->layers[i];
     double *out = TapeAct(net, batch, tape, i);
-    PetscCall(l->ops.forward(l, batch, theta + net->param_offset[i], in, out, TapeLayer(net, batch, tape, i)));
+    PetscCall(l->impl->ops.forward(l, batch, theta + net->param_offset[i], in, out, TapeLayer(net, batch, tape, i)));
     in = out;
   }
   if (y) PetscCall(PetscArraycpy(y, in, (size_t)batch * (size_t)RnShapeSize(net->out)));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape)
+static PetscErrorCode Float64Backward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape)
 {
   double *g_out, *g_in;
 
   PetscFunctionBeginUser;
-  if (net->lowp) {
-    PetscCall(RnNetLowpBackward(net, batch, theta, x, dy, dx, dtheta, tape));
-    PetscFunctionReturn(0);
-  }
   /* two ping-pong buffers for the gradients between layers, kept in the net
    * so the hot loops of the ResNet and the ODE do not allocate */
-  if (batch > net->work_batch) {
+  if (batch > net->impl->work_batch) {
     PetscInt maxsize = RnShapeSize(net->in);
     for (int i = 0; i < net->nlayers; i++) maxsize = PetscMax(maxsize, RnShapeSize(net->layers[i]->out));
-    PetscCall(PetscFree(net->work));
-    PetscCall(PetscMalloc1(2 * (size_t)batch * maxsize, &net->work));
-    net->work_batch = batch;
-    net->work_stride = (size_t)batch * maxsize;
+    PetscCall(PetscFree(net->impl->work));
+    PetscCall(PetscMalloc1(2 * (size_t)batch * maxsize, &net->impl->work));
+    net->impl->work_batch = batch;
+    net->impl->work_stride = (size_t)batch * maxsize;
   }
-  g_out = net->work;
-  g_in = net->work + net->work_stride;
+  g_out = net->impl->work;
+  g_in = net->impl->work + net->impl->work_stride;
   PetscCall(PetscArraycpy(g_out, dy, (size_t)batch * RnShapeSize(net->out)));
   for (int i = net->nlayers - 1; i >= 0; i--) {
     RnLayer l = net->layers[i];
     const double *xin = i == 0 ? x : TapeAct(net, batch, tape, i - 1);
     double *target = i == 0 ? dx : g_in;
-    PetscCall(l->ops.backward(l, batch, theta + net->param_offset[i], xin, TapeAct(net, batch, tape, i), g_out, target,
+    PetscCall(l->impl->ops.backward(l, batch, theta + net->param_offset[i], xin, TapeAct(net, batch, tape, i), g_out, target,
                               dtheta + net->param_offset[i], TapeLayer(net, batch, tape, i)));
     g_in = g_out; /* the input gradient of layer i is the output gradient of layer i-1 */
     g_out = target;
   }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Float64Destroy(RnNet net) { return 0; }
+
+const RnNetBackend RnNetBackendFloat64 = {Float64Forward, Float64Backward, Float64Destroy};
+
+PetscErrorCode RnNetSetPrecision(RnNet net, RnPrecision precision)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp before RnNetSetPrecision");
+  PetscCall(net->impl->backend->destroy(net));
+  net->impl->backend = &RnNetBackendFloat64;
+  net->precision = precision;
+  net->tape_per_sample = net->impl->tape_per_sample_f64;
+  if (precision != RN_PRECISION_FLOAT64) PetscCall(RnNetBackendDnnlSetUp(net, precision));
   PetscFunctionReturn(0);
 }
 
@@ -375,7 +425,7 @@ PetscErrorCode RnNetInit(RnNet net, uint64_t seed, uint32_t member, uint32_t fir
   PetscFunctionBeginUser;
   for (int i = 0; i < net->nlayers; i++) {
     RnLayer l = net->layers[i];
-    if (l->ops.init) PetscCall(l->ops.init(l, seed, member, first_layer_id + (uint32_t)i, theta + net->param_offset[i]));
+    PetscCall(RnLayerInit(l, seed, member, first_layer_id + (uint32_t)i, theta + net->param_offset[i]));
   }
   PetscFunctionReturn(0);
 }
@@ -418,11 +468,12 @@ PetscErrorCode RnNetDestroy(RnNet *net)
 {
   PetscFunctionBeginUser;
   if (!net || !*net) PetscFunctionReturn(0);
-  PetscCall(RnNetLowpDestroy(&(*net)->lowp));
+  if ((*net)->impl->backend) PetscCall((*net)->impl->backend->destroy(*net));
   for (int i = 0; i < (*net)->nlayers; i++) PetscCall(RnLayerDestroy(&(*net)->layers[i]));
   PetscCall(PetscFree((*net)->layers));
-  if ((*net)->setup) PetscCall(PetscFree3((*net)->param_offset, (*net)->act_offset, (*net)->ltape_offset));
-  PetscCall(PetscFree((*net)->work));
+  if ((*net)->setup) PetscCall(PetscFree3((*net)->param_offset, (*net)->impl->act_offset, (*net)->impl->ltape_offset));
+  PetscCall(PetscFree((*net)->impl->work));
+  PetscCall(PetscFree((*net)->impl));
   PetscCall(PetscFree(*net));
   *net = NULL;
   PetscFunctionReturn(0);

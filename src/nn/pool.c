@@ -1,5 +1,5 @@
 /* pool.c: average pooling (k x k windows, stride k) and global average pooling. */
-#include "resnode/nn/layers.h"
+#include "nnimpl.h"
 
 typedef struct {
   int k;
@@ -7,7 +7,7 @@ typedef struct {
 
 static PetscErrorCode AvgPoolForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
-  const int k = ((PoolData *)l->data)->k, H = l->in.h, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
+  const int k = ((PoolData *)l->impl->data)->k, H = l->in.h, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
   const double scale = 1.0 / (k * k);
 
   PetscFunctionBeginUser;
@@ -28,7 +28,7 @@ static PetscErrorCode AvgPoolForward(RnLayer l, int batch, const double *theta, 
 
 static PetscErrorCode AvgPoolBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
 {
-  const int k = ((PoolData *)l->data)->k, H = l->in.h, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
+  const int k = ((PoolData *)l->impl->data)->k, H = l->in.h, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
   const double scale = 1.0 / (k * k);
 
   PetscFunctionBeginUser;
@@ -53,10 +53,10 @@ PetscErrorCode RnLayerCreateAvgPool(RnShape in, int k, RnLayer *layer)
   PetscCall(RnLayerAlloc(RN_LAYER_AVGPOOL, "avgpool", in, (RnShape){in.c, in.h / k, in.w / k}, &l));
   PetscCall(PetscNew(&d));
   d->k = k;
-  l->info.k = k, l->info.stride = k;
-  l->data = d;
-  l->ops.forward = AvgPoolForward;
-  l->ops.backward = AvgPoolBackward;
+  l->impl->info.k = k, l->impl->info.stride = k;
+  l->impl->data = d;
+  l->impl->ops.forward = AvgPoolForward;
+  l->impl->ops.backward = AvgPoolBackward;
   *layer = l;
   PetscFunctionReturn(0);
 }
@@ -91,8 +91,8 @@ PetscErrorCode RnLayerCreateGlobalAvgPool(RnShape in, RnLayer *layer)
 
   PetscFunctionBeginUser;
   PetscCall(RnLayerAlloc(RN_LAYER_GLOBALAVGPOOL, "globalavgpool", in, (RnShape){in.c, 1, 1}, &l));
-  l->ops.forward = GlobalPoolForward;
-  l->ops.backward = GlobalPoolBackward;
+  l->impl->ops.forward = GlobalPoolForward;
+  l->impl->ops.backward = GlobalPoolBackward;
   *layer = l;
   PetscFunctionReturn(0);
 }

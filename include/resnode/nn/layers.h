@@ -46,22 +46,6 @@ extern const char *const RnActivationNames[]; /* "identity", "tanh", "relu", "so
 
 typedef struct RnLayer_s *RnLayer;
 
-/* What a layer computes beyond its shapes, for code that compiles a Net for
- * another backend (RnNetSetPrecision). */
-typedef struct {
-  int k, stride, pad;   /* conv2d (k x k kernel); avgpool: window k, stride k */
-  RnActivation act;     /* activation layers */
-  double momentum, eps; /* batch norm */
-} RnLayerInfo;
-
-typedef struct {
-  PetscErrorCode (*forward)(RnLayer, int batch, const double *theta, const double *x, double *y, double *tape);
-  PetscErrorCode (*backward)(RnLayer, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape);
-  /* Initial parameters from the counter-based RNG keyed by (seed, member, layer_id). */
-  PetscErrorCode (*init)(RnLayer, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta);
-  PetscErrorCode (*destroy)(RnLayer);
-} RnLayerOps;
-
 struct RnLayer_s {
   RnLayerType type;
   char name[32];
@@ -72,14 +56,15 @@ struct RnLayer_s {
   double *state;           /* nstate doubles, owned by the layer */
   PetscBool training;      /* batch norm: batch statistics (true) or running ones */
   MPI_Comm comm;           /* batch statistics are reduced over this communicator */
-  RnLayerInfo info;
-  RnLayerOps ops;
-  void *data;              /* type-specific */
+  struct RnLayerImpl_s *impl; /* what it computes and how: src/nn/nnimpl.h */
 };
 
-/* A new layer with its shapes set (for the constructors): training mode, no
- * parameters, batch statistics over PETSC_COMM_SELF. */
-PetscErrorCode RnLayerAlloc(RnLayerType type, const char *name, RnShape in, RnShape out, RnLayer *layer);
+/* One layer alone on a batch (the Net runs them in a chain): y = layer(x),
+ * and its backward pass as the conventions above say. */
+PetscErrorCode RnLayerForward(RnLayer layer, int batch, const double *theta, const double *x, double *y, double *tape);
+PetscErrorCode RnLayerBackward(RnLayer layer, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape);
+/* Initial parameters from the stream (seed, member, layer_id); none for a layer without random weights. */
+PetscErrorCode RnLayerInit(RnLayer layer, uint64_t seed, uint32_t member, uint32_t layer_id, double *theta);
 
 /* Constructors. */
 PetscErrorCode RnLayerCreateDense(RnShape in, int out, RnLayer *layer);
@@ -108,28 +93,20 @@ extern const char *const RnPrecisionNames[]; /* "float64", "float32", "bfloat16"
 /* Unit roundoff of a precision: 2^-53, 2^-24, 2^-8. */
 double RnPrecisionEpsilon(RnPrecision p);
 
-typedef struct RnNetLowp_s *RnNetLowp; /* net_dnnl.c */
-
 /* Net: a chain of layers. Its parameters are the concatenation of its
  * layers' slices; its tape holds every intermediate activation and each
  * layer's own tape, per sample. */
 typedef struct RnNet_s *RnNet;
 struct RnNet_s {
-  int nlayers, capacity;
+  int nlayers;
   RnLayer *layers;
   PetscInt *param_offset;   /* nlayers + 1 entries */
-  PetscInt *act_offset;     /* per-sample offset of layer i's output in the tape */
-  PetscInt *ltape_offset;   /* per-sample offset of layer i's own tape */
   PetscInt nparams;
-  PetscInt tape_per_sample;
+  PetscInt tape_per_sample; /* doubles a sample in the tape, in the Net's precision */
   RnShape in, out;
   PetscBool setup;
-  double *work;       /* gradient ping-pong buffers of the backward pass */
-  int work_batch;
-  size_t work_stride;
   RnPrecision precision;
-  RnNetLowp lowp;     /* the oneDNN program (float32, bfloat16) */
-  PetscInt tape_per_sample_f64;
+  struct RnNetImpl_s *impl; /* the tape's layout and the backend: src/nn/nnimpl.h */
 };
 
 PetscErrorCode RnNetCreate(RnShape in, RnNet *net);
@@ -167,11 +144,6 @@ PetscErrorCode RnNetSetConvAlgorithm(RnNet net, RnConvAlgorithm algorithm);
 PetscErrorCode RnNetDescribeKernels(RnNet net, char *buf, size_t len);
 /* oneDNN's version and the CPU ISA it uses ("avx512_core_bf16", ...). */
 void RnDnnlDescribe(char *buf, size_t len);
-
-/* internal: the oneDNN program's passes and destructor (net_dnnl.c) */
-PetscErrorCode RnNetLowpForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape);
-PetscErrorCode RnNetLowpBackward(RnNet net, int batch, const double *theta, const double *x, const double *dy, double *dx, double *dtheta, double *tape);
-PetscErrorCode RnNetLowpDestroy(RnNetLowp *lowp);
 
 /* Losses on a batch. They return the SUM over the batch (callers divide);
  * grad (may be NULL) receives d(sum)/d(input). */
