@@ -1,0 +1,147 @@
+/* config_set.c: --set key=value, typed by the key's value. */
+#include "configimpl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Creates key (and its parent groups) with the given type, replacing an
+ * existing setting of another type. */
+PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, config_setting_t **out)
+{
+  char path[RN_KEY_LEN], *name;
+  config_setting_t *parent = config_root_setting(&cfg->lc), *s;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(path, key, sizeof path));
+  name = path;
+  for (char *dot = strchr(name, '.'); dot; dot = strchr(name, '.')) {
+    config_setting_t *child;
+    *dot = 0;
+    if (name[0] == '[') {
+      int index = atoi(name + 1);
+      child = config_setting_get_elem(parent, (unsigned)index);
+    } else {
+      child = config_setting_get_member(parent, name);
+      if (child && config_setting_type(child) != CONFIG_TYPE_GROUP && !(config_setting_is_aggregate(child) && dot[1] == '[')) {
+        /* "train = 5;" where train.lr is asked for: say so, do not replace it */
+        char group[RN_KEY_LEN];
+        snprintf(group, sizeof group, "%.*s", (int)(dot - path), key);
+        PetscCall(RnConfigError(cfg, group, "expected a group { ... } holding %s, got %s", key + (dot - path) + 1, RnConfig_TypeName(config_setting_type(child))));
+      }
+      if (!child) child = config_setting_add(parent, name, CONFIG_TYPE_GROUP);
+    }
+    RnInputCheck(child, cfg->comm, "%s: cannot create '%s' here (is a parent a list or a value?)", key, name);
+    parent = child;
+    name = dot + 1;
+  }
+  s = config_setting_get_member(parent, name);
+  /* a new value replaces an old one: aggregates are not merged */
+  if (s && (config_setting_type(s) != type || config_setting_is_aggregate(s))) {
+    config_setting_remove(parent, name);
+    s = NULL;
+  }
+  if (!s) s = config_setting_add(parent, name, type);
+  RnInputCheck(s, cfg->comm, "%s: cannot create the setting", key);
+  *out = s;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CopySetting(RnConfig cfg, config_setting_t *from, config_setting_t *to);
+
+PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
+{
+  const char *eq = strchr(assignment, '=');
+  char key[RN_KEY_LEN], text[4096];
+  config_t tmp;
+  config_setting_t *value, *target, *parent;
+  int type;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(eq && eq != assignment && eq[1], cfg->comm, "--set %s: expected key=value, e.g. --set train.lr=0.001", assignment);
+  RnInputCheck((size_t)(eq - assignment) < sizeof key, cfg->comm, "--set %s: key too long", assignment);
+  memcpy(key, assignment, (size_t)(eq - assignment));
+  key[eq - assignment] = 0;
+  for (const char *c = key; *c; c++)
+    RnInputCheck(isalnum((unsigned char)*c) || *c == '_' || *c == '.' || *c == '-' || *c == '[' || *c == ']', cfg->comm, "--set %s: '%s' is not a key (letters, digits, _ and dots)", assignment, key);
+  {
+    char literal[64];
+    RnInputCheck(!RnConfig_WrappingIntegerLine(eq + 1, literal, sizeof literal), cfg->comm, "--set %s: the integer %s does not fit in 32 bits; check the value, or write %sL for a 64-bit one", assignment, literal, literal);
+  }
+  /* parse the value with libconfig itself */
+  config_init(&tmp);
+  PetscCall(PetscSNPrintf(text, sizeof text, "v = %s;", eq + 1));
+  if (config_read_string(&tmp, text) != CONFIG_TRUE) {
+    config_destroy(&tmp);
+    RnInputError(cfg->comm, "--set %s: the value '%s' is not a number, a \"quoted string\", true/false, [a list] or ( a list of groups )", assignment, eq + 1);
+  }
+  value = config_lookup(&tmp, "v");
+  type = config_setting_type(value);
+  PetscCall(RnConfig_CreateSetting(cfg, key, type, &target));
+  /* copy the parsed value: scalars directly, aggregates by re-parsing into place */
+  switch (type) {
+  case CONFIG_TYPE_INT:
+    config_setting_set_int(target, config_setting_get_int(value));
+    break;
+  case CONFIG_TYPE_INT64:
+    config_setting_set_int64(target, config_setting_get_int64(value));
+    break;
+  case CONFIG_TYPE_FLOAT:
+    config_setting_set_float(target, config_setting_get_float(value));
+    break;
+  case CONFIG_TYPE_BOOL:
+    config_setting_set_bool(target, config_setting_get_bool(value));
+    break;
+  case CONFIG_TYPE_STRING:
+    config_setting_set_string(target, config_setting_get_string(value));
+    break;
+  default: {
+    /* arrays, lists and groups: copy element by element (recursively) */
+    PetscCall(CopySetting(cfg, value, target));
+  }
+  }
+  config_destroy(&tmp);
+  (void)parent;
+  if (cfg->nset < RN_MAX_KEYS) {
+    snprintf(cfg->set_keys[cfg->nset], RN_KEY_LEN, "%s", key);
+    snprintf(cfg->set_args[cfg->nset], RN_KEY_LEN * 2, "%s", assignment);
+    cfg->nset++;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CopySetting(RnConfig cfg, config_setting_t *from, config_setting_t *to)
+{
+  PetscFunctionBeginUser;
+  for (int i = 0; i < config_setting_length(from); i++) {
+    config_setting_t *e = config_setting_get_elem(from, (unsigned)i), *n;
+    int type = config_setting_type(e);
+    n = config_setting_add(to, config_setting_type(to) == CONFIG_TYPE_GROUP ? config_setting_name(e) : NULL, type);
+    RnInputCheck(n, cfg->comm, "cannot copy a --set value (mixed types in an array?)");
+    switch (type) {
+    case CONFIG_TYPE_INT:
+      config_setting_set_int(n, config_setting_get_int(e));
+      break;
+    case CONFIG_TYPE_INT64:
+      config_setting_set_int64(n, config_setting_get_int64(e));
+      break;
+    case CONFIG_TYPE_FLOAT:
+      config_setting_set_float(n, config_setting_get_float(e));
+      break;
+    case CONFIG_TYPE_BOOL:
+      config_setting_set_bool(n, config_setting_get_bool(e));
+      break;
+    case CONFIG_TYPE_STRING:
+      config_setting_set_string(n, config_setting_get_string(e));
+      break;
+    default:
+      PetscCall(CopySetting(cfg, e, n));
+    }
+  }
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,45 @@
+/* configimpl.h: the config component's private header (config.h is the
+ * public one): the struct, and what its files share. */
+#ifndef RESNODE_CONFIGIMPL_H
+#define RESNODE_CONFIGIMPL_H
+
+#include "resnode/core/config.h"
+
+#include <libconfig.h>
+
+#define RN_MAX_KEYS 1024
+#define RN_KEY_LEN 160
+
+struct RnConfig_s {
+  MPI_Comm comm;
+  config_t lc;
+  char source[PETSC_MAX_PATH_LEN]; /* file name (or "<embedded default>") */
+  char dir[PETSC_MAX_PATH_LEN];
+  /* keys asked for by getters: the known keys for did-you-mean */
+  char (*known)[RN_KEY_LEN];
+  int nknown;
+  PetscBool *defaulted; /* per known key: absent, its default taken */
+  /* keys set from the command line, with the argument that set them */
+  char (*set_keys)[RN_KEY_LEN];
+  char (*set_args)[RN_KEY_LEN * 2];
+  int nset;
+  PetscBool reporting; /* an error is being reported: no typo scan inside it */
+};
+
+/* config.c: the line of an integer literal libconfig would wrap modulo 2^32, or 0 */
+int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len);
+/* config.c: "FILE:LINE" or "--set k=v", where key comes from */
+void RnConfig_Where(RnConfig cfg, const char *key, config_setting_t *s, char *buf, size_t len);
+PetscBool RnConfig_SetFromCommandLine(RnConfig cfg, const char *key);
+/* config.c: key was asked for (a known key, for did-you-mean); it took its default */
+void RnConfig_Remember(RnConfig cfg, const char *key);
+void RnConfig_MarkDefault(RnConfig cfg, const char *key);
+/* config_set.c: key and its parent groups created with the type given */
+PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, config_setting_t **out);
+/* config_get.c: "an integer", "a string", ... */
+const char *RnConfig_TypeName(int type);
+/* config_suggest.c: did-you-mean for a key that is absent; unknown keys reported (typos_only: only near misses) */
+void RnConfig_MissingHint(RnConfig cfg, const char *key, char *hint, size_t len);
+PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, PetscBool typos_only);
+
+#endif
