@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "resnode/data/data.h"
-#include "resnode/core/metrics.h"
+#include "resnode/core/checksum.h"
 #include "resnode/core/rng.h"
 
 static char dir[256];

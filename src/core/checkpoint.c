@@ -1,5 +1,6 @@
 /* checkpoint.c: atomic checkpoints, resume, preemption signals. */
 #include "resnode/core/checkpoint.h"
+#include "resnode/core/checksum.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,6 +7,7 @@
  * Data-parallel within a group (the batch split over its ranks, one
  * Allreduce of the flat gradient, batch norm reduced over the group); the
  * groups train the models of the depth sweep side by side, in rounds. */
+#include "resnode/core/snapshot.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
 #include "resnode/models/cifar.h"

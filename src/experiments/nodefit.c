@@ -1,6 +1,7 @@
 /* nodefit.c: the test equation. Data from du/dt = A u^3 (a tight solve),
  * a neural ODE (or ResNet) with the field u -> u^3 -> Dense(2,50,tanh) ->
  * Dense(50,2) fitted to the 16 samples by Adam. */
+#include "resnode/core/snapshot.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
 #include "resnode/flow/flow.h"

@@ -1,59 +1,9 @@
-/* metrics.h: the run directory and what a run leaves in it.
- *
- *   RUN_DIR/config.cfg      the resolved configuration (every key, defaults included)
- *   RUN_DIR/manifest.json   versions, command, ranks, groups, start/end, status
- *   RUN_DIR/log.txt         a copy of rank 0's messages
- *   RUN_DIR/<name>.csv      metrics: a header, then one row per record, appended
- *                           and flushed line by line by rank 0 (a killed job keeps them)
- *   RUN_DIR/snapshots/      parameter snapshots (format below)
- *   RUN_DIR/checkpoints/    checkpoints (checkpoint.h)
- *
- * Snapshot format (little-endian), version 1:
- *   char[8]  magic "RNSNAP\0\1"
- *   uint32   version (1)
- *   int32    member, int32 depth (0 = the ODE limit), int32 reserved
- *   int64    step
- *   double   time
- *   int64    n
- *   double   values[n]
- *   uint64   FNV-1a checksum of values' bytes */
+/* metrics.h: the metrics tables of a run directory (CSV, written by rank 0,
+ * a header then one row per record, flushed line by line). */
 #ifndef RESNODE_METRICS_H
 #define RESNODE_METRICS_H
 
-#include "resnode/core/checksum.h"
-#include "resnode/core/core.h"
-
-typedef struct RnRunDir_s *RnRunDir;
-struct RnRunDir_s {
-  RnCtx ctx;
-  char path[PETSC_MAX_PATH_LEN];
-  char command[4096];
-  char experiment[64];
-  char start_time[64];
-  char status[32];
-  char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
-  int lock_fd;
-  PetscBool resume; /* started by --resume */
-  char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
-  char *previous_manifest; /* rank 0: its manifest as found (NULL for none) */
-};
-
-/* Creates (or, resuming, opens) the run directory on rank 0, checks that it
- * is writable and takes its lock (a second run on the same directory is
- * refused); every rank learns the outcome. */
-PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rd);
-/* path/name into buf */
-PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len);
-/* Writes manifest.json (rank 0) with the status ("running", "done",
- * "preempted" or "failed") and a one-line reason ("finished", the signal's
- * checkpoint, the error); atomically (temp + rename). */
-PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason);
-/* Puts back the manifest the directory had before this attempt (rank 0):
- * for an attempt refused before it did anything. */
-PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd);
-PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
-/* Names the kernels in the manifest (rank 0's text; written at the next status). */
-PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
+#include "resnode/core/rundir.h"
 
 /* A metrics CSV owned by rank 0 of ctx->world; other ranks hold an inert handle. */
 typedef struct RnMetrics_s *RnMetrics;
@@ -70,19 +20,5 @@ PetscErrorCode RnMetricsRow(RnMetrics m, const char *fmt, ...) PETSC_ATTRIBUTE_F
 PetscErrorCode RnMetricsOffset(RnMetrics m, long long *offset);
 PetscErrorCode RnMetricsTruncate(RnMetrics m, long long offset);
 PetscErrorCode RnMetricsClose(RnMetrics *m);
-
-/* Snapshots (rank-local I/O; call on the rank that holds the values). */
-typedef struct {
-  int member, depth;
-  long long step;
-  double time;
-} RnSnapshotInfo;
-PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values);
-/* Reads a snapshot; *values is PetscMalloc'ed. Bad magic, version, size or
- * checksum is an input error naming the file (raised on PETSC_COMM_SELF). */
-PetscErrorCode RnSnapshotRead(const char *path, RnSnapshotInfo *info, PetscInt *n, double **values);
-
-/* Writes data to path atomically: path.tmp, fsync, rename, fsync of the directory. */
-PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len);
 
 #endif

@@ -1,0 +1,311 @@
+/* rundir.c: the run directory, its lock and its manifest (rundir.h). */
+#include "resnode/core/rundir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+static void NowString(char *buf, size_t len)
+{
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* mkdir -p; returns 0 or an errno */
+static int MakeDirs(const char *path)
+{
+  char tmp[PETSC_MAX_PATH_LEN];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof tmp) return ENAMETOOLONG;
+  memcpy(tmp, path, len + 1);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0775) && errno != EEXIST) return errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0775) && errno != EEXIST) return errno;
+  return 0;
+}
+
+/* The run whose manifest an aborting rank updates (RnSetAbortNote). */
+static RnRunDir rn_current_run = NULL;
+static void AbortNote(const char *status, const char *reason);
+
+PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
+{
+  char tmp[PETSC_MAX_PATH_LEN + 24], dir[PETSC_MAX_PATH_LEN];
+  int fd;
+  const char *p = data;
+  size_t left = len;
+
+  PetscFunctionBeginUser;
+  /* a temporary name of this process's own: ranks may write the same file */
+  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()));
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664);
+  PetscCheck(fd >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s: %s", tmp, strerror(errno));
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp);
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) || close(fd)) {
+    int err = errno;
+    unlink(tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot flush %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+  }
+  PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  /* make the rename itself durable */
+  PetscCall(PetscStrncpy(dir, path, sizeof dir));
+  {
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else strcpy(dir, ".");
+  }
+  fd = open(dir, O_RDONLY);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Free space below which a run refuses to start: a run that cannot write its
+ * checkpoints would lose its work. */
+#define RN_MIN_FREE_BYTES (16.0 * 1024 * 1024)
+
+PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rdir)
+{
+  RnRunDir rd;
+  char msg[PETSC_MAX_PATH_LEN + 256] = "";
+  int failed = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&rd));
+  rd->ctx = ctx;
+  rd->lock_fd = -1;
+  rd->resume = resume;
+  PetscCall(PetscStrncpy(rd->path, path, sizeof rd->path));
+  PetscCall(PetscStrncpy(rd->experiment, experiment, sizeof rd->experiment));
+  for (int i = 0; i < argc; i++) {
+    size_t used = strlen(rd->command);
+    if (used + strlen(argv[i]) + 2 >= sizeof rd->command) break;
+    if (i) strcat(rd->command, " ");
+    strcat(rd->command, argv[i]);
+  }
+  NowString(rd->start_time, sizeof rd->start_time);
+  if (ctx->world_rank == 0) {
+    char probe[PETSC_MAX_PATH_LEN + 32], lock[PETSC_MAX_PATH_LEN + 32];
+    struct statvfs vfs;
+    int err = MakeDirs(path);
+    if (err) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "run directory %s: cannot create it: %s; set run.dir to a writable place", path, strerror(err));
+    }
+    if (!failed) {
+      FILE *fp;
+      snprintf(probe, sizeof probe, "%s/.write-test", path);
+      fp = fopen(probe, "w");
+      if (!fp || fputs("ok\n", fp) < 0 || fclose(fp)) {
+        failed = 1;
+        snprintf(msg, sizeof msg, "run directory %s is not writable: %s; set run.dir to a writable place", path, strerror(errno));
+      }
+      unlink(probe);
+    }
+    if (!failed && statvfs(path, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < RN_MIN_FREE_BYTES) {
+      failed = 1;
+      snprintf(msg, sizeof msg, "run directory %s: only %.1f MB free on its file system; a run needs room for its checkpoints (at least %.0f MB)", path,
+               (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6, RN_MIN_FREE_BYTES / 1e6);
+    }
+    if (!failed) {
+      /* flock is released by the kernel when the process dies, so a killed
+       * run never leaves a stale lock behind */
+      snprintf(lock, sizeof lock, "%s/.lock", path);
+      rd->lock_fd = open(lock, O_RDWR | O_CREAT, 0664);
+      if (rd->lock_fd < 0 || flock(rd->lock_fd, LOCK_EX | LOCK_NB)) {
+        char owner[128] = "";
+        if (rd->lock_fd >= 0) {
+          ssize_t r = pread(rd->lock_fd, owner, sizeof owner - 1, 0);
+          owner[r > 0 ? r : 0] = 0;
+          owner[strcspn(owner, "\n")] = 0;
+        }
+        failed = 1;
+        snprintf(msg, sizeof msg, "run directory %s is in use by another run (%s); wait for it, or choose another run.dir", path, owner[0] ? owner : "lock held");
+      } else {
+        char owner[128], host[64] = "?";
+        gethostname(host, sizeof host);
+        snprintf(owner, sizeof owner, "pid %d on %s since %s\n", (int)getpid(), host, rd->start_time);
+        if (ftruncate(rd->lock_fd, 0) == 0 && pwrite(rd->lock_fd, owner, strlen(owner), 0) < 0) { /* informative only */
+        }
+      }
+    }
+    if (!failed) {
+      /* the previous attempt's status: "running" with the lock free means it
+       * was killed (time or memory limit, node failure, kill -9) */
+      char mpath[PETSC_MAX_PATH_LEN + 32], mtext[16384];
+      FILE *fp;
+      snprintf(mpath, sizeof mpath, "%s/manifest.json", path);
+      if ((fp = fopen(mpath, "r"))) {
+        size_t n = fread(mtext, 1, sizeof mtext - 1, fp);
+        const char *st;
+        fclose(fp);
+        mtext[n] = 0;
+        PetscCall(PetscStrallocpy(mtext, &rd->previous_manifest));
+        if ((st = strstr(mtext, "\"status\": \""))) {
+          st += strlen("\"status\": \"");
+          snprintf(rd->previous, sizeof rd->previous, "%.*s", (int)strcspn(st, "\""), st);
+          if (!strcmp(rd->previous, "running")) snprintf(rd->previous, sizeof rd->previous, "killed");
+        }
+      }
+    }
+    if (!failed) {
+      char sub[PETSC_MAX_PATH_LEN + 32];
+      snprintf(sub, sizeof sub, "%s/snapshots", path);
+      MakeDirs(sub);
+      snprintf(sub, sizeof sub, "%s/checkpoints", path);
+      MakeDirs(sub);
+      snprintf(sub, sizeof sub, "%s/log.txt", path);
+      ctx->log_file = fopen(sub, "a"); /* a resumed run continues its log */
+    }
+  }
+  PetscCall(RnAgreeInput(ctx->world, failed, msg));
+  PetscCallMPI(MPI_Bcast(rd->start_time, sizeof rd->start_time, MPI_CHAR, 0, ctx->world));
+  PetscCallMPI(MPI_Bcast(rd->previous, sizeof rd->previous, MPI_CHAR, 0, ctx->world));
+  if (!strcmp(rd->previous, "killed"))
+    PetscCall(RnLog(ctx, "run directory %s: the previous attempt ended without a status (killed: a time or memory limit, a node failure or kill -9)\n", path));
+  *rdir = rd;
+  rn_current_run = rd;
+  RnSetAbortNote(AbortNote);
+  PetscCall(RnRunDirSetStatus(rd, "running", ""));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscSNPrintf(buf, len, "%s/%s", rd->path, name));
+  PetscFunctionReturn(0);
+}
+
+/* JSON string escaping for the few free-text fields. */
+static void JsonString(char *out, size_t len, const char *in)
+{
+  size_t o = 0;
+  out[o++] = '"';
+  for (; *in && o + 8 < len; in++) {
+    if (*in == '"' || *in == '\\') out[o++] = '\\', out[o++] = *in;
+    else if ((unsigned char)*in < 0x20) o += (size_t)snprintf(out + o, len - o, "\\u%04x", *in);
+    else out[o++] = *in;
+  }
+  out[o++] = '"';
+  out[o] = 0;
+}
+
+/* manifest.json's text; plain C (no PETSc errors), so the abort path can use it */
+static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
+{
+  char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600];
+  int mpi_len;
+
+  PetscGetVersion(petsc_version, sizeof petsc_version);
+  MPI_Get_library_version(mpi_version, &mpi_len);
+  mpi_version[strcspn(mpi_version, "\n,")] = 0;
+  NowString(now, sizeof now);
+  gethostname(host, sizeof host);
+  JsonString(cmd, sizeof cmd, rd->command);
+  JsonString(mpi_json, sizeof mpi_json, mpi_version);
+  RnCpuDescribe(cpu, sizeof cpu);
+  JsonString(cpu_json, sizeof cpu_json, cpu);
+  JsonString(kernels_json, sizeof kernels_json, rd->kernels);
+  JsonString(reason_json, sizeof reason_json, reason ? reason : "");
+  snprintf(text, len,
+           "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
+           "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
+           RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json);
+}
+
+PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
+{
+  char text[24576], path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->status, status, sizeof rd->status));
+  if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
+  ManifestText(rd, status, reason, text, sizeof text);
+  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
+  PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
+  PetscFunctionReturn(0);
+}
+
+static void AbortNote(const char *status, const char *reason)
+{
+  char text[24576], path[PETSC_MAX_PATH_LEN + 48], tmp[PETSC_MAX_PATH_LEN + 64];
+  FILE *fp;
+
+  if (!rn_current_run) return;
+  ManifestText(rn_current_run, status, reason, text, sizeof text);
+  snprintf(path, sizeof path, "%s/manifest.json", rn_current_run->path);
+  snprintf(tmp, sizeof tmp, "%s.abort.%d", path, (int)getpid());
+  /* best effort: the job is ending */
+  if ((fp = fopen(tmp, "w"))) {
+    int ok = fputs(text, fp) >= 0;
+    ok = (fclose(fp) == 0) && ok;
+    if (ok) rename(tmp, path);
+    else unlink(tmp);
+  }
+}
+
+PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd)
+{
+  char path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  if (rd->ctx->world_rank != 0 || !rd->previous_manifest) PetscFunctionReturn(0);
+  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
+  PetscCall(RnWriteFileAtomic(path, rd->previous_manifest, strlen(rd->previous_manifest)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->kernels, kernels, sizeof rd->kernels));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
+{
+  PetscFunctionBeginUser;
+  if (!rd || !*rd) PetscFunctionReturn(0);
+  if (rn_current_run == *rd) {
+    rn_current_run = NULL;
+    RnSetAbortNote(NULL);
+  }
+  PetscCall(PetscFree((*rd)->previous_manifest));
+  if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
+  if ((*rd)->ctx->log_file) {
+    fclose((*rd)->ctx->log_file);
+    (*rd)->ctx->log_file = NULL;
+  }
+  PetscCall(PetscFree(*rd));
+  *rd = NULL;
+  PetscFunctionReturn(0);
+}
