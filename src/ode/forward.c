@@ -157,6 +157,34 @@ static PetscErrorCode CopyObservation(RnOde ode, Vec U, int i)
 }
 
 
+/* Uniform checkpoints: the state after step k, appended (grown on demand). */
+PetscErrorCode RnOde_StoreSlot(RnOde ode, Vec U, int k)
+{
+  const PetscScalar *u;
+
+  PetscFunctionBeginUser;
+  if (ode->slots_used == ode->nslots) {
+    int cap = PetscMax(8, 2 * ode->nslots);
+    double *bigger;
+    int *steps;
+    PetscCall(PetscMalloc2((size_t)cap * PetscMax(ode->nx, 1), &bigger, cap, &steps));
+    if (ode->slots) {
+      PetscCall(PetscArraycpy(bigger, ode->slots, (size_t)ode->slots_used * ode->nx));
+      PetscCall(PetscArraycpy(steps, ode->slot_step, ode->slots_used));
+    }
+    PetscCall(PetscFree2(ode->slots, ode->slot_step));
+    ode->slots = bigger;
+    ode->slot_step = steps;
+    ode->nslots = cap;
+  }
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(PetscArraycpy(ode->slots + (size_t)ode->slots_used * ode->nx, u, ode->nx));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  ode->slot_step[ode->slots_used++] = k;
+  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
+  PetscFunctionReturn(0);
+}
+
 /* Steps end exactly on the observation times: on a fixed grid (which
  * contains them) or by clipping the adaptive proposal. */
 static PetscErrorCode OdePreStep(TS ts)

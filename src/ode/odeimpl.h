@@ -1,11 +1,15 @@
 /* odeimpl.h: the inside of RnOde, shared by the files of src/ode (not part
- * of the public interface, include/resnode/ode/ode.h):
+ * of the public interface, include/resnode/ode/ode.h). Each file calls only
+ * the ones above it in this list:
  *   ode.c        options, creation, workspaces, destruction
  *   forward.c    the vector field as a TS right-hand side, the tape cache,
- *                step bookkeeping, the forward solve
- *   adjoint.c    the discrete adjoint (TSAdjointSolve) with observation jumps
- *   schedules.c  checkpoint schedules: uniform slots and the binomial reversal
- *   backsolve.c  the continuous adjoint of Chen et al. (inexact, O(1) memory) */
+ *                step bookkeeping and uniform slots, the forward solve
+ *   adjoint.c    the discrete adjoint of a range of steps (TSAdjointSolve)
+ *                with observation jumps
+ *   schedules.c  checkpointed adjoints: replayed segments, the binomial reversal
+ *   backsolve.c  the continuous adjoint of Chen et al. (inexact, O(1) memory)
+ *   backward.c   RnOdeBackward: which of these runs (and why the schedules
+ *                are not PETSc's TSTrajectory checkpointing) */
 #ifndef RESNODE_ODEIMPL_H
 #define RESNODE_ODEIMPL_H
 
@@ -81,15 +85,16 @@ PetscErrorCode RnOde_EnsureWorkspace(RnOde ode, int batch);
 PetscErrorCode RnOde_DestroyTS(RnOde ode);
 PetscErrorCode RnOde_TSFromOptionsChecked(RnOde ode, TS ts);
 /* forward.c */
+PetscErrorCode RnOde_StoreSlot(RnOde ode, Vec U, int k);
 PetscErrorCode RnOde_TapeCacheReset(RnOde ode, PetscBool recording);
 PetscErrorCode RnOde_SetMemoryTrajectory(TS ts);
 PetscErrorCode RnOde_SetStateVec(RnOde ode, Vec U, const double *x);
 PetscErrorCode RnOde_NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajectory, TS *tsp);
 /* adjoint.c */
+PetscErrorCode RnOde_AddJump(RnOde ode, Vec lambda, const double *dxobs, int i);
 PetscErrorCode RnOde_JumpMonitor(TS ts, PetscInt k, PetscReal t, Vec u, PetscInt numcost, Vec *lambda, Vec *mu, void *ctx);
 PetscErrorCode RnOde_AdjointRange(RnOde ode, TS ts, int a, int b, const double *dxobs, Vec lambda);
 /* schedules.c */
-PetscErrorCode RnOde_StoreSlot(RnOde ode, Vec U, int k);
 PetscErrorCode RnOde_ReplayAndAdjoint(RnOde ode, int a, int b, const double *x_a, const double *dxobs, Vec lambda);
 PetscErrorCode RnOde_ReverseBinomial(RnOde ode, int a, int b, int slot_a, int c, const double *dxobs, Vec lambda);
 /* backsolve.c */

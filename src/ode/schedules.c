@@ -1,38 +1,10 @@
-/* schedules.c: checkpoint schedules for the discrete adjoint: uniform slots
- * kept during the forward pass, and the binomial (revolve-style) reversal. */
+/* schedules.c: checkpointed adjoints: a segment replayed from its slot and
+ * swept (adjoint.c), and the binomial (revolve-style) reversal. The uniform
+ * slots are stored by the forward pass (forward.c). */
 #include "odeimpl.h"
 
 #include <math.h>
 #include <string.h>
-
-/* Uniform checkpoints: the state after step k, appended (grown on demand). */
-PetscErrorCode RnOde_StoreSlot(RnOde ode, Vec U, int k)
-{
-  const PetscScalar *u;
-
-  PetscFunctionBeginUser;
-  if (ode->slots_used == ode->nslots) {
-    int cap = PetscMax(8, 2 * ode->nslots);
-    double *bigger;
-    int *steps;
-    PetscCall(PetscMalloc2((size_t)cap * PetscMax(ode->nx, 1), &bigger, cap, &steps));
-    if (ode->slots) {
-      PetscCall(PetscArraycpy(bigger, ode->slots, (size_t)ode->slots_used * ode->nx));
-      PetscCall(PetscArraycpy(steps, ode->slot_step, ode->slots_used));
-    }
-    PetscCall(PetscFree2(ode->slots, ode->slot_step));
-    ode->slots = bigger;
-    ode->slot_step = steps;
-    ode->nslots = cap;
-  }
-  PetscCall(VecGetArrayRead(U, &u));
-  PetscCall(PetscArraycpy(ode->slots + (size_t)ode->slots_used * ode->nx, u, ode->nx));
-  PetscCall(VecRestoreArrayRead(U, &u));
-  ode->slot_step[ode->slots_used++] = k;
-  ode->max_slots_used = PetscMax(ode->max_slots_used, ode->slots_used);
-  PetscFunctionReturn(0);
-}
-
 
 /* Recompute steps a..b from the state x_a, recording them when ts saves its
  * trajectory; the final state is left in ode->U. */
