@@ -37,7 +37,7 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
     /* one window per node: pixels, then labels and origin (64-byte aligned),
      * in whole pages from a page boundary so that they can be write-protected */
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t pix = (chw * (size_t)n + 63) / 64 * 64, ints = sizeof(int) * (size_t)PetscMax(n, 1);
+    const size_t pix = (chw * (size_t)n + RN_ALIGNMENT - 1) / RN_ALIGNMENT * RN_ALIGNMENT, ints = sizeof(int) * (size_t)PetscMax(n, 1);
     const size_t region = (pix + 2 * ints + page - 1) / page * page;
     char *base;
     MPI_Aint size;

@@ -85,7 +85,7 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
     /* Keras' convention in the config: the weight of the old running statistics */
     double keep;
     PetscCall(RnConfigGetReal(cfg, "model.batchnorm.momentum", 0.9, 0.0, 1.0, &keep));
-    PetscCall(RnConfigGetReal(cfg, "model.batchnorm.eps", 1e-5, 1e-12, 1.0, &o->bn_eps));
+    PetscCall(RnConfigGetReal(cfg, "model.batchnorm.eps", RN_BATCHNORM_EPS, 1e-12, 1.0, &o->bn_eps));
     o->bn_momentum = 1.0 - keep;
   }
   {

@@ -7,6 +7,9 @@
 const char *const RnFlowKindNames[] = {"resnet", "untied", "ode", NULL};
 const char *const RnCapKindNames[] = {"none", "hard", "smooth", NULL};
 
+/* t_i / T N this close to an integer k: observation i is the state x_k */
+#define RN_FLOW_STEP_BOUNDARY 1e-8
+
 PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int depth, int nobs, const double *tobs, RnFlow *flow)
 {
   RnFlow f;
@@ -34,7 +37,7 @@ PetscErrorCode RnFlowCreate(MPI_Comm comm, RnNet field, RnFlowKind kind, int dep
     for (int i = 0; i < nobs; i++) {
       double k = tobs[i] / T * depth;
       f->obs_layer[i] = (int)lround(k);
-      PetscCheck(fabs(k - f->obs_layer[i]) < 1e-8, comm, RN_ERR_INPUT,
+      PetscCheck(fabs(k - f->obs_layer[i]) < RN_FLOW_STEP_BOUNDARY, comm, RN_ERR_INPUT,
                  "observation time %g is not a step boundary of the depth-%d ResNet on [0, %g]: use a depth that is a multiple of the number of observation intervals",
                  tobs[i], depth, T);
     }

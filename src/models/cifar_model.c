@@ -19,7 +19,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnNetAdd(m->stem, l));
   PetscCall(RnLayerCreateActivation(m->stem->out, RN_ACT_RELU, &l));
   PetscCall(RnNetAdd(m->stem, l));
-  PetscCall(RnLayerCreateBatchNorm(comm, m->stem->out, 0.1, 1e-5, &l));
+  PetscCall(RnLayerCreateBatchNorm(comm, m->stem->out, RN_BATCHNORM_MOMENTUM, RN_BATCHNORM_EPS, &l));
   PetscCall(RnNetAdd(m->stem, l));
   PetscCall(RnNetSetUp(m->stem));
   PetscCall(RnNetSetPrecision(m->stem, precision));
@@ -34,13 +34,13 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnNetSetUp(m->field));
   PetscCall(RnNetSetPrecision(m->field, precision));
   PetscCall(RnNetCreate(s, &m->head));
-  PetscCall(RnLayerCreateBatchNorm(comm, s, 0.1, 1e-5, &l));
+  PetscCall(RnLayerCreateBatchNorm(comm, s, RN_BATCHNORM_MOMENTUM, RN_BATCHNORM_EPS, &l));
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnLayerCreateConv2d(s, 64, 3, 4, 1, &l));
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnLayerCreateActivation(m->head->out, RN_ACT_RELU, &l));
   PetscCall(RnNetAdd(m->head, l));
-  PetscCall(RnLayerCreateBatchNorm(comm, m->head->out, 0.1, 1e-5, &l));
+  PetscCall(RnLayerCreateBatchNorm(comm, m->head->out, RN_BATCHNORM_MOMENTUM, RN_BATCHNORM_EPS, &l));
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnLayerCreateAvgPool(m->head->out, m->head->out.h, &l));
   PetscCall(RnNetAdd(m->head, l));

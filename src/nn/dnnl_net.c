@@ -215,13 +215,14 @@ PetscErrorCode RnNetBackendDnnlSetUp(RnNet net, RnPrecision precision)
     /* dense reads plain float32 */
     PetscCheck(p->ops[i].kind != OP_DENSE || !p->tensors[p->ops[i].out].conv_reads, PETSC_COMM_SELF, PETSC_ERR_SUP, "a dense layer followed by a convolution is not supported in reduced precision");
   }
-  /* tape: every tensor of the batch, reserved for channels padded to 16 in float32, 64-byte aligned */
+  /* tape: every tensor of the batch, reserved for channels padded to a
+   * block of DNNL_CHANNEL_BLOCK in float32, RN_ALIGN-byte aligned */
   for (int t = 0; t < p->ntensors; t++) {
     const RnShape s = p->tensors[t].shape;
-    const size_t bytes = (size_t)((s.c + 15) / 16 * 16) * s.h * s.w * 4;
+    const size_t bytes = (size_t)((s.c + DNNL_CHANNEL_BLOCK - 1) / DNNL_CHANNEL_BLOCK * DNNL_CHANNEL_BLOCK) * s.h * s.w * sizeof(float);
     p->tensors[t].offset = offset;
     p->tensors[t].bound = bytes;
-    offset += (bytes + 63) / 64 * 64;
+    offset += (bytes + RN_ALIGN - 1) / RN_ALIGN * RN_ALIGN;
   }
   PetscCall(PetscMalloc1(net->nparams, &p->theta_seen));
   net->impl->backend = &dnnl_backend;

@@ -121,7 +121,10 @@ struct DnnlProgram_s {
 
 /* Every buffer oneDNN reads or writes is 64-byte aligned: the Winograd
  * kernels store with vmovntps, which faults on anything less. */
-#define RN_ALIGN 64
+#define RN_ALIGN RN_ALIGNMENT
+/* The widest channel block oneDNN chooses (nChw16c): tensors are reserved
+ * for their channels padded to it. */
+#define DNNL_CHANNEL_BLOCK 16
 
 /* Execute prim with up to 6 (arg, md, pointer) triples plus the scratchpad. */
 typedef struct {

@@ -55,8 +55,8 @@ PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm com
     }
     case 2: { /* batchnorm */
       double momentum;
-      PetscCall(RnConfigGetReal(cfg, KEY("momentum"), 0.1, 0.0, 1.0, &momentum));
-      PetscCall(RnLayerCreateBatchNorm(comm, net->out, momentum, 1e-5, &layer));
+      PetscCall(RnConfigGetReal(cfg, KEY("momentum"), RN_BATCHNORM_MOMENTUM, 0.0, 1.0, &momentum));
+      PetscCall(RnLayerCreateBatchNorm(comm, net->out, momentum, RN_BATCHNORM_EPS, &layer));
       PetscCall(RnNetAdd(net, layer));
       break;
     }

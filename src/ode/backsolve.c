@@ -95,7 +95,7 @@ PetscErrorCode RnOde_Backsolve(RnOde ode, const double *dxobs, double *dx0, doub
         PetscCall(VecDestroy(&vrtol));
       } else {
         /* the forward grid's step size, so both passes are equally fine */
-        const int steps = PetscMax(1, (int)ceil(len / (T / ode->opt.steps) - 1e-9));
+        const int steps = PetscMax(1, (int)ceil(len / (T / ode->opt.steps) - RN_ODE_BLOWUP_STEP)); /* a whole number of steps stays whole */
         PetscCall(TSAdaptSetType(adapt, TSADAPTNONE));
         PetscCall(TSSetTimeStep(ts, len / steps));
         PetscCall(TSSetMaxSteps(ts, steps));

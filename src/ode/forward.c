@@ -204,7 +204,7 @@ static PetscErrorCode OdePreStep(TS ts)
   } else {
     double tnext = ode->tobs[ode->next_obs];
     PetscCall(TSGetTimeStep(ts, &dt));
-    if (t + dt >= tnext - 1e-12 * PetscMax(1.0, fabs(tnext))) dt = tnext - t;
+    if (t + dt >= tnext - RN_ODE_STEP_FLOOR * PetscMax(1.0, fabs(tnext))) dt = tnext - t;
   }
   PetscCall(TSSetTimeStep(ts, dt));
   PetscFunctionReturn(0);
@@ -225,7 +225,7 @@ static PetscErrorCode OdePostStep(TS ts)
   PetscCall(TSGetSolution(ts, &U));
   if (!ode->grid_fixed) PetscCall(PushStepTime(ode, t));
   if (ode->record && ode->opt.adjoint == RN_ADJOINT_UNIFORM && k % ode->opt.checkpoints == 0) PetscCall(RnOde_StoreSlot(ode, U, (int)k));
-  while (ode->next_obs < ode->nobs && fabs(t - ode->tobs[ode->next_obs]) <= 1e-10 * PetscMax(1.0, fabs(ode->tobs[ode->next_obs]))) {
+  while (ode->next_obs < ode->nobs && fabs(t - ode->tobs[ode->next_obs]) <= RN_ODE_SAME_TIME * PetscMax(1.0, fabs(ode->tobs[ode->next_obs]))) {
     if (ode->xobs) PetscCall(CopyObservation(ode, U, ode->next_obs));
     ode->obs_step[ode->next_obs] = (int)k;
     ode->next_obs++;
@@ -248,8 +248,8 @@ static PetscErrorCode BuildFixedGrid(RnOde ode)
   for (int k = 1; k <= ode->opt.steps; k++) {
     double tk = k == ode->opt.steps ? T : k * h;
     /* observation times strictly inside (t_{k-1}, t_k) become step ends of their own */
-    while (next < ode->nobs && ode->tobs[next] < tk - 1e-10 * PetscMax(1.0, T)) PetscCall(PushStepTime(ode, ode->tobs[next++]));
-    if (next < ode->nobs && fabs(ode->tobs[next] - tk) <= 1e-10 * PetscMax(1.0, T)) tk = ode->tobs[next++];
+    while (next < ode->nobs && ode->tobs[next] < tk - RN_ODE_SAME_TIME * PetscMax(1.0, T)) PetscCall(PushStepTime(ode, ode->tobs[next++]));
+    if (next < ode->nobs && fabs(ode->tobs[next] - tk) <= RN_ODE_SAME_TIME * PetscMax(1.0, T)) tk = ode->tobs[next++];
     PetscCall(PushStepTime(ode, tk));
   }
   PetscFunctionReturn(0);
@@ -301,9 +301,9 @@ PetscErrorCode RnOde_NewTS(RnOde ode, PetscBool fixed, PetscBool save_trajectory
     Vec vatol, vrtol;
     PetscScalar *va, *vr;
     PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
-    /* a step below 1e-12 T is a solution that blows up (diverging
+    /* a step below RN_ODE_STEP_FLOOR T is a solution that blows up (diverging
      * parameters): fail there, not after ode.max_steps ever smaller steps */
-    PetscCall(TSAdaptSetStepLimits(adapt, 1e-12 * T, PETSC_DEFAULT));
+    PetscCall(TSAdaptSetStepLimits(adapt, RN_ODE_STEP_FLOOR * T, PETSC_DEFAULT));
     PetscCall(TSSetMaxSteps(ts, ode->opt.max_steps));
     PetscCall(TSSetTimeStep(ts, ode->opt.dt0 > 0 ? ode->opt.dt0 : T / 100.0));
     PetscCall(VecDuplicate(ode->U, &vatol));
@@ -413,7 +413,7 @@ static PetscErrorCode CheckReason(RnOde ode)
       RnCollectiveError(ode->comm, RN_ERR_NONFINITE,
                         "ode: the solver needed more than %d steps to reach t = %g, a thousand times the %d of the previous pass: the field has become stiff or singular as the parameters diverge; lower the learning rate",
                         ode->step_budget, (double)t, ode->prev_steps);
-    if (xmax > 1e100 || dt < 1e-9 * ode->tobs[ode->nobs - 1])
+    if (xmax > RN_ODE_BLOWUP_STATE || dt < RN_ODE_BLOWUP_STEP * ode->tobs[ode->nobs - 1])
       RnCollectiveError(ode->comm, RN_ERR_NONFINITE, "ode: the solution blows up near t = %g (max |x| = %s, step size %.2e after %d steps): the parameters are diverging; lower the learning rate",
                         (double)t, xmax > 1e300 ? "overflow" : "large", (double)dt, ode->nsteps);
     RnCollectiveError(ode->comm, RN_ERR_INPUT, "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol",

@@ -18,6 +18,17 @@
 
 #include <stdint.h>
 
+/* Times closer than this, relative to max(1, |t|) or to T, are one instant:
+ * an observation reached by a step, a grid point met again. */
+#define RN_ODE_SAME_TIME 1e-10
+/* A step landing within this of the next observation is stretched onto it
+ * (no sliver step); also the smallest adaptive step, relative to T. */
+#define RN_ODE_STEP_FLOOR 1e-12
+/* A step below this fraction of T while the solve failed: a blow-up. */
+#define RN_ODE_BLOWUP_STEP 1e-9
+/* |x| beyond this while the solve failed: a blow-up. */
+#define RN_ODE_BLOWUP_STATE 1e100
+
 struct RnOde_s {
   MPI_Comm comm;
   RnNet field;

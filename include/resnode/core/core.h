@@ -20,6 +20,10 @@
 #endif
 
 /* Error code for bad input detected collectively. */
+/* Bytes buffers are aligned to: a cache line, and what 512-bit vector stores
+ * (oneDNN's non-temporal ones fault on less) need. */
+#define RN_ALIGNMENT 64
+
 #define RN_ERR_INPUT PETSC_ERR_USER_INPUT
 /* A preemption signal was handled: checkpoint written, every rank unwinds. */
 #define RN_ERR_PREEMPTED 200

@@ -73,6 +73,9 @@ PetscErrorCode RnLayerCreateActivation(RnShape in, RnActivation act, RnLayer *la
 PetscErrorCode RnLayerCreateScale(RnShape in, RnLayer *layer);
 /* conv2d with cout output channels, k x k kernel, stride, zero padding; bias. */
 PetscErrorCode RnLayerCreateConv2d(RnShape in, int cout, int k, int stride, int pad, RnLayer *layer);
+/* PyTorch's defaults: the weight of the new batch in the running averages, and eps */
+#define RN_BATCHNORM_MOMENTUM 0.1
+#define RN_BATCHNORM_EPS 1e-5
 /* Batch norm over (batch, h, w) per channel with affine scale and shift;
  * momentum for the running averages (PyTorch convention, 0.1), eps 1e-5. */
 PetscErrorCode RnLayerCreateBatchNorm(MPI_Comm comm, RnShape in, double momentum, double eps, RnLayer *layer);
