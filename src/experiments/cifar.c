@@ -161,8 +161,15 @@ static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o
   PetscFunctionReturn(0);
 }
 
-#define EPOCH_FIELDS 9 /* unit, epoch, step, lr, train_loss, train_acc, val_acc, test_acc, images_per_s */
-#define FINAL_FIELDS 6 /* unit, params, test_acc, val_acc, train_acc, seconds */
+/* A group's row of an epoch, gathered by rank 0 from the group leaders
+ * (unit -1: the group trained nothing this round). */
+enum { ER_UNIT, ER_EPOCH, ER_STEP, ER_LR, ER_TRAIN_LOSS, ER_TRAIN_ACC, ER_VAL_ACC, ER_TEST_ACC, ER_IMAGES_PER_S, EPOCH_FIELDS };
+/* ... and of a unit's end */
+enum { FR_UNIT, FR_PARAMS, FR_TEST_ACC, FR_VAL_ACC, FR_TRAIN_ACC, FR_SECONDS, FINAL_FIELDS };
+
+/* The depth of a unit's model, and its fold. */
+static int UnitN(const CifarOptions *o, const int *model_N, int unit) { return model_N[unit / o->fold_count]; }
+static int UnitFold(const CifarOptions *o, int unit) { return o->fold_first + unit % o->fold_count; }
 
 /* A group's training state in buffers sized for the largest model of the
  * sweep, so one checkpoint layout serves every round. */
@@ -251,6 +258,95 @@ static PetscErrorCode UnitDataSetUp(const CifarOptions *o, RnDataset all, const 
   PetscFunctionReturn(0);
 }
 
+/* Rank 0 writes the groups' epoch rows (epochs.csv) and logs them. */
+static PetscErrorCode WriteEpochRows(RnCtx ctx, const CifarOptions *o, const int *model_N, const double *rows, double elapsed, RnMetrics epochs_csv)
+{
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  for (int g = 0; g < ctx->group_count; g++) {
+    const double *r = rows + (size_t)g * EPOCH_FIELDS;
+    if (r[ER_UNIT] < 0) continue;
+    const int unit = (int)r[ER_UNIT], uN = UnitN(o, model_N, unit), uf = UnitFold(o, unit);
+    PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[ER_EPOCH], (int)r[ER_STEP], elapsed, r[ER_LR], r[ER_TRAIN_LOSS],
+                           r[ER_TRAIN_ACC], r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
+    if (o->folds > 1)
+      PetscCall(RnLog(ctx, "  %s N=%d fold %d: epoch %d  lr %.3g  train loss %.4f acc %.4f  held-out %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, uf, (int)r[ER_EPOCH], r[ER_LR],
+                      r[ER_TRAIN_LOSS], r[ER_TRAIN_ACC], r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
+    else
+      PetscCall(RnLog(ctx, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, (int)r[ER_EPOCH], r[ER_TRAIN_LOSS], r[ER_TRAIN_ACC],
+                      r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 writes the groups' rows of their units' ends (final.csv). */
+static PetscErrorCode WriteFinalRows(RnCtx ctx, const CifarOptions *o, const int *model_N, const double *rows, RnMetrics final_csv)
+{
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  for (int g = 0; g < ctx->group_count; g++) {
+    const double *r = rows + (size_t)g * FINAL_FIELDS;
+    if (r[FR_UNIT] < 0) continue;
+    const int unit = (int)r[FR_UNIT], uN = UnitN(o, model_N, unit);
+    PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%d,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), UnitFold(o, unit), (int)r[FR_PARAMS], r[FR_TEST_ACC], r[FR_VAL_ACC], r[FR_TRAIN_ACC],
+                           r[FR_SECONDS]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* snapshots/theta-<kind>-N<N>[-fold<f>].bin: a unit's final parameters. */
+static PetscErrorCode WriteUnitSnapshot(RnRunDir rd, const CifarOptions *o, int N, int fold, long long steps, PetscInt n, const double *theta)
+{
+  char path[PETSC_MAX_PATH_LEN + 64], suffix[32] = "";
+  RnSnapshotInfo info = {0, N, steps, (double)o->epochs};
+
+  PetscFunctionBeginUser;
+  if (o->folds > 1) PetscCall(PetscSNPrintf(suffix, sizeof suffix, "-fold%d", fold));
+  PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-%s-N%d%s.bin", rd->path, ModelKind(o, N), N, suffix));
+  PetscCall(RnSnapshotWrite(path, &info, n, theta));
+  PetscFunctionReturn(0);
+}
+
+/* The folds (k > 1: stratified, fold_of[i] for each image; 1: the validation
+ * split) and the steps of an epoch: the same for every unit, the smallest
+ * training set's (fold sizes differ by at most one). */
+static PetscErrorCode FoldsSetUp(RnCtx ctx, const CifarOptions *o, RnDataset all, int **fold_of, int *steps_per_epoch)
+{
+  int min_train = all->n - o->validation;
+
+  PetscFunctionBeginUser;
+  if (o->folds == 1 && o->validation >= all->n) RnInputError(ctx->world, "data.validation = %d leaves no training samples (the training files hold %d); lower it", o->validation, all->n);
+  if (o->folds > 1) {
+    int largest = 0, *size;
+    RnInputCheck(o->folds <= all->n, ctx->world, "data.folds = %d is more than the %d training images", o->folds, all->n);
+    PetscCall(PetscMalloc1(all->n, fold_of));
+    PetscCall(RnDatasetStratifiedFolds(all, o->folds, ctx->seed, *fold_of));
+    PetscCall(PetscCalloc1(o->folds, &size));
+    for (int i = 0; i < all->n; i++) size[(*fold_of)[i]]++;
+    for (int f = 0; f < o->folds; f++) largest = PetscMax(largest, size[f]);
+    PetscCall(PetscFree(size));
+    min_train = all->n - largest;
+  }
+  *steps_per_epoch = min_train / o->batch;
+  RnInputCheck(*steps_per_epoch >= 1, ctx->world, "train.batch = %d is larger than the %d training images", o->batch, min_train);
+  PetscFunctionReturn(0);
+}
+
+/* A group's state buffers, sized by the largest model of the run. */
+static PetscErrorCode GroupStateSetUp(const CifarOptions *o, const int *model_N, int nmodels, GroupState *gs)
+{
+  PetscFunctionBeginUser;
+  for (int u = 0; u < nmodels; u++) {
+    RnCifarModel probe;
+    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, model_N[u]), model_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
+    gs->nmax = PetscMax(gs->nmax, probe.n);
+    gs->nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
+    PetscCall(RnCifarModelDestroy(&probe));
+  }
+  PetscCall(PetscCalloc3(gs->nmax, &gs->theta, RnOptimStateSize(&o->optim, gs->nmax), &gs->optim_state, gs->nbn, &gs->bn));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   CifarOptions *o = options;
@@ -258,7 +354,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   double start = RnWallTime();
   const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
   const int rounds = RnRoundCount(nunits, ctx->group_count);
-  int model_N[CIFAR_MAX_UNITS], steps_per_epoch, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, min_train, lo, hi;
+  int model_N[CIFAR_MAX_UNITS], steps_per_epoch = 0, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, lo, hi;
   RnMetrics epochs_csv, final_csv;
   GroupState gs = {0};
   UnitData ud = {0};
@@ -272,22 +368,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   /* data: every rank reads and checks the same files */
   PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_TRUE, o->max_train, &all));
   PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_FALSE, o->max_test, &test));
-  if (o->folds == 1 && o->validation >= all->n) RnInputError(ctx->world, "data.validation = %d leaves no training samples (the training files hold %d); lower it", o->validation, all->n);
-  min_train = all->n - o->validation;
-  if (o->folds > 1) {
-    int largest = 0, *size;
-    RnInputCheck(o->folds <= all->n, ctx->world, "data.folds = %d is more than the %d training images", o->folds, all->n);
-    PetscCall(PetscMalloc1(all->n, &fold_of));
-    PetscCall(RnDatasetStratifiedFolds(all, o->folds, ctx->seed, fold_of));
-    PetscCall(PetscCalloc1(o->folds, &size));
-    for (int i = 0; i < all->n; i++) size[fold_of[i]]++;
-    for (int f = 0; f < o->folds; f++) largest = PetscMax(largest, size[f]);
-    PetscCall(PetscFree(size));
-    min_train = all->n - largest;
-  }
-  /* the same step count for every unit (fold sizes differ by at most one) */
-  steps_per_epoch = min_train / o->batch;
-  RnInputCheck(steps_per_epoch >= 1, ctx->world, "train.batch = %d is larger than the %d training images", o->batch, min_train);
+  PetscCall(FoldsSetUp(ctx, o, all, &fold_of, &steps_per_epoch));
   PetscCall(PetscMalloc3(all->n, &ud.train, all->n, &ud.val, 3072, &ud.mean));
   if (o->folds > 1)
     PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d; %d model(s) x %d fold(s) on %d group(s) of %d rank(s), %d round(s)\n",
@@ -297,15 +378,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s), %d round(s)\n", all->n - o->validation,
                     o->validation, test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size, rounds));
 
-  /* the largest model fixes the state buffers */
-  for (int u = 0; u < nmodels; u++) {
-    RnCifarModel probe;
-    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, model_N[u]), model_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
-    gs.nmax = PetscMax(gs.nmax, probe.n);
-    gs.nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
-    PetscCall(RnCifarModelDestroy(&probe));
-  }
-  PetscCall(PetscCalloc3(gs.nmax, &gs.theta, RnOptimStateSize(&o->optim, gs.nmax), &gs.optim_state, gs.nbn, &gs.bn));
+  PetscCall(GroupStateSetUp(o, model_N, nmodels, &gs));
   PetscCall(PetscMalloc2(all->n, &perm, o->batch, &idx));
   if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
   /* checkpoints at step granularity: every group's state, from its leader;
@@ -321,6 +394,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnTrainerOpenMetrics(tr, "final.csv", "group,member,N,model,fold,params,test_acc,val_acc,train_acc,seconds", &final_csv));
   PetscCall(RnTrainerStart(tr, (long long)rounds * o->epochs * steps_per_epoch, &resumed));
   if (resumed > 0) {
+    /* the trainer's step counts over rounds, then epochs, then steps */
     const long long per_round = (long long)o->epochs * steps_per_epoch;
     first_round = (int)(resumed / per_round);
     first_epoch = (int)(resumed % per_round / steps_per_epoch);
@@ -332,8 +406,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     const PetscBool active = unit >= 0 ? PETSC_TRUE : PETSC_FALSE;
     /* unit = model x (the folds of this run); idle groups of the last round
      * train a copy of the first unit (and log nothing) */
-    const int model = active ? unit / o->fold_count : 0, fold = o->fold_first + (active ? unit % o->fold_count : 0);
-    const int N = model_N[model];
+    const int fold = UnitFold(o, active ? unit : 0), N = UnitN(o, model_N, active ? unit : 0);
     const double *stdp = o->normalize_std ? ud.std : NULL;
     RnCifarModel m;
     RnOptim optim;
@@ -407,46 +480,24 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
       PetscCall(RnProgressEnd(ctx));
       PetscCall(Evaluate(ctx, &m, o, all, ud.val, ud.nval, ud.mean, stdp, gs.theta, &val_acc, &vloss));
       PetscCall(Evaluate(ctx, &m, o, test, NULL, test->n, ud.mean, stdp, gs.theta, &test_acc, &tloss));
-      row[0] = active ? unit : -1, row[1] = epoch + 1, row[2] = (double)(epoch + 1) * steps_per_epoch, row[3] = o->optim.lr * lr_scale;
-      row[4] = loss_sum / ((double)steps_per_epoch * o->batch), row[5] = correct / ((double)steps_per_epoch * o->batch), row[6] = val_acc, row[7] = test_acc;
-      row[8] = (double)(steps_per_epoch - first) * o->batch / (RnWallTime() - t0);
+      row[ER_UNIT] = active ? unit : -1, row[ER_EPOCH] = epoch + 1, row[ER_STEP] = (double)(epoch + 1) * steps_per_epoch, row[ER_LR] = o->optim.lr * lr_scale;
+      row[ER_TRAIN_LOSS] = loss_sum / ((double)steps_per_epoch * o->batch), row[ER_TRAIN_ACC] = correct / ((double)steps_per_epoch * o->batch);
+      row[ER_VAL_ACC] = val_acc, row[ER_TEST_ACC] = test_acc;
+      row[ER_IMAGES_PER_S] = (double)(steps_per_epoch - first) * o->batch / (RnWallTime() - t0);
       {
         /* the plateau reducer looks at the epoch's metric; the group's ranks agree on it */
-        const double metric[4] = {vloss, val_acc, row[4], row[5]};
+        const double metric[4] = {vloss, val_acc, row[ER_TRAIN_LOSS], row[ER_TRAIN_ACC]};
         PetscBool reduced;
         RnPlateauUpdate(&o->schedule, &gs.plateau, o->optim.lr, epoch + 1, metric[o->schedule.metric], &reduced);
       }
       PetscCall(RnGatherLeaderRows(ctx, row, EPOCH_FIELDS, recv));
-      if (ctx->world_rank == 0)
-        for (int g = 0; g < ctx->group_count; g++) {
-          const double *r = recv + (size_t)g * EPOCH_FIELDS;
-          if (r[0] < 0) continue;
-          const int uN = model_N[(int)r[0] / o->fold_count], uf = o->fold_first + (int)r[0] % o->fold_count;
-          PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[1], (int)r[2], RnWallTime() - start, r[3], r[4],
-                                 r[5], r[6], r[7], r[8]));
-          if (o->folds > 1)
-            PetscCall(RnLog(ctx, "  %s N=%d fold %d: epoch %d  lr %.3g  train loss %.4f acc %.4f  held-out %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, uf, (int)r[1], r[3], r[4], r[5],
-                            r[6], r[7], r[8]));
-          else PetscCall(RnLog(ctx, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, (int)r[1], r[4], r[5], r[6], r[7], r[8]));
-        }
+      PetscCall(WriteEpochRows(ctx, o, model_N, recv, RnWallTime() - start, epochs_csv));
       if (epoch + 1 == o->epochs) {
         /* the round's final accuracies, written before its last checkpoint */
-        double fin[FINAL_FIELDS] = {active ? unit : -1, (double)m.n, test_acc, val_acc, row[5], RnWallTime() - unit_start};
+        double fin[FINAL_FIELDS] = {active ? unit : -1, (double)m.n, test_acc, val_acc, row[ER_TRAIN_ACC], RnWallTime() - unit_start};
         PetscCall(RnGatherLeaderRows(ctx, fin, FINAL_FIELDS, recv));
-        if (ctx->world_rank == 0)
-          for (int g = 0; g < ctx->group_count; g++) {
-            const double *r = recv + (size_t)g * FINAL_FIELDS;
-            if (r[0] < 0) continue;
-            const int uN = model_N[(int)r[0] / o->fold_count], uf = o->fold_first + (int)r[0] % o->fold_count;
-            PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%d,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[1], r[2], r[3], r[4], r[5]));
-          }
-        if (ctx->group_rank == 0 && active) {
-          char path[PETSC_MAX_PATH_LEN + 64], suffix[32] = "";
-          RnSnapshotInfo info = {0, N, (long long)o->epochs * steps_per_epoch, (double)o->epochs};
-          if (o->folds > 1) PetscCall(PetscSNPrintf(suffix, sizeof suffix, "-fold%d", fold));
-          PetscCall(PetscSNPrintf(path, sizeof path, "%s/snapshots/theta-%s-N%d%s.bin", rd->path, ModelKind(o, N), N, suffix));
-          PetscCall(RnSnapshotWrite(path, &info, m.n, gs.theta));
-        }
+        PetscCall(WriteFinalRows(ctx, o, model_N, recv, final_csv));
+        if (ctx->group_rank == 0 && active) PetscCall(WriteUnitSnapshot(rd, o, N, fold, (long long)o->epochs * steps_per_epoch, m.n, gs.theta));
       }
       /* the state after this epoch */
       PetscCall(SaveGroupState(&gs, &m, optim, 0.0, 0.0));
