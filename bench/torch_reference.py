@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Side-by-side PyTorch references for the benchmarks (Debian's python3-torch,
 CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
 
@@ -10,7 +10,15 @@ CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
         # (autocast) and float64 (default all three, resnet); ranks > 1 runs that many
         # processes on batch/ranks each
 
-Prints median seconds per training iteration (forward + backward + Adam)."""
+  python3 bench/torch_reference.py state OUT [C] [N] [batch]
+        # a state file for tests/test_torch.c, as llm.c's test_gpt2.c has: the
+        # paper's network in float64 (N = 0: the ODE, rk4 with 4 steps),
+        # batch norm in training mode, and its parameters (in resnode's flat
+        # order: the modules' parameters in registration order), inputs,
+        # labels, logits, mean cross-entropy loss and gradients
+
+The timing commands print median seconds per training iteration (forward +
+backward + Adam)."""
 import statistics
 import sys
 import time
@@ -155,5 +163,42 @@ def cifar():
         torch.multiprocessing.spawn(cifar_worker, args=(size, C, B, steps, precisions, kinds), nprocs=size)
 
 
+STATE_MAGIC = b"RNTORCH\0"
+STATE_VERSION = 1
+
+
+def state():
+    """The state file: char[8] magic "RNTORCH\\0", then little-endian uint32
+    version (1), int32 C, N, batch, int64 n (parameters), then float64
+    parameters[n], float64 inputs[batch x 3 x 32 x 32], int32 labels[batch],
+    float64 logits[batch x 10], float64 loss, float64 gradients[n]."""
+    import struct
+    out = sys.argv[2]
+    C = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    N = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    B = int(sys.argv[5]) if len(sys.argv) > 5 else 6
+    torch.manual_seed(7)
+    torch.set_default_dtype(torch.float64)
+    net = CifarNet(C, N)
+    net.train()
+    x = torch.randn(B, 3, 32, 32)
+    y = torch.arange(B) % 10
+    logits = net(x)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    params = torch.cat([p.detach().flatten() for p in net.parameters()])
+    grads = torch.cat([p.grad.flatten() for p in net.parameters()])
+    with open(out, "wb") as f:
+        f.write(STATE_MAGIC)
+        f.write(struct.pack("<Iiiiq", STATE_VERSION, C, N, B, params.numel()))
+        f.write(params.numpy().astype("<f8").tobytes())
+        f.write(x.detach().numpy().astype("<f8").tobytes())
+        f.write(y.numpy().astype("<i4").tobytes())
+        f.write(logits.detach().numpy().astype("<f8").tobytes())
+        f.write(struct.pack("<d", loss.item()))
+        f.write(grads.numpy().astype("<f8").tobytes())
+    print("wrote %s: C = %d, N = %d, batch %d, %d parameters, loss %.17g" % (out, C, N, B, params.numel(), loss.item()))
+
+
 if __name__ == "__main__":
-    {"nodefit": nodefit, "conv": conv, "cifar": cifar}[sys.argv[1] if len(sys.argv) > 1 else "nodefit"]()
+    {"nodefit": nodefit, "conv": conv, "cifar": cifar, "state": state}[sys.argv[1] if len(sys.argv) > 1 else "nodefit"]()

@@ -44,6 +44,15 @@ signal_when() {
   err=$dir.err
 }
 
+# python_with MODULE: the first Python 3 that imports MODULE, of
+# $RESNODE_PYTHON, python3 on PATH and the system's /usr/bin/python3 ("" if none)
+python_with() {
+  local py
+  for py in ${RESNODE_PYTHON:-} python3 /usr/bin/python3; do
+    if command -v "$py" > /dev/null 2>&1 && "$py" -c "import $1" > /dev/null 2>&1; then echo "$py"; return; fi
+  done
+}
+
 expect_status() {
   if [ "$status" -eq "$1" ]; then ok "$2 (exit $status)"; else bad "$2: exit $status, expected $1"; sed 's/^/    | /' "$err" | head -20; fi
 }
