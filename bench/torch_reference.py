@@ -3,7 +3,8 @@
 CPU, one thread). Not part of the build; needs `apt-get install python3-torch`.
 
   /usr/bin/python3 bench/torch_reference.py nodefit   # test-equation fit, rk4 dt = 0.01, backprop through the solver
-  /usr/bin/python3 bench/torch_reference.py conv      # conv ODE block, 16 channels, 32x32, batch 128, euler 8 steps
+  /usr/bin/python3 bench/torch_reference.py conv [C] [batch] [iterations]
+        # conv ODE block, C = 16 channels, 32x32, batch 128, euler 8 steps, 5 iterations
   /usr/bin/python3 bench/torch_reference.py cifar [C] [batch] [steps] [ranks] [precisions] [resnet|ode|both]
         # the paper's network (as bench_cifar): tied ResNet N = 8 or the ODE (rk4, 4 steps,
         # backpropagated through the solver); precisions a comma list of float32, bfloat16
@@ -66,15 +67,18 @@ def nodefit(iterations=50):
     print("torch nodefit rk4 dt=0.01 float64 (backprop through the solver): median %.4f s/iteration" % median_time(step, iterations))
 
 
-def conv(iterations=5):
+def conv():
+    C = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    B = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+    iterations = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     for dtype in (torch.float32, torch.float64):
         torch.set_default_dtype(dtype)
-        f = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1))
-        head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
+        f = torch.nn.Sequential(torch.nn.Conv2d(C, C, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(C, C, 3, padding=1))
+        head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(C, 10))
         params = list(f.parameters()) + list(head.parameters())
         opt = torch.optim.Adam(params, lr=1e-3)
-        x0 = torch.randn(128, 16, 32, 32)
-        y = torch.randint(0, 10, (128,))
+        x0 = torch.randn(B, C, 32, 32)
+        y = torch.randint(0, 10, (B,))
 
         def step():
             opt.zero_grad()
@@ -85,7 +89,7 @@ def conv(iterations=5):
             loss.backward()
             opt.step()
         t = median_time(step, iterations)
-        print("torch conv ODE block euler 8 steps %s: median %.3f s/step, %.1f images/s" % (str(dtype).replace("torch.", ""), t, 128 / t))
+        print("torch conv ODE block C = %d euler 8 steps %s: median %.3f s/step, %.1f images/s" % (C, str(dtype).replace("torch.", ""), t, B / t))
 
 
 class CifarNet(torch.nn.Module):
