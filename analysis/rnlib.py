@@ -18,6 +18,13 @@ def fail(message):
     sys.exit(2)
 
 
+def help_if_asked(doc):
+    """-h or --help: the script's own description, exit 0 (not a run directory)."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        sys.stdout.write(doc.strip() + "\n")
+        sys.exit(0)
+
+
 def run_dir(path):
     if not os.path.isdir(path):
         fail("%s is not a directory (expected a run directory written by resnode-mpi)" % path)

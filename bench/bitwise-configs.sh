@@ -4,7 +4,7 @@
 # bit, except the columns that are wall-clock times.
 #   bench/bitwise-configs.sh OLD_BINARY NEW_BINARY [RANKS]
 # Prints one line per config (same / DIFFERENT with the first difference)
-# and exits 1 if any differs. CIFAR configs run on generated images
+# and exits 1 if any differs; RN_BITWISE_CONFIGS="node-fit cifar" runs some. CIFAR configs run on generated images
 # (build/tests/rn_make_cifar).
 set -u
 old=${1:?usage: bench/bitwise-configs.sh OLD_BINARY NEW_BINARY [RANKS]}
@@ -31,7 +31,8 @@ config_args() {
   esac
 }
 failed=0
-for name in node-fit identity annulus ensemble cifar-small cifar cifar-untied cifar-ensemble; do
+# RN_BITWISE_CONFIGS: a subset of the names below (default all)
+for name in ${RN_BITWISE_CONFIGS:-node-fit identity annulus ensemble cifar-small cifar cifar-untied cifar-ensemble}; do
   for which in old new; do
     bin=$old; [ $which = new ] && bin=$new
     config_args "$name"

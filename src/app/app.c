@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -86,7 +87,11 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
   return 0;
 }
 
-static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len)
+/* The exit status of an analysis command that found no Python 3 with numpy
+ * and matplotlib (cmake/analysis-command.in) */
+#define RN_ANALYSIS_NO_PYTHON 3
+
+static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len, PetscBool *plot)
 {
   const char *names[16];
   int index = 0, n = 0, verbose;
@@ -117,6 +122,32 @@ static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **e
   }
   PetscCallMPI(MPI_Bcast(default_dir, sizeof default_dir, MPI_CHAR, 0, ctx->world));
   PetscCall(RnConfigGetString(cfg, "run.dir", default_dir, run_dir, len));
+  /* plots come from the analysis command after the job; true runs it at the
+   * end of this one, on rank 0, once every result is written */
+  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_FALSE, plot));
+  PetscFunctionReturn(0);
+}
+
+/* The run's last lines: with output.plot, the analysis command's outcome
+ * (a missing Python is a note: the results are complete without it); always,
+ * the command that makes the plots and reports. */
+static PetscErrorCode Conclude(RnCtx ctx, RnRunDir rd, const RnExperiment *experiment, PetscBool plot)
+{
+  char command[PETSC_MAX_PATH_LEN + 64];
+
+  PetscFunctionBeginUser;
+  RnAnalysisCommand(experiment->analysis, command, sizeof command);
+  if (plot && ctx->world_rank == 0) {
+    char line[3 * PETSC_MAX_PATH_LEN + 128];
+    int status;
+    PetscCall(PetscSNPrintf(line, sizeof line, "'%s' '%s' > '%s/analysis.log' 2>&1", command, rd->path, rd->path));
+    status = system(line);
+    if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) PetscCall(RnLog(ctx, "plots and report: written by %s (log: %s/analysis.log)\n", command, rd->path));
+    else if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == RN_ANALYSIS_NO_PYTHON)
+      PetscCall(RnLog(ctx, "note: no plots made here (no Python 3 with numpy and matplotlib on this node; see %s/analysis.log): the results are complete, plot them where Python is\n", rd->path));
+    else PetscCall(RnLog(ctx, "warning: %s failed (see %s/analysis.log); the results are complete\n", command, rd->path));
+  }
+  PetscCall(RnLog(ctx, "done: results in %s; plots and report: %s %s\n", rd->path, command, rd->path));
   PetscFunctionReturn(0);
 }
 
@@ -180,7 +211,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   void *options = NULL;
   char run_dir[PETSC_MAX_PATH_LEN], config_out[PETSC_MAX_PATH_LEN + 32], resume_config[PETSC_MAX_PATH_LEN + 32];
   RnRunDir rd = NULL;
-  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE;
+  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE, plot = PETSC_FALSE;
   PetscErrorCode err;
 
   PetscFunctionBeginUser;
@@ -200,7 +231,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscCall(PetscSNPrintf(set, sizeof set, "run.dir=\"%s\"", args->resume_dir));
     PetscCall(RnConfigSet(cfg, set));
   }
-  PetscCall(ReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir));
+  PetscCall(ReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(experiment->read_options(ctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
   PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
@@ -221,6 +252,13 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   }
   if (!err) err = RnConfigWrite(cfg, config_out);
   if (!err) err = RnLog(ctx, "resnode-mpi %s: %s on %d rank(s) in %d group(s); run directory %s\n", RESNODE_VERSION, experiment->name, ctx->world_size, ctx->group_count, rd->path);
+  if (!err) {
+    char analysis[PETSC_MAX_PATH_LEN + 64];
+    const char *base;
+    RnAnalysisCommand(experiment->analysis, analysis, sizeof analysis);
+    base = strrchr(analysis, '/');
+    err = RnRunDirSetAnalysis(rd, base ? base + 1 : analysis);
+  }
   if (!err) err = experiment->run(ctx, rd, options);
   if (err) {
     /* keep what was written, and say how the run ended; a manifest that
@@ -238,7 +276,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   }
   PetscCall(RnRunDirSetStatus(rd, "done", "finished"));
   PetscCall(WarnUnusedOptions(ctx));
-  PetscCall(RnLog(ctx, "done: results in %s\n", rd->path));
+  PetscCall(Conclude(ctx, rd, experiment, plot));
   *exit_code = RN_EXIT_OK;
   PetscCall(RnRunDirDestroy(&rd));
   PetscCall(PetscFree(options));

@@ -334,6 +334,19 @@ double RnWallTime(void)
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void RnIsaDescribe(char *buf, size_t len)
+{
+#if defined(RESNODE_NATIVE)
+  snprintf(buf, len, "native build (-march=native)");
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+  /* the version target_clones picks is the highest level the CPU supports */
+  const char *level = __builtin_cpu_supports("x86-64-v4") ? "x86-64-v4" : __builtin_cpu_supports("x86-64-v3") ? "x86-64-v3" : "x86-64 (baseline)";
+  snprintf(buf, len, "portable build, loops for %s", level);
+#else
+  snprintf(buf, len, "portable build");
+#endif
+}
+
 void RnCpuDescribe(char *buf, size_t len)
 {
   char line[4096], model[256] = "unknown CPU";

@@ -220,7 +220,7 @@ static void JsonString(char *out, size_t len, const char *in)
 static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
   char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600];
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2];
   int mpi_len;
 
   PetscGetVersion(petsc_version, sizeof petsc_version);
@@ -234,12 +234,14 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   JsonString(cpu_json, sizeof cpu_json, cpu);
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
   JsonString(reason_json, sizeof reason_json, reason ? reason : "");
+  JsonString(analysis_json, sizeof analysis_json, rd->analysis);
+  RnIsaDescribe(isa, sizeof isa);
   snprintf(text, len,
-           "{\n  \"resnode_version\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
+           "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s\n}\n",
-           RESNODE_VERSION, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json);
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"analysis\": %s\n}\n",
+           RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, analysis_json);
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
@@ -281,6 +283,13 @@ PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd)
   if (rd->ctx->world_rank != 0 || !rd->previous_manifest) PetscFunctionReturn(0);
   PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
   PetscCall(RnWriteFileAtomic(path, rd->previous_manifest, strlen(rd->previous_manifest)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->analysis, command, sizeof rd->analysis));
   PetscFunctionReturn(0);
 }
 

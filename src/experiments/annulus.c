@@ -20,7 +20,7 @@
 typedef struct {
   int samples, pad, width, folds, epochs, batch, groups;
   int ndepths, depths[ANNULUS_MAX_DEPTHS];
-  PetscBool ode, plot;
+  PetscBool ode;
   RnOdeOptions ode_opt;
   RnOptimOptions optim;
   RnCheckpointOptions checkpoint;
@@ -53,7 +53,6 @@ static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options
                               o->folds));
   }
   PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, &o->groups));
-  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   *options = o;
   PetscFunctionReturn(0);
@@ -257,7 +256,6 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnLog(ctx, "annulus: %-6s N = %-4d test accuracy %.4f +- %.4f (%d folds)\n", N ? "resnet" : "ode", N, mean, sd, k));
   }
   PetscCall(RnMetricsClose(&acc_csv));
-  if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "plot-annulus"));
   PetscCall(PetscFree(recv));
   PetscCall(PetscFree(acc_sq));
   PetscCall(PetscFree3(X, Y, perm));
@@ -265,4 +263,4 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun};
+const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun, "plot-annulus"};

@@ -40,7 +40,6 @@ typedef struct {
   int epochs, batch, eval_batch, log_every;
   int folds, fold_first, fold_count; /* k-fold; the folds this run trains */
   int groups;
-  PetscBool plot;
   RnCheckpointOptions checkpoint;
 } CifarOptions;
 
@@ -121,7 +120,6 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnGroupsFromConfig(ctx, cfg, 1, PETSC_TRUE, &o->groups));
   if (o->batch < ctx->world_size / o->groups)
     PetscCall(RnConfigError(cfg, "train.batch", "a batch of %d cannot be split over the %d ranks of a group", o->batch, ctx->world_size / o->groups));
-  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   *options = o;
   PetscFunctionReturn(0);
@@ -514,7 +512,6 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnMetricsClose(&epochs_csv));
   PetscCall(RnMetricsClose(&final_csv));
   PetscCall(RnLog(ctx, "cifar: %d model(s) trained in %.1f s\n", nunits, RnWallTime() - start));
-  if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "plot-cifar"));
   PetscCall(PetscFree(recv));
   PetscCall(PetscFree2(perm, idx));
   PetscCall(PetscFree3(gs.theta, gs.optim_state, gs.bn));
@@ -525,4 +522,4 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun};
+const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar"};

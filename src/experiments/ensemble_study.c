@@ -50,7 +50,6 @@ typedef struct {
   PetscBool limit_check;
   int groups;
   RnCheckpointOptions checkpoint;
-  PetscBool plot;
   RnConfig cfg;
 } EnsembleExpOptions;
 
@@ -97,7 +96,6 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   }
   if (!o->ens.limit && o->ens.ndepths < 2) PetscCall(RnConfigError(cfg, "ensemble.depths", "without the limit (ensemble.limit = false) the deepest N is the reference: give at least two depths"));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
-  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   {
     int path;
     PetscCall(RnConfigGetChoice(cfg, "ensemble.stats", "auto", rn_stats_paths, &path));
@@ -622,7 +620,6 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCallMPI(MPI_Reduce(&peak_mb, &peak_max, 1, MPI_DOUBLE, MPI_MAX, 0, ctx->world));
   PetscCall(RnLog(ctx, "ensemble: %d units in %.1f s; peak memory %.0f MB on the largest rank, of which a group's %d units' parameters %.1f MB and a record's member matrix by columns %.1f MB (M x p / ranks) times 2\n",
                   s.units, RnWallTime() - start, peak_max, s.U, 8.0 * s.U * s.p / 1048576.0, 8.0 * s.M * s.p / ctx->world_size / 1048576.0));
-  if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "convergence"));
 
   PetscCall(RnEnsembleDestroy(&rc.accurate)); /* its options share the data: not destroyed */
   PetscCall(RecorderDestroy(&rc));
@@ -635,4 +632,4 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun};
+const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence"};

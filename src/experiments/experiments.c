@@ -1,27 +1,37 @@
 /* experiments.c: what the experiments share (experiments.h). */
 #include "resnode/experiments/experiments.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#ifndef RESNODE_SOURCE_DIR
-#define RESNODE_SOURCE_DIR "."
-#endif
-
-const char *RnSourceDir(void)
+/* Whether dir is one of PATH's entries. */
+static int OnPath(const char *dir)
 {
-  const char *env = getenv("RESNODE_SOURCE_DIR");
-  return env && env[0] ? env : RESNODE_SOURCE_DIR;
+  const char *path = getenv("PATH");
+  const size_t n = strlen(dir);
+  for (const char *p = path; p && *p;) {
+    const char *end = strchr(p, ':');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && !strncmp(p, dir, n)) return 1;
+    p = end ? end + 1 : p + len;
+  }
+  return 0;
 }
 
-PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script)
+void RnAnalysisCommand(const char *script, char *cmd, size_t len)
 {
-  char cmd[3 * PETSC_MAX_PATH_LEN];
-  int status;
+  char exe[PATH_MAX], candidate[PATH_MAX + 64];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char *slash;
 
-  PetscFunctionBeginUser;
-  if (ctx->world_rank != 0) PetscFunctionReturn(0);
-  PetscCall(PetscSNPrintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/analysis/%s' '%s' > '%s/plot.log' 2>&1", RnSourceDir(), script, rd->path, rd->path));
-  status = system(cmd);
-  if (status != 0) PetscCall(RnLog(ctx, "warning: the plot script analysis/%s failed (see %s/plot.log); the data are in %s\n", script, rd->path, rd->path));
-  PetscFunctionReturn(0);
+  snprintf(cmd, len, "resnode-%s", script);
+  if (n <= 0) return;
+  exe[n] = 0;
+  if (!(slash = strrchr(exe, '/'))) return;
+  *slash = 0;
+  snprintf(candidate, sizeof candidate, "%s/resnode-%s", exe, script);
+  if (!OnPath(exe) && access(candidate, X_OK) == 0) snprintf(cmd, len, "%s", candidate);
 }

@@ -208,8 +208,7 @@ static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnMetricsClose(&csv));
   PetscCall(RnMetricsClose(&summary));
   PetscCall(PetscFree2(st.theta, st.optim_state));
-  PetscCall(RnRunPlotScript(ctx, rd, "plot-identity"));
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun};
+const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun, "plot-identity"};

@@ -20,7 +20,6 @@ typedef struct {
   RnDepthOptions depth;
   RnOptimOptions optim;
   int iterations, log_every, plot_points;
-  PetscBool plot;
   RnCheckpointOptions checkpoint;
   RnConfig cfg; /* kept to build the field in run() (read-only by then) */
 } NodeFitOptions;
@@ -58,7 +57,6 @@ static PetscErrorCode NodeFitReadOptions(RnCtx ctx, RnConfig cfg, void **options
   PetscCall(RnConfigGetInt(cfg, "train.iterations", 1000, 0, 100000000, &o->iterations));
   PetscCall(RnConfigGetInt(cfg, "train.log_every", 10, 1, 100000000, &o->log_every));
   PetscCall(RnConfigGetInt(cfg, "output.plot_points", 151, 2, 100000, &o->plot_points));
-  PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_TRUE, &o->plot));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   PetscCall(RnConfigOneGroup(cfg, "node-fit"));
   o->cfg = cfg;
@@ -209,7 +207,6 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnRunDirFile(rd, "snapshots/final.bin", path, sizeof path));
     PetscCall(RnSnapshotWrite(path, &info, flow->nparams, theta));
   }
-  if (o->plot) PetscCall(RnRunPlotScript(ctx, rd, "plot-node-fit"));
 
   PetscCall(RnOptimDestroy(&optim));
   PetscCall(PetscFree3(theta, grad, grad_sum));
@@ -219,4 +216,4 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun};
+const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun, "plot-node-fit"};

@@ -82,7 +82,7 @@ static PetscErrorCode CifarLoss(void *ctx, int N, const double *capped, double *
 static PetscErrorCode CifarInit(void *ctx, int N, int member, double *theta)
 {
   CifarProblem *c = ctx;
-  RnCifarModel *m;
+  RnCifarModel *m = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(ModelForDepth(c, N, &m));

@@ -18,7 +18,7 @@ typedef struct {
 } ConvData;
 
 /* col (ckk x (S * HoWo)): column block s holds sample s's patches */
-static void Im2Col(const double *x, int S, RnShape in, RnShape out, int k, int stride, int pad, double *col)
+RN_HOT_LOOP static void Im2Col(const double *x, int S, RnShape in, RnShape out, int k, int stride, int pad, double *col)
 {
   const int HoWo = out.h * out.w, ncols = S * HoWo;
   for (int c = 0; c < in.c; c++)
@@ -44,7 +44,7 @@ static void Im2Col(const double *x, int S, RnShape in, RnShape out, int k, int s
 }
 
 /* dx += col2im(dcol) */
-static void Col2Im(const double *col, int S, RnShape in, RnShape out, int k, int stride, int pad, double *dx)
+RN_HOT_LOOP static void Col2Im(const double *col, int S, RnShape in, RnShape out, int k, int stride, int pad, double *dx)
 {
   const int HoWo = out.h * out.w, ncols = S * HoWo;
   for (int c = 0; c < in.c; c++)

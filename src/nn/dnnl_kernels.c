@@ -14,7 +14,7 @@
 
 /* double plain (batch, C, HW) <-> a layout (padding channels zeroed); one
  * loop per type, so that the type test is not inside the loop. */
-void DnnlFromDouble(const Layout *L, int batch, const double *x, void *out)
+RN_HOT_LOOP void DnnlFromDouble(const Layout *L, int batch, const double *x, void *out)
 {
   const int C = L->C, HW = L->HW;
   const size_t blk = (size_t)L->blk;
@@ -34,7 +34,7 @@ void DnnlFromDouble(const Layout *L, int batch, const double *x, void *out)
     }
 }
 
-void DnnlToDouble(const Layout *L, int batch, const void *in, double *x)
+RN_HOT_LOOP void DnnlToDouble(const Layout *L, int batch, const void *in, double *x)
 {
   const int C = L->C, HW = L->HW;
   const size_t blk = (size_t)L->blk;
@@ -55,7 +55,7 @@ void DnnlToDouble(const Layout *L, int batch, const void *in, double *x)
 
 /* ---- our own ops: any layout in, any layout out ---- */
 
-void DnnlReluForward(const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
+RN_HOT_LOOP void DnnlReluForward(const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
 {
   if (LayoutPadded(Lo)) memset(y, 0, (size_t)batch * LayoutSampleElems(Lo) * DtSize(Lo->dt));
   for (int n = 0; n < batch; n++)
@@ -69,7 +69,7 @@ void DnnlReluForward(const Layout *Li, const void *x, const Layout *Lo, void *y,
 }
 
 /* dx = dy * (y > 0), layouts of y and dy given, dx in dLx */
-void DnnlReluBackward(const Layout *Ly, const void *y, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch)
+RN_HOT_LOOP void DnnlReluBackward(const Layout *Ly, const void *y, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch)
 {
   if (LayoutPadded(dLx)) memset(dx, 0, (size_t)batch * LayoutSampleElems(dLx) * DtSize(dLx->dt));
   for (int n = 0; n < batch; n++)
@@ -84,7 +84,7 @@ void DnnlReluBackward(const Layout *Ly, const void *y, const Layout *dLy, const 
 
 /* The relu fused after a convolution, in place on the gradient of its output
  * (same layout as the output). */
-void DnnlReluMaskInPlace(const Layout *Ly, const void *y, const Layout *dL, void *g, int batch)
+RN_HOT_LOOP void DnnlReluMaskInPlace(const Layout *Ly, const void *y, const Layout *dL, void *g, int batch)
 {
   const size_t n = (size_t)batch * LayoutSampleElems(Ly);
   /* y > 0 for a bfloat16 y: sign bit clear, not zero, not NaN (0x0001..0x7f80) */
@@ -120,7 +120,7 @@ typedef struct {
   const void *x, *dy;
 } LayoutSums;
 
-static PetscErrorCode ChannelSums(void *ctx, int mode, const double *mean, const double *invstd, double *out)
+RN_HOT_LOOP static PetscErrorCode ChannelSums(void *ctx, int mode, const double *mean, const double *invstd, double *out)
 {
   const LayoutSums *f = ctx;
   const Layout *La = mode == RN_BN_GRADIENT ? f->dLy : f->Lx, *Lb = f->Lx;
@@ -150,7 +150,7 @@ static PetscErrorCode ChannelSums(void *ctx, int mode, const double *mean, const
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode DnnlBatchNormForward(Op *op, const double *theta, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
+RN_HOT_LOOP PetscErrorCode DnnlBatchNormForward(Op *op, const double *theta, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
 {
   RnLayer l = op->layer;
   const int C = l->in.c, HW = l->in.h * l->in.w;
@@ -174,7 +174,7 @@ PetscErrorCode DnnlBatchNormForward(Op *op, const double *theta, const Layout *L
 
 /* The statistics op->mean/invstd are those of the forward pass of this batch
  * (the running ones in inference mode). */
-PetscErrorCode DnnlBatchNormBackward(Op *op, const double *theta, const Layout *Lx, const void *x, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, double *dtheta, int batch)
+RN_HOT_LOOP PetscErrorCode DnnlBatchNormBackward(Op *op, const double *theta, const Layout *Lx, const void *x, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, double *dtheta, int batch)
 {
   RnLayer l = op->layer;
   const int C = l->in.c, HW = l->in.h * l->in.w;
@@ -212,7 +212,7 @@ PetscErrorCode DnnlBatchNormBackward(Op *op, const double *theta, const Layout *
 }
 
 /* k x k average pooling with stride k (global: k = h = w) */
-void DnnlPoolForward(RnLayer l, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
+RN_HOT_LOOP void DnnlPoolForward(RnLayer l, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
 {
   const int k = l->type == RN_LAYER_GLOBALAVGPOOL ? l->in.h : l->impl->info.k, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
   const float scale = l->type == RN_LAYER_GLOBALAVGPOOL ? 1.0f / (l->in.h * l->in.w) : 1.0f / (k * k);
@@ -232,7 +232,7 @@ void DnnlPoolForward(RnLayer l, const Layout *Li, const void *x, const Layout *L
     }
 }
 
-void DnnlPoolBackward(RnLayer l, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch)
+RN_HOT_LOOP void DnnlPoolBackward(RnLayer l, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch)
 {
   const int k = l->type == RN_LAYER_GLOBALAVGPOOL ? l->in.h : l->impl->info.k, H = l->in.h, W = l->in.w, Ho = l->out.h, Wo = l->out.w;
   const int kw = l->type == RN_LAYER_GLOBALAVGPOOL ? l->in.w : k;

@@ -10,6 +10,7 @@ rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set "run.dir=\"$TMP/one\""
 expect_status 0 "cifar sweep on one group of 2 ranks"
 [ "$(grep -c ',resnet,\|,ode,' "$TMP/one/epochs.csv")" -eq 6 ] && ok "2 epochs x 3 models in epochs.csv" || bad "epochs.csv: $(cat "$TMP/one/epochs.csv")"
 [ "$(wc -l < "$TMP/one/final.csv")" -eq 4 ] && ok "final.csv has the 3 models" || bad "final.csv: $(cat "$TMP/one/final.csv")"
+run_analysis
 expect_file "$TMP/one/cifar-depth.png" "accuracy-vs-depth figure"
 expect_file "$TMP/one/cifar-epochs.png" "accuracy-vs-epoch figure"
 grep -q '"kernels": "float32 on .*oneDNN' "$TMP/one/manifest.json" && ok "the manifest names the precision, the CPU and oneDNN's kernels" || bad "manifest: $(grep kernels "$TMP/one/manifest.json")"

@@ -53,6 +53,19 @@ python_with() {
   done
 }
 
+# run_analysis: runs the analysis command the last run named on its last
+# line ("done: results in DIR; plots and report: COMMAND DIR"), as a user
+# would copy it; it must exit 0
+run_analysis() {
+  local line
+  line=$(tail -1 "$out" | sed -n 's/^done: results in .*; plots and report: //p')
+  if [ -z "$line" ]; then
+    bad "the run's last line names no analysis command: $(tail -1 "$out")"
+    return 1
+  fi
+  if eval "$line" > "$TMP/analysis.out" 2>&1; then ok "the command the run names: $line"; else bad "$line: $(tail -3 "$TMP/analysis.out")"; fi
+}
+
 expect_status() {
   if [ "$status" -eq "$1" ]; then ok "$2 (exit $status)"; else bad "$2: exit $status, expected $1"; sed 's/^/    | /' "$err" | head -20; fi
 }

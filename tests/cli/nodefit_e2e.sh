@@ -5,7 +5,21 @@
 run=$TMP/run
 rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=60 --set "run.dir=\"$run\""
 expect_status 0 "node-fit runs"
-for f in config.cfg manifest.json log.txt data.csv train.csv prediction.csv snapshots/final.bin node-fit.png; do expect_file "$run/$f" "run directory has $f"; done
+for f in config.cfg manifest.json log.txt data.csv train.csv prediction.csv snapshots/final.bin; do expect_file "$run/$f" "run directory has $f"; done
+[ ! -e "$run/node-fit.png" ] && [ ! -e "$run/analysis.log" ] && ok "no Python ran inside the job" || bad "the job made plots by itself"
+run_analysis
+expect_file "$run/node-fit.png" "the analysis command's plot"
+# output.plot = true runs it at the end; with no Python that has numpy, a one-line note and exit 0
+mkdir -p "$TMP/nopython"
+printf '#!/bin/sh\nexit 1\n' > "$TMP/nopython/python3"
+chmod +x "$TMP/nopython/python3"
+PATH=$TMP/nopython:$PATH RESNODE_PYTHON= RESNODE_PYTHON_FALLBACK=/nonexistent rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set output.plot=true --set "run.dir=\"$TMP/noplot\""
+expect_status 0 "output.plot = true where no Python has numpy"
+[ "$(grep -c '^note: no plots made here' "$out")" -eq 1 ] && ok "one note: $(grep '^note:' "$out" | cut -c1-90)" || bad "no note: $(tail -3 "$out")"
+grep -q '"status": "done"' "$TMP/noplot/manifest.json" && ok "the run is done all the same" || bad "manifest: $(grep status "$TMP/noplot/manifest.json")"
+rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=5 --set output.plot=true --set "run.dir=\"$TMP/plot\""
+expect_status 0 "output.plot = true"
+expect_file "$TMP/plot/node-fit.png" "the plot made at the run's end, as asked"
 grep -q '"status": "done"' "$run/manifest.json" && ok "manifest says completed" || bad "manifest status: $(grep status "$run/manifest.json")"
 grep -q '"ranks": 2' "$run/manifest.json" && ok "manifest records 2 ranks" || bad "manifest ranks"
 [ "$(wc -l < "$run/data.csv")" -eq 17 ] && ok "16 data rows" || bad "data.csv has $(wc -l < "$run/data.csv") lines"

@@ -18,8 +18,22 @@
 #ifndef RESNODE_VERSION
 #define RESNODE_VERSION "unknown"
 #endif
+#ifndef RESNODE_GIT_COMMIT
+#define RESNODE_GIT_COMMIT "unknown"
+#endif
 
 /* Error code for bad input detected collectively. */
+/* The hot loops of our own code (the elementwise kernels around oneDNN, the
+ * float64 convolution's im2col) are compiled for three x86-64 levels, and the
+ * best one the CPU runs is chosen when the program loads (GCC's
+ * target_clones): a portable build loses nothing on a newer CPU, and runs on
+ * an older one. A native build (-DRESNODE_NATIVE=ON) has one version. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && !defined(RESNODE_NATIVE)
+#define RN_HOT_LOOP __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define RN_HOT_LOOP
+#endif
+
 /* Bytes buffers are aligned to: a cache line, and what 512-bit vector stores
  * (oneDNN's non-temporal ones fault on less) need. */
 #define RN_ALIGNMENT 64
@@ -102,6 +116,9 @@ PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_m
 /* The CPU for performance figures: /proc/cpuinfo's model name and whether it
  * has AMX and avx512_bf16, e.g. "AMD EPYC (avx512_bf16, no AMX)". */
 void RnCpuDescribe(char *buf, size_t len);
+/* The build and the version of the hot loops this CPU runs, e.g.
+ * "portable build, loops for x86-64-v4" or "native build (-march=native)". */
+void RnIsaDescribe(char *buf, size_t len);
 /* Threads each rank computes with (oneDNN's OpenMP, OpenBLAS): 1 when ranks
  * share a node unless OMP_NUM_THREADS says otherwise. RnThreadsSetUp applies it. */
 int RnThreadsPerRank(void);

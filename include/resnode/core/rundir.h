@@ -22,6 +22,7 @@ struct RnRunDir_s {
   char start_time[64];
   char status[32];
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
+  char analysis[PETSC_MAX_PATH_LEN]; /* the command that plots and reports this run */
   int lock_fd;
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
@@ -42,6 +43,8 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *re
  * for an attempt refused before it did anything. */
 PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
+/* Names the analysis command in the manifest (the job scripts run it after the job). */
+PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
 

@@ -18,6 +18,9 @@ typedef struct {
   /* Number of groups the experiment wants (after read_options). */
   int (*group_count)(RnCtx ctx, const void *options);
   PetscErrorCode (*run)(RnCtx ctx, RnRunDir rd, void *options);
+  /* The analysis command of its run directories (resnode-<analysis>, running
+   * analysis/<analysis>): plots and reports come from it, after the job. */
+  const char *analysis;
 } RnExperiment;
 
 extern const RnExperiment RnExperimentNodeFit;
@@ -26,11 +29,9 @@ extern const RnExperiment RnExperimentEnsemble;
 extern const RnExperiment RnExperimentCifar;
 extern const RnExperiment RnExperimentAnnulus;
 
-/* Shared by the experiments: the directory that holds analysis/ (for the plot
- * scripts the binary runs at the end of a run). */
-const char *RnSourceDir(void);
-/* Runs an analysis script on the run directory on rank 0 with /usr/bin/python3;
- * a failure is reported as a warning (the run's data are already written). */
-PetscErrorCode RnRunPlotScript(RnCtx ctx, RnRunDir rd, const char *script);
+/* The command that runs analysis/<script> on a run directory:
+ * resnode-<script> beside this binary (the build tree and an installed prefix
+ * both have it there), named bare when that directory is on PATH. */
+void RnAnalysisCommand(const char *script, char *cmd, size_t len);
 
 #endif
