@@ -36,3 +36,4 @@ set_property(TEST torch_reference APPEND PROPERTY ENVIRONMENT "RN_TEST_TORCH=$<T
 rn_add_cli_test(bitwise_configs LABELS readme)
 # the installed tree (a second build into a moved prefix, the source hidden)
 rn_add_cli_test(install LABELS install TIMEOUT 900)
+rn_add_cli_test(run_default LABELS readme)

@@ -158,8 +158,24 @@ static void test_bad_set(void)
 {
   PetscErrorCode err = Run("name = \"x\";\n", "train.lr=", path, sizeof path);
   Expect(err, "--set train.lr=", "key=value", "expected");
+  /* a bare word is a string: right for a string key, named for a number key */
   err = Run("name = \"x\";\n", "train.lr=fast", path, sizeof path);
-  Expect(err, "--set train.lr=fast", "'fast'", "not a number");
+  Expect(err, "--set train.lr=fast", "\"fast\"", "expected a number");
+  err = Run("name = \"x\";\n", "train.optimizer=sgd", path, sizeof path);
+  CU_ASSERT_EQUAL(err, 0);
+  err = Run("name = \"x\";\n", "name=/data/my-run_2", path, sizeof path);
+  CU_ASSERT_EQUAL(err, 0);
+  /* what cannot be a bare word gets the exact fix */
+  err = Run("name = \"x\";\n", "name=my run", path, sizeof path);
+  Expect(err, "--set name=my run", "'my run'", "--set 'name=\"my run\"'");
+  /* one key a --set (the second used to be dropped silently) */
+  err = Run("name = \"x\";\n", "train.lr=0.5;seed=77", path, sizeof path);
+  Expect(err, "--set train.lr=0.5;seed=77", "one key=value", "of its own");
+  /* hexadecimal beyond 32 bits (libconfig wrapped 0x100000003 to 3) */
+  err = Run("train = { iterations = 0x100000003; };\n", NULL, path, sizeof path);
+  Expect(err, "test.cfg:1", "0x100000003", "32 bits");
+  err = Run("name = \"x\";\n", "train.iterations=0x100000003", path, sizeof path);
+  Expect(err, "--set train.iterations=0x100000003", "0x100000003", "32 bits");
   /* a valid --set with a value out of range names the --set, not a line */
   err = Run("train = { lr = 0.1; };\n", "train.lr=5", path, sizeof path);
   Expect(err, "--set train.lr=5", "train.lr", "must be in");

@@ -68,6 +68,16 @@ int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len)
         if (*p == '\n') line++;
       if (!*p) break;
       p++;
+    } else if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '_'))) {
+      /* hexadecimal: libconfig keeps the low 32 bits without an L suffix */
+      const char *q = p + 2;
+      while (isxdigit((unsigned char)*q)) q++;
+      errno = 0;
+      if (*q != 'L' && q > p + 2 && (strtoull(p, NULL, 16) > 0xffffffffull || errno == ERANGE)) {
+        snprintf(literal, len, "%.*s", (int)PetscMin(q - p, 40), p);
+        return line;
+      }
+      p = q - 1;
     } else if (isdigit((unsigned char)*p) && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '_'))) {
       const char *q = p;
       while (isdigit((unsigned char)*q)) q++;

@@ -54,6 +54,17 @@ PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, c
 
 static PetscErrorCode CopySetting(RnConfig cfg, config_setting_t *from, config_setting_t *to);
 
+/* A value written without quotes that can only mean a string: letters,
+ * digits and _ . / + - : (a solver name, a path), not starting like a number. */
+static int BareWord(const char *v)
+{
+  if (!*v || isdigit((unsigned char)v[0]) || ((v[0] == '-' || v[0] == '+' || v[0] == '.') && isdigit((unsigned char)v[1]))) return 0;
+  if (!strcmp(v, "true") || !strcmp(v, "false")) return 0;
+  for (const char *c = v; *c; c++)
+    if (!(isalnum((unsigned char)*c) || strchr("_./+-:", *c))) return 0;
+  return 1;
+}
+
 PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
 {
   const char *eq = strchr(assignment, '=');
@@ -73,12 +84,23 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
     char literal[64];
     RnInputCheck(!RnConfig_WrappingIntegerLine(eq + 1, literal, sizeof literal), cfg->comm, "--set %s: the integer %s does not fit in 32 bits; check the value, or write %sL for a 64-bit one", assignment, literal, literal);
   }
-  /* parse the value with libconfig itself */
+  /* parse the value with libconfig itself; a bare word (rk4, /data/cifar) is
+   * a string: the getter of the key says whether a string is what it takes */
   config_init(&tmp);
   PetscCall(PetscSNPrintf(text, sizeof text, "v = %s;", eq + 1));
   if (config_read_string(&tmp, text) != CONFIG_TRUE) {
     config_destroy(&tmp);
-    RnInputError(cfg->comm, "--set %s: the value '%s' is not a number, a \"quoted string\", true/false, [a list] or ( a list of groups )", assignment, eq + 1);
+    config_init(&tmp);
+    if (!BareWord(eq + 1) || (PetscSNPrintf(text, sizeof text, "v = \"%s\";", eq + 1), config_read_string(&tmp, text) != CONFIG_TRUE)) {
+      config_destroy(&tmp);
+      RnInputError(cfg->comm, "--set %s: the value '%s' is not a number, a \"quoted string\", true/false, [a list] or ( a list of groups ); for a string write --set '%s=\"%s\"'",
+                   assignment, eq + 1, key, eq + 1);
+    }
+  }
+  /* one key a --set: "lr=0.5;seed=77" would set lr and drop seed */
+  if (config_setting_length(config_root_setting(&tmp)) != 1) {
+    config_destroy(&tmp);
+    RnInputError(cfg->comm, "--set %s: one key=value a --set; give each of the others a --set of its own", assignment);
   }
   value = config_lookup(&tmp, "v");
   type = config_setting_type(value);

@@ -66,6 +66,7 @@ rn 2 "$SRC/configs/cifar-small.cfg" "${kfold[@]}" --set parallel.groups=2 --set 
 expect_status 0 "k = 2 folds on 2 groups"
 [ "$(awk -F, 'NR > 1 { print $3 "," $5 }' "$TMP/kfold/final.csv" | sort -u | wc -l)" -eq 6 ] && ok "final.csv has every (N, fold): 3 models x 2 folds" || bad "final.csv: $(cat "$TMP/kfold/final.csv")"
 grep -q "held-out" "$out" && grep -q "N=4 fold 1: epoch 2" "$out" && ok "the log names the folds and the held-out accuracy" || bad "log: $(grep -m3 fold "$out")"
+run_analysis
 rn 2 "$SRC/configs/cifar-small.cfg" "${kfold[@]}" --set parallel.groups=1 --set "run.dir=\"$TMP/kfold1\""
 cmp -s <(cut -d, -f3-8 "$TMP/kfold/final.csv" | sort) <(cut -d, -f3-8 "$TMP/kfold1/final.csv" | sort) && ok "the same folds and accuracies on 1 group as on 2" || bad "folds differ: $(diff <(cut -d, -f3-8 "$TMP/kfold/final.csv" | sort) <(cut -d, -f3-8 "$TMP/kfold1/final.csv" | sort))"
 report=$TMP/kfold/cifar-report.md
