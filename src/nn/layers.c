@@ -65,7 +65,7 @@ PetscErrorCode RnLayerInit(RnLayer l, uint64_t seed, uint32_t member, uint32_t l
 /* below this many multiply-adds a product is done by plain loops */
 #define RN_DENSE_SMALL 4096
 
-static PetscErrorCode DenseForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
+RN_HOT_LOOP static PetscErrorCode DenseForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   const int in = (int)RnShapeSize(l->in), out = (int)RnShapeSize(l->out);
   const double *W = theta, *b = theta + (PetscInt)in * out;
@@ -87,7 +87,7 @@ static PetscErrorCode DenseForward(RnLayer l, int batch, const double *theta, co
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode DenseBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
+RN_HOT_LOOP static PetscErrorCode DenseBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
 {
   const int in = (int)RnShapeSize(l->in), out = (int)RnShapeSize(l->out);
   const double *W = theta;
@@ -151,7 +151,7 @@ typedef struct {
   RnActivation act;
 } ActivationData;
 
-static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
+RN_HOT_LOOP static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   const size_t n = (size_t)batch * (size_t)RnShapeSize(l->in);
   const RnActivation act = ((ActivationData *)l->impl->data)->act;
@@ -188,7 +188,7 @@ static PetscErrorCode ActivationForward(RnLayer l, int batch, const double *thet
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode ActivationBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
+RN_HOT_LOOP static PetscErrorCode ActivationBackward(RnLayer l, int batch, const double *theta, const double *x, const double *y, const double *dy, double *dx, double *dtheta, double *tape)
 {
   const size_t n = (size_t)batch * (size_t)RnShapeSize(l->in);
   const RnActivation act = ((ActivationData *)l->impl->data)->act;
