@@ -1,9 +1,11 @@
 /* app.c: command line, configuration, run directory, experiment dispatch. */
 #include "resnode/app/app.h"
 #include "resnode/experiments/experiments.h"
+#include "resnode/ode/ode.h"
 #include "resnode/core/checkpoint.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,6 +86,11 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
     }
   }
   petsc_argv[*petsc_argc] = NULL;
+  /* PETSc reads an options file in PetscInitialize, and a missing one is a
+   * traceback there: check it first */
+  for (int i = 1; i + 1 < *petsc_argc; i++)
+    if (!strcmp(petsc_argv[i], "-options_file") && access(petsc_argv[i + 1], R_OK) != 0)
+      return UsageError("-options_file %s: cannot read it (%s)", petsc_argv[i + 1], strerror(errno));
   return 0;
 }
 
@@ -151,22 +158,61 @@ static PetscErrorCode Conclude(RnCtx ctx, RnRunDir rd, const RnExperiment *exper
   PetscFunctionReturn(0);
 }
 
+/* PETSc options that PETSc itself reads at PetscFinalize (or that are not
+ * meant for an object): never reported as unused */
+static const char *const rn_read_at_exit[] = {"log", "malloc", "memory_view", "options_", "objects_dump", "checkstack", "help", NULL};
+
+static PetscBool ReadAtExit(const char *name)
+{
+  for (int k = 0; rn_read_at_exit[k]; k++)
+    if (!strncmp(name, rn_read_at_exit[k], strlen(rn_read_at_exit[k]))) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* The PETSc options, checked before anything runs: every TS the experiment's
+ * solves create reads its options once, on a probe (ode.h:
+ * RnOdeCheckOptions); an option that then is still unused is read by
+ * nothing: an input error naming it and its nearest valid spelling. (A
+ * 14-hour run with "-ts_rk_typ 3bs" used to run rk4 and say so at the end.) */
+static PetscErrorCode CheckPetscOptions(RnCtx ctx, const RnExperiment *experiment)
+{
+  PetscInt n;
+  char **names, **values, unused[1024] = "";
+  const char *const *known;
+  int nknown;
+
+  PetscFunctionBeginUser;
+  for (int i = 0; experiment->ts_prefixes && experiment->ts_prefixes[i]; i++) PetscCall(RnOdeCheckOptions(ctx->world, experiment->ts_prefixes[i]));
+  nknown = RnOdeOptionNames(&known);
+  PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
+  for (PetscInt i = 0; i < n && !unused[0]; i++) {
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    if (ReadAtExit(names[i])) continue;
+    for (int k = 0; k < nknown; k++) {
+      const int d = RnEditDistance(names[i], known[k]);
+      if (d < best_d) best_d = d, best = known[k];
+    }
+    if (best && best_d <= 3) PetscCall(PetscSNPrintf(unused, sizeof unused, "the PETSc option -%s is read by nothing in this %s run: did you mean -%s? (see -help)", names[i], experiment->name, best));
+    else PetscCall(PetscSNPrintf(unused, sizeof unused, "the PETSc option -%s is read by nothing in this %s run (see -help for the options it reads)", names[i], experiment->name));
+  }
+  PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
+  RnInputCheck(!unused[0], ctx->world, "%s", unused);
+  PetscFunctionReturn(0);
+}
+
 /* PETSc options nobody read: a misspelling would otherwise pass silently
  * (-options_left without its table). Those PETSc reads at PetscFinalize are
  * not reported. */
 static PetscErrorCode WarnUnusedOptions(RnCtx ctx)
 {
-  const char *read_at_exit[] = {"log", "malloc", "memory_view", "options_", "objects_dump", "checkstack", NULL};
   PetscInt n;
   char **names, **values;
 
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
   for (PetscInt i = 0; i < n; i++) {
-    PetscBool skip = PETSC_FALSE;
-    for (int k = 0; read_at_exit[k]; k++)
-      if (!strncmp(names[i], read_at_exit[k], strlen(read_at_exit[k]))) skip = PETSC_TRUE;
-    if (!skip) PetscCall(RnLog(ctx, "warning: the PETSc option -%s was not used (misspelled? see -help)\n", names[i]));
+    if (!ReadAtExit(names[i])) PetscCall(RnLog(ctx, "warning: the PETSc option -%s was not used (misspelled? see -help)\n", names[i]));
   }
   PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
   PetscFunctionReturn(0);
@@ -234,6 +280,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscCall(ReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(experiment->read_options(ctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
+  PetscCall(CheckPetscOptions(ctx, experiment));
   PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
 
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));

@@ -18,7 +18,7 @@ static PetscBool Known(RnConfig cfg, const char *key)
   return PETSC_FALSE;
 }
 
-static int Distance(const char *a, const char *b)
+int RnEditDistance(const char *a, const char *b)
 {
   int la = (int)strlen(a), lb = (int)strlen(b), prev[RN_KEY_LEN + 1], cur[RN_KEY_LEN + 1];
   if (la > RN_KEY_LEN || lb > RN_KEY_LEN) return 1000;
@@ -61,7 +61,7 @@ static void ClosestIn(RnConfig cfg, config_setting_t *group, const char *key, in
     /* the groups of a list (layers) are searched too */
     if (config_setting_name(s)) {
       PathOf(s, path, sizeof path);
-      d = Known(cfg, path) ? 1000 : Distance(path, key);
+      d = Known(cfg, path) ? 1000 : RnEditDistance(path, key);
       if (d < *best_d) *best_d = d, snprintf(best, len, "%s", path), *line = config_setting_source_line(s), *file = config_setting_source_file(s);
     }
     if (config_setting_type(s) == CONFIG_TYPE_GROUP || config_setting_type(s) == CONFIG_TYPE_LIST) ClosestIn(cfg, s, key, best_d, best, len, line, file);
@@ -106,10 +106,10 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
       const char *best = NULL;
       int bestd = 1000, best_index = -1;
       for (int k = 0; k < cfg->nknown; k++) {
-        int d = Distance(key, cfg->known[k]);
+        int d = RnEditDistance(key, cfg->known[k]);
         /* compare the last component too: "lrr" inside another group */
         const char *dot = strrchr(key, '.'), *kdot = strrchr(cfg->known[k], '.');
-        if (dot && kdot) d = PetscMin(d, Distance(dot + 1, kdot + 1) + (strncmp(key, cfg->known[k], (size_t)(dot - key)) ? 2 : 0));
+        if (dot && kdot) d = PetscMin(d, RnEditDistance(dot + 1, kdot + 1) + (strncmp(key, cfg->known[k], (size_t)(dot - key)) ? 2 : 0));
         if (d < bestd) bestd = d, best = cfg->known[k], best_index = k;
       }
       if (typos_only) {
@@ -122,7 +122,7 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
         PetscBool is_group_of_known = PETSC_FALSE; /* "sgd = [1];" is a wrong type, not a typo */
         for (int k = 0; k < cfg->nknown; k++)
           if (!strncmp(cfg->known[k], key, strlen(key)) && cfg->known[k][strlen(key)] == '.') is_group_of_known = PETSC_TRUE;
-        if (!same_group || is_group_of_known || Distance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2 || !cfg->defaulted[best_index]) continue;
+        if (!same_group || is_group_of_known || RnEditDistance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2 || !cfg->defaulted[best_index]) continue;
       }
       if (best && bestd <= PetscMax(2, (int)strlen(key) / 3)) PetscCall(RnConfigError(cfg, key, "unknown key; did you mean '%s'?", best));
       if (!typos_only) PetscCall(RnConfigError(cfg, key, "unknown key (not used by this experiment); see README.md for the keys of each experiment"));

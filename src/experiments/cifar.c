@@ -522,4 +522,4 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar"};
+const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar", RnExperimentOdePrefixes};

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *const RnExperimentOdePrefixes[] = {"", NULL};
+
 /* Whether dir is one of PATH's entries. */
 static int OnPath(const char *dir)
 {

@@ -70,4 +70,7 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path);
 PetscErrorCode RnConfigCompareFile(RnConfig cfg, const char *path, const char *const *may_change, char *diff, size_t len, int *ndiff);
 PetscErrorCode RnConfigDestroy(RnConfig *cfg);
 
+/* The edit distance of two strings (did-you-mean); large for long ones. */
+int RnEditDistance(const char *a, const char *b);
+
 #endif

@@ -21,7 +21,12 @@ typedef struct {
   /* The analysis command of its run directories (resnode-<analysis>, running
    * analysis/<analysis>): plots and reports come from it, after the job. */
   const char *analysis;
+  /* The options prefixes of the TS objects its solves create (NULL-terminated;
+   * "" is -ts_*), checked before the run starts (ode.h: RnOdeCheckOptions). */
+  const char *const *ts_prefixes;
 } RnExperiment;
+
+extern const char *const RnExperimentOdePrefixes[]; /* {"", NULL}: the model's ODE */
 
 extern const RnExperiment RnExperimentNodeFit;
 extern const RnExperiment RnExperimentIdentity;

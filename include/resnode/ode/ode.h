@@ -71,6 +71,16 @@ typedef struct {
 PetscErrorCode RnOdeGetStats(RnOde ode, RnOdeStats *stats);
 PetscErrorCode RnOdeDestroy(RnOde *ode);
 
+/* The PETSc options a TS with this options prefix reads ("" for -ts_*),
+ * checked before any solve: an input error names an option that fails to
+ * apply, a -ts_type other than an explicit Runge-Kutta method (the field
+ * assembles no Jacobian), -ts_max_steps below 1, or an option that takes a
+ * value given without one. The names of the options read are kept:
+ * RnOdeOptionNames gives every name read by the checks so far (without the
+ * leading dash), for did-you-mean. */
+PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix);
+int RnOdeOptionNames(const char *const **names);
+
 /* Keys under prefix (e.g. "ode"): solver, adaptive, steps, rtol, atol, dt0,
  * max_steps, adjoint ("discrete" | "backsolve"), checkpoint_schedule ("none" |
  * "uniform" | "binomial"), checkpoints, tape_cache_mb. */
