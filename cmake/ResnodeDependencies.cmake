@@ -65,6 +65,23 @@ if(NOT PETSC_FOUND)
 endif()
 _resnode_dep(petsc LINK PkgConfig::PETSC)
 
+# _resnode_find(DEP PRETTY LIBRARY names... [HEADER h [SUFFIXES ...]] ROOTS vars... MESSAGE text):
+# the library (and header) under the ROOTS hints, as resnode::dep_DEP; the
+# last resort after pkg-config and the library's own CMake package
+function(_resnode_find dep pretty)
+  cmake_parse_arguments(F "" "HEADER;MESSAGE" "LIBRARY;SUFFIXES;ROOTS" ${ARGN})
+  _resnode_roots(hints ${F_ROOTS})
+  string(TOUPPER ${dep} up)
+  find_library(RESNODE_${up}_LIBRARY NAMES ${F_LIBRARY} HINTS ${hints} PATH_SUFFIXES lib lib64)
+  set(required RESNODE_${up}_LIBRARY)
+  if(F_HEADER)
+    find_path(RESNODE_${up}_INCLUDE_DIR ${F_HEADER} HINTS ${hints} PATH_SUFFIXES include ${F_SUFFIXES})
+    list(APPEND required RESNODE_${up}_INCLUDE_DIR)
+  endif()
+  find_package_handle_standard_args(${pretty} REQUIRED_VARS ${required} REASON_FAILURE_MESSAGE "${F_MESSAGE}")
+  _resnode_dep(${dep} LINK ${RESNODE_${up}_LIBRARY} INCLUDE ${RESNODE_${up}_INCLUDE_DIR})
+endfunction()
+
 # ScaLAPACK
 if(SCALAPACK_LIBRARIES)
   _resnode_dep(scalapack LINK "${SCALAPACK_LIBRARIES}")
@@ -73,11 +90,8 @@ else()
   if(SCALAPACK_FOUND)
     _resnode_dep(scalapack LINK PkgConfig::SCALAPACK)
   else()
-    _resnode_roots(scalapack_hints SCALAPACK_ROOT SCALAPACK_DIR)
-    find_library(RESNODE_SCALAPACK_LIBRARY NAMES scalapack scalapack-openmpi HINTS ${scalapack_hints} PATH_SUFFIXES lib lib64)
-    find_package_handle_standard_args(ScaLAPACK REQUIRED_VARS RESNODE_SCALAPACK_LIBRARY
-      REASON_FAILURE_MESSAGE "set SCALAPACK_ROOT, or SCALAPACK_LIBRARIES to the whole link line (MKL, LibSci)")
-    _resnode_dep(scalapack LINK ${RESNODE_SCALAPACK_LIBRARY})
+    _resnode_find(scalapack ScaLAPACK LIBRARY scalapack scalapack-openmpi ROOTS SCALAPACK_ROOT SCALAPACK_DIR
+      MESSAGE "set SCALAPACK_ROOT, or SCALAPACK_LIBRARIES to the whole link line (MKL, LibSci)")
   endif()
 endif()
 
@@ -90,12 +104,8 @@ else()
   if(OpenBLAS_FOUND)
     _resnode_dep(openblas LINK "${OpenBLAS_LIBRARIES}" INCLUDE "${OpenBLAS_INCLUDE_DIRS}")
   else()
-    _resnode_roots(openblas_hints OPENBLAS_ROOT OpenBLAS_HOME OPENBLAS_DIR)
-    find_library(RESNODE_OPENBLAS_LIBRARY NAMES openblas HINTS ${openblas_hints} PATH_SUFFIXES lib lib64)
-    find_path(RESNODE_CBLAS_INCLUDE_DIR cblas.h HINTS ${openblas_hints} PATH_SUFFIXES include include/openblas)
-    find_package_handle_standard_args(OpenBLAS REQUIRED_VARS RESNODE_OPENBLAS_LIBRARY RESNODE_CBLAS_INCLUDE_DIR
-      REASON_FAILURE_MESSAGE "set OPENBLAS_ROOT, or load an openblas module")
-    _resnode_dep(openblas LINK ${RESNODE_OPENBLAS_LIBRARY} INCLUDE ${RESNODE_CBLAS_INCLUDE_DIR})
+    _resnode_find(openblas OpenBLAS LIBRARY openblas HEADER cblas.h SUFFIXES include/openblas ROOTS OPENBLAS_ROOT OpenBLAS_HOME OPENBLAS_DIR
+      MESSAGE "set OPENBLAS_ROOT, or load an openblas module")
   endif()
 endif()
 
@@ -105,11 +115,8 @@ find_package(dnnl CONFIG QUIET HINTS ${dnnl_hints})
 if(TARGET DNNL::dnnl)
   _resnode_dep(dnnl LINK DNNL::dnnl)
 else()
-  find_path(RESNODE_DNNL_INCLUDE_DIR dnnl.h HINTS ${dnnl_hints} PATH_SUFFIXES include)
-  find_library(RESNODE_DNNL_LIBRARY NAMES dnnl HINTS ${dnnl_hints} PATH_SUFFIXES lib lib64)
-  find_package_handle_standard_args(oneDNN REQUIRED_VARS RESNODE_DNNL_LIBRARY RESNODE_DNNL_INCLUDE_DIR
-    REASON_FAILURE_MESSAGE "set DNNLROOT, or load a onednn module (Debian: libdnnl-dev, Spack: onednn)")
-  _resnode_dep(dnnl LINK ${RESNODE_DNNL_LIBRARY} INCLUDE ${RESNODE_DNNL_INCLUDE_DIR})
+  _resnode_find(dnnl oneDNN LIBRARY dnnl HEADER dnnl.h ROOTS DNNLROOT DNNL_ROOT
+    MESSAGE "set DNNLROOT, or load a onednn module (Debian: libdnnl-dev, Spack: onednn)")
 endif()
 
 # libconfig
@@ -117,12 +124,8 @@ pkg_search_module(LIBCONFIG IMPORTED_TARGET GLOBAL libconfig)
 if(LIBCONFIG_FOUND)
   _resnode_dep(libconfig LINK PkgConfig::LIBCONFIG)
 else()
-  _resnode_roots(libconfig_hints LIBCONFIG_ROOT LIBCONFIG_DIR)
-  find_path(RESNODE_LIBCONFIG_INCLUDE_DIR libconfig.h HINTS ${libconfig_hints} PATH_SUFFIXES include)
-  find_library(RESNODE_LIBCONFIG_LIBRARY NAMES config HINTS ${libconfig_hints} PATH_SUFFIXES lib lib64)
-  find_package_handle_standard_args(libconfig REQUIRED_VARS RESNODE_LIBCONFIG_LIBRARY RESNODE_LIBCONFIG_INCLUDE_DIR
-    REASON_FAILURE_MESSAGE "set LIBCONFIG_ROOT (Debian: libconfig-dev, Spack: libconfig)")
-  _resnode_dep(libconfig LINK ${RESNODE_LIBCONFIG_LIBRARY} INCLUDE ${RESNODE_LIBCONFIG_INCLUDE_DIR})
+  _resnode_find(libconfig libconfig LIBRARY config HEADER libconfig.h ROOTS LIBCONFIG_ROOT LIBCONFIG_DIR
+    MESSAGE "set LIBCONFIG_ROOT (Debian: libconfig-dev, Spack: libconfig)")
 endif()
 
 set(RESNODE_DEPENDENCY_TARGETS resnode::dep_petsc resnode::dep_scalapack resnode::dep_openblas resnode::dep_dnnl
