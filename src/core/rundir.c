@@ -89,6 +89,35 @@ PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
  * checkpoints would lose its work. */
 #define RN_MIN_FREE_BYTES (16.0 * 1024 * 1024)
 
+/* Which host each rank runs on (MPI_Get_processor_name), on rank 0, as runs
+ * of consecutive ranks: "rn1:0-1 rn2:2-3" (cut with "..." past the buffer). */
+static PetscErrorCode RankHosts(RnCtx ctx, char *out, size_t len)
+{
+  char name[MPI_MAX_PROCESSOR_NAME] = "", *all = NULL;
+  int n;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Get_processor_name(name, &n));
+  if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)ctx->world_size * MPI_MAX_PROCESSOR_NAME, &all));
+  PetscCallMPI(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, ctx->world));
+  out[0] = 0;
+  if (ctx->world_rank == 0) {
+    size_t used = 0;
+    for (int r = 0; r < ctx->world_size && used + 1 < len;) {
+      const char *host = all + (size_t)r * MPI_MAX_PROCESSOR_NAME;
+      int last = r;
+      while (last + 1 < ctx->world_size && !strcmp(host, all + (size_t)(last + 1) * MPI_MAX_PROCESSOR_NAME)) last++;
+      if (last > r) snprintf(out + used, len - used, "%s%s:%d-%d", used ? " " : "", host, r, last);
+      else snprintf(out + used, len - used, "%s%s:%d", used ? " " : "", host, r);
+      used = strlen(out);
+      r = last + 1;
+      if (r < ctx->world_size && used + 8 >= len) snprintf(out + len - 5, 5, "...");
+    }
+    PetscCall(PetscFree(all));
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rdir)
 {
   RnRunDir rd;
@@ -109,6 +138,7 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
     strcat(rd->command, argv[i]);
   }
   NowString(rd->start_time, sizeof rd->start_time);
+  PetscCall(RankHosts(ctx, rd->rank_hosts, sizeof rd->rank_hosts));
   if (ctx->world_rank == 0) {
     char probe[PETSC_MAX_PATH_LEN + 32], lock[PETSC_MAX_PATH_LEN + 32];
     struct statvfs vfs;
@@ -220,7 +250,8 @@ static void JsonString(char *out, size_t len, const char *in)
 static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
   char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2];
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
+    hosts_json[2 * sizeof rd->rank_hosts];
   int mpi_len;
 
   PetscGetVersion(petsc_version, sizeof petsc_version);
@@ -235,12 +266,13 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
   JsonString(reason_json, sizeof reason_json, reason ? reason : "");
   JsonString(analysis_json, sizeof analysis_json, rd->analysis);
+  JsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
   RnIsaDescribe(isa, sizeof isa);
   snprintf(text, len,
            "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
-           "  \"host\": \"%s\",\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
+           "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
            "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"analysis\": %s\n}\n",
-           RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+           RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
            (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, analysis_json);
 }
 

@@ -23,6 +23,7 @@ struct RnRunDir_s {
   char status[32];
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   char analysis[PETSC_MAX_PATH_LEN]; /* the command that plots and reports this run */
+  char rank_hosts[4096]; /* rank 0: the host of each rank, as runs "host:first-last" */
   int lock_fd;
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */

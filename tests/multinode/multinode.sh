@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The per-node promises on a cluster of 3 hosts made on this machine
+# (cluster.sh: network and UTS namespaces, TCP over a private bridge), with
+# mpirun and a hostfile of the nodes:
+#  - parallel.groups = 0 is one group per node, on 3 nodes and on 2: each
+#    group's ranks on one host (the manifest's rank_hosts, from
+#    MPI_Get_processor_name), the hosts all different;
+#  - the same units on one host (parallel.groups = 3, then 2) give the same
+#    parameters bit for bit, and the same tables.
+# Needs root (ip netns); elsewhere one "skipped:" line.
+. "$(dirname "$0")/../cli/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "$(id -u)" -ne 0 ] || ! command -v ip > /dev/null || ! ip netns add rn-probe 2> /dev/null; then
+  echo "skipped: the multinode tests make network namespaces, which needs root and iproute2"
+  exit 0
+fi
+ip netns del rn-probe
+D=$TMP/cluster
+trap 'bash "$here/cluster.sh" down "$D"; rm -rf "$TMP"' EXIT
+bash "$here/cluster.sh" up 3 "$D" > "$TMP/up.log" 2>&1 || { bad "the cluster did not come up: $(cat "$TMP/up.log")"; finish; exit 1; }
+ok "3 nodes up: $(tr '\n' ' ' < "$D/hostfile")"
+"${RN_MAKE_CIFAR:?}" "$TMP/img" 60 > /dev/null || bad "could not generate images"
+cifar=("$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=120 --set data.max_test=30 --set model.channels=4 --set 'model.depths=[1,2]'
+  --set ode.steps=2 --set train.epochs=1 --set train.batch=24 --set train.eval_batch=60 --set data.folds=3 --set data.fold=0)
+
+# hosts RUN_DIR: the manifest's rank_hosts
+hosts() { sed -n 's/.*"rank_hosts": "\([^"]*\)".*/\1/p' "$1/manifest.json"; }
+
+# same_units A B: the snapshots bitwise, final.csv but for its seconds column
+same_units() {
+  local a=$1 b=$2 n=0 f
+  for f in "$a"/snapshots/*.bin; do
+    cmp -s "$f" "$b/snapshots/$(basename "$f")" || { bad "$(basename "$f") differs between $a and $b"; return; }
+    n=$((n + 1))
+  done
+  cmp -s <(cut -d, -f1-9 "$a/final.csv") <(cut -d, -f1-9 "$b/final.csv") || { bad "final.csv differs: $(diff <(cut -d, -f1-9 "$a/final.csv") <(cut -d, -f1-9 "$b/final.csv"))"; return; }
+  [ "$n" -eq 3 ] && ok "$n units' parameters bitwise the same, and final.csv" || bad "$n snapshots compared, expected 3"
+}
+
+# the by-hand line of tests/multinode/README.md
+(. "$D/mpirun-env" && timeout 120 mpirun --hostfile "$D/hostfile" -n 6 "$BIN" "$SRC/configs/node-fit.cfg" --set train.iterations=20 --set "run.dir=\"$TMP/byhand\"") > "$TMP/byhand.out" 2>&1
+status=$? err=$TMP/byhand.out
+expect_status 0 "the README's node-fit on the 3 nodes"
+[ "$(hosts "$TMP/byhand")" = "rn1:0-1 rn2:2-3 rn3:4-5" ] && ok "  ranks on rn1, rn2, rn3" || bad "  rank_hosts: $(hosts "$TMP/byhand")"
+
+for nodes in 3 2; do
+  head -n "$nodes" "$D/hostfile" > "$TMP/hostfile$nodes"
+  ranks=$((2 * nodes))
+  (. "$D/mpirun-env" && timeout 300 mpirun --bind-to none --hostfile "$TMP/hostfile$nodes" -n $ranks "$BIN" "${cifar[@]}" --set parallel.groups=0 --set "run.dir=\"$TMP/nodes$nodes\"") > "$TMP/nodes$nodes.out" 2>&1
+  status=$? err=$TMP/nodes$nodes.out
+  expect_status 0 "configs/cifar.cfg (shrunk) on $nodes nodes, $ranks ranks, parallel.groups = 0"
+  grep -q "in $nodes group(s)" "$TMP/nodes$nodes.out" && ok "  one group per node: $nodes groups" || bad "  groups: $(grep 'group(s)' "$TMP/nodes$nodes.out" | head -1)"
+  want=$(for i in $(seq 1 "$nodes"); do printf 'rn%d:%d-%d ' "$i" $((2 * i - 2)) $((2 * i - 1)); done)
+  [ "$(hosts "$TMP/nodes$nodes")" = "${want% }" ] && ok "  each group's ranks on one host, every host different: $(hosts "$TMP/nodes$nodes")" || bad "  rank_hosts: '$(hosts "$TMP/nodes$nodes")', expected '${want% }'"
+  timeout 300 mpirun --bind-to none -n $ranks "$BIN" "${cifar[@]}" --set parallel.groups=$nodes --set "run.dir=\"$TMP/one$nodes\"" > "$TMP/one$nodes.out" 2>&1
+  status=$? err=$TMP/one$nodes.out
+  expect_status 0 "the same units on one host ($nodes groups)"
+  [ "$(hosts "$TMP/one$nodes" | wc -w)" -eq 1 ] && ok "  all on one host: $(hosts "$TMP/one$nodes")" || bad "  rank_hosts: $(hosts "$TMP/one$nodes")"
+  same_units "$TMP/nodes$nodes" "$TMP/one$nodes"
+done
+finish
