@@ -26,7 +26,7 @@ want='images/s' bench bench_cifar mpirun --bind-to none -n 1 "$B/bench/bench_cif
 want='peak RSS per rank' RESNODE_BINARY=$BIN bench data-memory.sh "$SRC/bench/data-memory.sh" "$TMP/cifar" 1 2
 # the PyTorch references, shrunk like the rest (C = 4, batch 4, one step)
 if /usr/bin/python3 -c "import torch" 2> /dev/null; then
-  want='C = 4, batch 4' bench cifar-precision.sh "$SRC/bench/cifar-precision.sh" "$B" 1 4 4 4
+  want='C = 4, batch 4' bench cifar-precision.sh "$SRC/bench/cifar-precision.sh" "$B" 1 4 4 4 no
   want='images/s' bench "torch_reference.py conv" /usr/bin/python3 "$SRC/bench/torch_reference.py" conv 4 4 1
   want='images/s' bench "torch_reference.py cifar" /usr/bin/python3 "$SRC/bench/torch_reference.py" cifar 4 4 1
 else
