@@ -17,6 +17,7 @@ rn_add_cli_test(failures LABELS checkpoint)
 rn_add_cli_test(cifar_e2e LABELS cifar)
 rn_add_cli_test(get_cifar10 LABELS cifar)
 rn_add_cli_test(cifar_resume LABELS "cifar;checkpoint")
+rn_add_cli_test(cifar_units LABELS "cifar;checkpoint")
 # The Slurm scripts on a single-node Slurm brought up by the test itself.
 add_test(NAME slurm_jobs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/slurm_jobs.sh)
 set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCESSORS 2

@@ -221,9 +221,12 @@ static PetscErrorCode WarnUnusedOptions(RnCtx ctx)
 /* A run's checkpoints continue only under the configuration they were made
  * with, kept in checkpoints/config.cfg (config.cfg beside it may be edited):
  * a resume that changes anything else is refused, naming the change. */
-static PetscErrorCode CheckStoredConfig(RnCtx ctx, RnConfig cfg, RnRunDir rd)
+static PetscErrorCode CheckStoredConfig(RnCtx ctx, RnConfig cfg, RnRunDir rd, const RnExperiment *experiment)
 {
-  static const char *const may_change[] = {"run", "checkpoint", "output", "train.iterations", "train.epochs", "data.dir", NULL};
+  static const char *const may_change_fixed[] = {"run", "checkpoint", "output", "train.iterations", "train.epochs", "data.dir", NULL};
+  /* per-unit state continues on any ranks, nodes and groups */
+  static const char *const may_change_units[] = {"run", "checkpoint", "output", "train.iterations", "train.epochs", "data.dir", "parallel", NULL};
+  const char *const *may_change = experiment->units_resume_anywhere ? may_change_units : may_change_fixed;
   char stored[PETSC_MAX_PATH_LEN + 48], msg[4096] = "";
   int failed = 0, write = 0;
 
@@ -240,8 +243,8 @@ static PetscErrorCode CheckStoredConfig(RnCtx ctx, RnConfig cfg, RnRunDir rd)
       else if (ndiff > 0)
         failed = 1, snprintf(msg, sizeof msg,
                              "%s: the checkpoints of %s were made with another configuration: %s. A resume continues the same run: undo the change%s, or start a new run directory "
-                             "(only run.*, checkpoint.*, output.*, data.dir and the step counts train.iterations and train.epochs may change)",
-                             stored, rd->path, diff, ndiff > 1 ? "s" : "");
+                             "(only run.*, checkpoint.*, output.*, data.dir%s and the step counts train.iterations and train.epochs may change)",
+                             stored, rd->path, diff, ndiff > 1 ? "s" : "", experiment->units_resume_anywhere ? ", parallel.*" : "");
     } else write = 1;
   }
   PetscCall(RnAgreeInput(ctx->world, failed, msg));
@@ -286,7 +289,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
   PetscCall(RnRunDirFile(rd, "config.cfg", config_out, sizeof config_out));
   /* from here on the manifest says how the run ended */
-  err = CheckStoredConfig(ctx, cfg, rd);
+  err = CheckStoredConfig(ctx, cfg, rd, experiment);
   if (err == RN_ERR_INPUT) {
     /* refused before anything ran: the directory's manifest stays as it was */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);

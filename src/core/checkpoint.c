@@ -33,6 +33,8 @@ struct RnCheckpointer_s {
   CkMetrics metrics[16];
   int nmetrics;
   double last_time;
+  RnStopPoll poll; /* a stop asked for from outside this communicator (optional) */
+  void *poll_ctx;
 };
 
 static volatile sig_atomic_t rn_signal_count = 0;
@@ -157,14 +159,46 @@ static PetscErrorCode ListComplete(RnCheckpointer ck, int max, long long *steps,
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any)
+PetscErrorCode RnCheckpointNewest(const char *dir, long long *step)
 {
-  long long step;
+  long long steps[256];
   int n;
 
   PetscFunctionBeginUser;
-  PetscCall(ListCompleteIn(run_dir, 1, &step, &n));
-  *any = n > 0 ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(ListCompleteIn(dir, 256, steps, &n));
+  *step = n > 0 ? steps[0] : -1;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any)
+{
+  long long step;
+  char units[PETSC_MAX_PATH_LEN + 16];
+  DIR *d;
+  struct dirent *e;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnCheckpointNewest(run_dir, &step));
+  *any = step >= 0 ? PETSC_TRUE : PETSC_FALSE;
+  /* and the units' own (units.h) */
+  snprintf(units, sizeof units, "%s/units", run_dir);
+  if (!*any && (d = opendir(units))) {
+    while (!*any && (e = readdir(d))) {
+      char unit[2 * PETSC_MAX_PATH_LEN];
+      if (e->d_name[0] == '.') continue;
+      snprintf(unit, sizeof unit, "%s/%s", units, e->d_name);
+      PetscCall(RnCheckpointNewest(unit, &step));
+      *any = step >= 0 ? PETSC_TRUE : PETSC_FALSE;
+    }
+    closedir(d);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCheckpointerSetStopPoll(RnCheckpointer ck, RnStopPoll poll, void *poll_ctx)
+{
+  PetscFunctionBeginUser;
+  ck->poll = poll, ck->poll_ctx = poll_ctx;
   PetscFunctionReturn(0);
 }
 
@@ -457,6 +491,11 @@ PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool f
   local[0] = (ck->ctx->world_rank == 0 && ck->opt.every_seconds > 0 && RnWallTime() - ck->last_time >= ck->opt.every_seconds) || final ||
              (ck->opt.every_steps > 0 && step % ck->opt.every_steps == 0);
   local[1] = RnSignalPending() ? 1 : 0;
+  if (ck->poll && !local[1]) {
+    PetscBool asked;
+    PetscCall(ck->poll(ck->poll_ctx, &asked));
+    local[1] = asked ? 1 : 0;
+  }
   PetscCallMPI(MPI_Allreduce(local, global, 2, MPI_INT, MPI_MAX, ck->ctx->world));
   if (global[0] || global[1]) PetscCall(RnCheckpointerWrite(ck, step));
   if (global[1]) *stop = PETSC_TRUE;

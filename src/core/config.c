@@ -230,3 +230,9 @@ void RnConfig_MarkDefault(RnConfig cfg, const char *key)
 }
 
 PetscBool RnConfigHas(RnConfig cfg, const char *key) { return config_lookup(&cfg->lc, key) ? PETSC_TRUE : PETSC_FALSE; }
+
+PetscBool RnConfigIsString(RnConfig cfg, const char *key)
+{
+  config_setting_t *s = config_lookup(&cfg->lc, key);
+  return s && config_setting_type(s) == CONFIG_TYPE_STRING ? PETSC_TRUE : PETSC_FALSE;
+}

@@ -88,6 +88,33 @@ PetscErrorCode RnCtxDestroy(RnCtx *ctx)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnCtxCreateGroupView(RnCtx ctx, RnCtx *view)
+{
+  RnCtx v;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&v));
+  v->world = ctx->group;
+  v->world_rank = ctx->group_rank, v->world_size = ctx->group_size;
+  v->group = ctx->group;
+  v->group_id = 0, v->group_count = 1, v->group_rank = ctx->group_rank, v->group_size = ctx->group_size;
+  v->leaders = MPI_COMM_NULL;
+  v->seed = ctx->seed;
+  /* one progress line on screen: group 0's */
+  v->verbose = ctx->group_id == 0 ? ctx->verbose : 0;
+  v->log_file = ctx->world_rank == 0 ? ctx->log_file : NULL; /* borrowed: the world's closes it */
+  v->progress_tty = ctx->progress_tty;
+  *view = v;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCtxDestroyGroupView(RnCtx *view)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(*view));
+  PetscFunctionReturn(0);
+}
+
 static int rn_progress_open = 0; /* a progress line is on screen without newline */
 static double rn_progress_last = -1e30; /* when the last plain progress line went out */
 #define RN_PROGRESS_INTERVAL 10.0     /* seconds between plain progress lines */
@@ -212,6 +239,9 @@ void RnFormatBytes(double bytes, char *buf, size_t len)
   snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
 }
 static void (*rn_abort_note)(const char *status, const char *reason);
+static int rn_group_errors_collected = 0; /* a unit queue gathers the groups' errors (units.h) */
+
+void RnGroupErrorsCollected(PetscBool collected) { rn_group_errors_collected = collected ? 1 : 0; }
 
 const char *RnLastErrorMessage(void) { return rn_last_error; }
 
@@ -237,6 +267,12 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
       int rank = 0, world_rank = 0;
       if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
       MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+      if (rn_group_errors_collected && comm != MPI_COMM_NULL && comm != PETSC_COMM_SELF) {
+        int same;
+        MPI_Comm_compare(comm, MPI_COMM_WORLD, &same);
+        /* a group's error: the queue ends the other groups and raises it on the world */
+        if (same != MPI_IDENT && same != MPI_CONGRUENT) return n;
+      }
       if (rank == 0) {
         if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
         const char *what = n == RN_ERR_PREEMPTED ? "stopped" : "error";

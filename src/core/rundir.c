@@ -225,6 +225,31 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnRunDirCreateUnit(RnRunDir parent, RnCtx view, const char *name, RnRunDir *unit)
+{
+  RnRunDir rd;
+  char msg[PETSC_MAX_PATH_LEN + 128] = "";
+  int failed = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&rd));
+  rd->ctx = view;
+  rd->unit = PETSC_TRUE;
+  rd->lock_fd = -1;
+  rd->resume = PETSC_FALSE; /* the queue says which units go on from a checkpoint */
+  PetscCall(PetscStrncpy(rd->experiment, parent->experiment, sizeof rd->experiment));
+  PetscCall(PetscSNPrintf(rd->path, sizeof rd->path, "%s/units/%s", parent->path, name));
+  if (view->world_rank == 0) {
+    char sub[PETSC_MAX_PATH_LEN + 32];
+    int err;
+    snprintf(sub, sizeof sub, "%s/checkpoints", rd->path);
+    if ((err = MakeDirs(sub))) failed = 1, snprintf(msg, sizeof msg, "cannot create %s: %s", sub, strerror(err));
+  }
+  PetscCall(RnAgreeInput(view->world, failed, msg));
+  *unit = rd;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len)
 {
   PetscFunctionBeginUser;
@@ -250,7 +275,7 @@ static void JsonString(char *out, size_t len, const char *in)
 static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
   char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], schedule_json[600], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
     hosts_json[2 * sizeof rd->rank_hosts];
   int mpi_len;
 
@@ -264,6 +289,7 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   RnCpuDescribe(cpu, sizeof cpu);
   JsonString(cpu_json, sizeof cpu_json, cpu);
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
+  JsonString(schedule_json, sizeof schedule_json, rd->schedule);
   JsonString(reason_json, sizeof reason_json, reason ? reason : "");
   JsonString(analysis_json, sizeof analysis_json, rd->analysis);
   JsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
@@ -271,9 +297,9 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   snprintf(text, len,
            "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"analysis\": %s\n}\n",
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"analysis\": %s\n}\n",
            RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, analysis_json);
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, analysis_json);
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
@@ -332,6 +358,13 @@ PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnRunDirSetSchedule(RnRunDir rd, const char *schedule)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->schedule, schedule, sizeof rd->schedule));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
 {
   PetscFunctionBeginUser;
@@ -342,7 +375,7 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
   }
   PetscCall(PetscFree((*rd)->previous_manifest));
   if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
-  if ((*rd)->ctx->log_file) {
+  if ((*rd)->ctx->log_file && !(*rd)->unit) {
     fclose((*rd)->ctx->log_file);
     (*rd)->ctx->log_file = NULL;
   }

@@ -12,6 +12,8 @@ struct RnTrainer_s {
   long long first, total, last_done, last_final; /* last_final: the step of the last forced checkpoint */
   double start; /* wall time of this attempt's first step */
   PetscBool started;
+  RnRunDir owned;                     /* a unit's directory, destroyed with the trainer */
+  char resume_dir[PETSC_MAX_PATH_LEN]; /* what --resume takes: the run's directory */
 };
 
 PetscErrorCode RnTrainerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions *opt, const char *experiment, RnTrainer *tr)
@@ -23,7 +25,17 @@ PetscErrorCode RnTrainerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions
   t->ctx = ctx, t->rd = rd;
   PetscCall(PetscStrncpy(t->experiment, experiment, sizeof t->experiment));
   PetscCall(RnCheckpointerCreate(ctx, rd, opt, &t->ck));
+  PetscCall(PetscStrncpy(t->resume_dir, rd->path, sizeof t->resume_dir));
   *tr = t;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnTrainerSetUnit(RnTrainer tr, RnRunDir unit_dir, const char *run_dir, RnStopPoll poll, void *poll_ctx)
+{
+  PetscFunctionBeginUser;
+  tr->owned = unit_dir;
+  PetscCall(PetscStrncpy(tr->resume_dir, run_dir, sizeof tr->resume_dir));
+  PetscCall(RnCheckpointerSetStopPoll(tr->ck, poll, poll_ctx));
   PetscFunctionReturn(0);
 }
 
@@ -94,7 +106,9 @@ PetscErrorCode RnTrainerStepDone(RnTrainer tr, long long done, PetscBool final, 
     vsnprintf(where, sizeof where, what, ap);
     va_end(ap);
     PetscCall(RnProgressEnd(tr->ctx));
-    RnCollectiveError(tr->ctx->world, RN_ERR_PREEMPTED, "signal received: checkpoint of %s written; resume with --resume %s", where, tr->rd->path);
+    /* a signal here, or a stop asked for by another group (its signal or error) */
+    RnCollectiveError(tr->ctx->world, RN_ERR_PREEMPTED, "%s: checkpoint of %s written; resume with --resume %s", RnSignalPending() ? "signal received" : "stopped with the other groups", where,
+                      tr->resume_dir);
   }
   PetscFunctionReturn(0);
 }
@@ -119,6 +133,7 @@ PetscErrorCode RnTrainerDestroy(RnTrainer *tr)
   PetscFunctionBeginUser;
   if (!*tr) PetscFunctionReturn(0);
   PetscCall(RnCheckpointerDestroy(&(*tr)->ck));
+  PetscCall(RnRunDirDestroy(&(*tr)->owned));
   PetscCall(PetscFree(*tr));
   PetscFunctionReturn(0);
 }

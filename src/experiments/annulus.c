@@ -52,7 +52,7 @@ static PetscErrorCode AnnulusReadOptions(RnCtx ctx, RnConfig cfg, void **options
       PetscCall(RnConfigError(cfg, "train.batch", "%d is larger than the %d training samples of a fold (data.samples = %d, train.folds = %d): nothing would train", o->batch, smallest, o->samples,
                               o->folds));
   }
-  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, &o->groups));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, PETSC_FALSE, &o->groups));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   *options = o;
   PetscFunctionReturn(0);

@@ -21,6 +21,10 @@
 #include <string.h>
 
 #define CIFAR_MAX_UNITS 64
+/* the stem and head of a unit's network, in block evaluations (cost model) */
+#define CIFAR_STEM_HEAD_COST 0.5
+#define CIFAR_EPOCHS_HEADER "group,member,N,model,fold,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s"
+#define CIFAR_FINAL_HEADER "group,member,N,model,fold,params,test_acc,val_acc,train_acc,seconds"
 
 typedef struct {
   char dir[PETSC_MAX_PATH_LEN];
@@ -40,10 +44,13 @@ typedef struct {
   int epochs, batch, eval_batch, log_every;
   int folds, fold_first, fold_count; /* k-fold; the folds this run trains */
   int groups;
+  double half_rate_batch;
+  char group_shape[256]; /* the group shape and its predicted busy fraction (log and manifest) */
   RnCheckpointOptions checkpoint;
 } CifarOptions;
 
 static const char *const rn_fill_names[] = {"edge", "zero", NULL};
+static void CifarUnits(const CifarOptions *o, const int *model_N, int nunits, int steps_per_epoch, RnUnitInfo *units);
 
 static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
 {
@@ -117,7 +124,25 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnLrScheduleFromConfig(cfg, "train", &o->schedule));
   if (o->schedule.plateau && (o->schedule.metric == RN_METRIC_VAL_LOSS || o->schedule.metric == RN_METRIC_VAL_ACC) && o->folds == 1 && o->validation == 0)
     PetscCall(RnConfigError(cfg, "train.plateau.metric", "\"%s\" needs validation data: set data.validation > 0 or data.folds > 1, or watch \"train_loss\"", RnMetricKindNames[o->schedule.metric]));
-  PetscCall(RnGroupsFromConfig(ctx, cfg, 1, PETSC_TRUE, &o->groups));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, 1, PETSC_TRUE, PETSC_TRUE, &o->groups));
+  PetscCall(RnConfigGetReal(cfg, "parallel.half_rate_batch", RN_HALF_RATE_BATCH, 0.0, 1e6, &o->half_rate_batch));
+  {
+    /* the group shape: chosen for the least predicted wall time ("auto"), or as given */
+    const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
+    int model_N[CIFAR_MAX_UNITS];
+    double cost[CIFAR_MAX_UNITS * 100], wall, busy;
+    RnUnitInfo *units;
+    const PetscBool automatic = o->groups == RN_GROUPS_AUTO ? PETSC_TRUE : PETSC_FALSE;
+    for (int u = 0; u < nmodels; u++) model_N[u] = u < o->ndepths ? o->depths[u] : 0;
+    PetscCall(PetscMalloc1(nunits, &units));
+    CifarUnits(o, model_N, nunits, 1, units);
+    for (int u = 0; u < nunits; u++) cost[u] = units[u].cost;
+    PetscCall(PetscFree(units));
+    if (automatic) PetscCall(RnGroupsChoose(ctx, nunits, cost, o->batch, o->half_rate_batch, &o->groups, &wall, &busy));
+    else RnScheduleSimulate(nunits, cost, ctx->world_size, o->groups, o->batch, o->half_rate_batch, &wall, &busy);
+    PetscCall(PetscSNPrintf(o->group_shape, sizeof o->group_shape, "%d group(s) of %d rank(s)%s; predicted busy fraction %.0f%% (%d unit(s), largest first)", o->groups, ctx->world_size / o->groups,
+                            automatic ? ", chosen by parallel.groups = \"auto\"" : "", 100 * busy, nunits));
+  }
   if (o->batch < ctx->world_size / o->groups)
     PetscCall(RnConfigError(cfg, "train.batch", "a batch of %d cannot be split over the %d ranks of a group", o->batch, ctx->world_size / o->groups));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
@@ -159,35 +184,27 @@ static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o
   PetscFunctionReturn(0);
 }
 
-/* A group's row of an epoch, gathered by rank 0 from the group leaders
- * (unit -1: the group trained nothing this round). */
-enum { ER_UNIT, ER_EPOCH, ER_STEP, ER_LR, ER_TRAIN_LOSS, ER_TRAIN_ACC, ER_VAL_ACC, ER_TEST_ACC, ER_IMAGES_PER_S, EPOCH_FIELDS };
-/* ... and of a unit's end */
-enum { FR_UNIT, FR_PARAMS, FR_TEST_ACC, FR_VAL_ACC, FR_TRAIN_ACC, FR_SECONDS, FINAL_FIELDS };
-
-/* The depth of a unit's model, and its fold. */
+/* The depth of a unit's model, and its fold: units are model-major. */
 static int UnitN(const CifarOptions *o, const int *model_N, int unit) { return model_N[unit / o->fold_count]; }
 static int UnitFold(const CifarOptions *o, int unit) { return o->fold_first + unit % o->fold_count; }
 
-/* A group's training state in buffers sized for the largest model of the
- * sweep, so one checkpoint layout serves every round. */
+/* A unit's training state, checkpointed in its own directory (units.h). */
 typedef struct {
-  PetscInt nmax, nbn;
   double *theta, *optim_state, *bn;
   long optim_step;
   double epoch_sums[2]; /* loss and hits of the epoch so far (a checkpoint within an epoch) */
   RnPlateauState plateau;
-} GroupState;
+} UnitState;
 
-/* The optimizer and batch-norm state into the group's checkpointed buffers. */
-static PetscErrorCode SaveGroupState(GroupState *gs, RnCifarModel *m, RnOptim optim, double loss_sum, double correct)
+/* The optimizer and batch-norm state into the unit's checkpointed buffers. */
+static PetscErrorCode SaveUnitState(UnitState *us, RnCifarModel *m, RnOptim optim, double loss_sum, double correct)
 {
   PetscFunctionBeginUser;
-  PetscCall(PetscArraycpy(gs->optim_state, optim->state, optim->nstate));
-  gs->optim_step = optim->step;
-  PetscCall(RnNetGetState(m->stem, gs->bn));
-  PetscCall(RnNetGetState(m->head, gs->bn + RnNetStateSize(m->stem)));
-  gs->epoch_sums[0] = loss_sum, gs->epoch_sums[1] = correct;
+  PetscCall(PetscArraycpy(us->optim_state, optim->state, optim->nstate));
+  us->optim_step = optim->step;
+  PetscCall(RnNetGetState(m->stem, us->bn));
+  PetscCall(RnNetGetState(m->head, us->bn + RnNetStateSize(m->stem)));
+  us->epoch_sums[0] = loss_sum, us->epoch_sums[1] = correct;
   PetscFunctionReturn(0);
 }
 
@@ -209,12 +226,14 @@ static PetscErrorCode AllreduceGradient(RnCtx ctx, RnPrecision precision, PetscI
   PetscFunctionReturn(0);
 }
 
-/* Says once what computes: the CPU, the precision and oneDNN's kernels (log and manifest). */
+/* Says once what computes: the CPU, the precision and oneDNN's kernels (log
+ * and manifest; group 0, which holds world rank 0, writes them). */
 static PetscErrorCode NameKernels(RnCtx ctx, RnRunDir rd, RnCifarModel *m, RnPrecision precision)
 {
   char cpu[256], stem[640], field[640], head[640], all[2048];
 
   PetscFunctionBeginUser;
+  if (ctx->group_id != 0) PetscFunctionReturn(0);
   RnCpuDescribe(cpu, sizeof cpu);
   PetscCall(RnNetDescribeKernels(m->stem, stem, sizeof stem));
   PetscCall(RnNetDescribeKernels(m->field, field, sizeof field));
@@ -256,42 +275,6 @@ static PetscErrorCode UnitDataSetUp(const CifarOptions *o, RnDataset all, const 
   PetscFunctionReturn(0);
 }
 
-/* Rank 0 writes the groups' epoch rows (epochs.csv) and logs them. */
-static PetscErrorCode WriteEpochRows(RnCtx ctx, const CifarOptions *o, const int *model_N, const double *rows, double elapsed, RnMetrics epochs_csv)
-{
-  PetscFunctionBeginUser;
-  if (ctx->world_rank != 0) PetscFunctionReturn(0);
-  for (int g = 0; g < ctx->group_count; g++) {
-    const double *r = rows + (size_t)g * EPOCH_FIELDS;
-    if (r[ER_UNIT] < 0) continue;
-    const int unit = (int)r[ER_UNIT], uN = UnitN(o, model_N, unit), uf = UnitFold(o, unit);
-    PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), uf, (int)r[ER_EPOCH], (int)r[ER_STEP], elapsed, r[ER_LR], r[ER_TRAIN_LOSS],
-                           r[ER_TRAIN_ACC], r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
-    if (o->folds > 1)
-      PetscCall(RnLog(ctx, "  %s N=%d fold %d: epoch %d  lr %.3g  train loss %.4f acc %.4f  held-out %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, uf, (int)r[ER_EPOCH], r[ER_LR],
-                      r[ER_TRAIN_LOSS], r[ER_TRAIN_ACC], r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
-    else
-      PetscCall(RnLog(ctx, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f  (%.0f img/s)\n", ModelKind(o, uN), uN, (int)r[ER_EPOCH], r[ER_TRAIN_LOSS], r[ER_TRAIN_ACC],
-                      r[ER_VAL_ACC], r[ER_TEST_ACC], r[ER_IMAGES_PER_S]));
-  }
-  PetscFunctionReturn(0);
-}
-
-/* Rank 0 writes the groups' rows of their units' ends (final.csv). */
-static PetscErrorCode WriteFinalRows(RnCtx ctx, const CifarOptions *o, const int *model_N, const double *rows, RnMetrics final_csv)
-{
-  PetscFunctionBeginUser;
-  if (ctx->world_rank != 0) PetscFunctionReturn(0);
-  for (int g = 0; g < ctx->group_count; g++) {
-    const double *r = rows + (size_t)g * FINAL_FIELDS;
-    if (r[FR_UNIT] < 0) continue;
-    const int unit = (int)r[FR_UNIT], uN = UnitN(o, model_N, unit);
-    PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%d,%.6f,%.6f,%.6f,%.1f", g, uN, ModelKind(o, uN), UnitFold(o, unit), (int)r[FR_PARAMS], r[FR_TEST_ACC], r[FR_VAL_ACC], r[FR_TRAIN_ACC],
-                           r[FR_SECONDS]));
-  }
-  PetscFunctionReturn(0);
-}
-
 /* snapshots/theta-<kind>-N<N>[-fold<f>].bin: a unit's final parameters. */
 static PetscErrorCode WriteUnitSnapshot(RnRunDir rd, const CifarOptions *o, int N, int fold, long long steps, PetscInt n, const double *theta)
 {
@@ -330,196 +313,222 @@ static PetscErrorCode FoldsSetUp(RnCtx ctx, const CifarOptions *o, RnDataset all
   PetscFunctionReturn(0);
 }
 
-/* A group's state buffers, sized by the largest model of the run. */
-static PetscErrorCode GroupStateSetUp(const CifarOptions *o, const int *model_N, int nmodels, GroupState *gs)
-{
-  PetscFunctionBeginUser;
-  for (int u = 0; u < nmodels; u++) {
-    RnCifarModel probe;
-    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->channels, UnitKind(o, model_N[u]), model_N[u], &o->ode_opt, RN_PRECISION_FLOAT64, &probe));
-    gs->nmax = PetscMax(gs->nmax, probe.n);
-    gs->nbn = RnNetStateSize(probe.stem) + RnNetStateSize(probe.head);
-    PetscCall(RnCifarModelDestroy(&probe));
-  }
-  PetscCall(PetscCalloc3(gs->nmax, &gs->theta, RnOptimStateSize(&o->optim, gs->nmax), &gs->optim_state, gs->nbn, &gs->bn));
-  PetscFunctionReturn(0);
-}
+/* What every unit of a run shares: the data, the folds, the work buffers. */
+typedef struct {
+  const CifarOptions *o;
+  RnCtx ctx;
+  RnRunDir rd;
+  RnUnitQueue queue;
+  RnDataset all, test;
+  int *fold_of, steps_per_epoch, model_N[CIFAR_MAX_UNITS];
+  int lo, hi; /* this rank's block of a batch */
+  int *perm, *idx;
+  UnitData ud;
+  double start;
+  PetscBool named; /* the kernels are named in the log and manifest */
+} CifarRunCtx;
 
-static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
+/* One unit, start (or checkpoint) to end, on this rank's group. */
+static PetscErrorCode TrainUnit(CifarRunCtx *rc, int unit)
 {
-  CifarOptions *o = options;
-  RnDataset all = NULL, test = NULL;
-  double start = RnWallTime();
-  const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
-  const int rounds = RnRoundCount(nunits, ctx->group_count);
-  int model_N[CIFAR_MAX_UNITS], steps_per_epoch = 0, *perm, *idx, *fold_of = NULL, first_round = 0, first_epoch = 0, first_step = 0, lo, hi;
-  RnMetrics epochs_csv, final_csv;
-  GroupState gs = {0};
-  UnitData ud = {0};
+  const CifarOptions *o = rc->o;
+  RnCtx ctx = rc->ctx, view = RnUnitQueueGroupView(rc->queue);
+  const int fold = UnitFold(o, unit), N = UnitN(o, rc->model_N, unit), spe = rc->steps_per_epoch, lo = rc->lo, hi = rc->hi;
+  const long long total = (long long)o->epochs * spe;
+  const double *stdp = o->normalize_std ? rc->ud.std : NULL;
+  UnitData *ud = &rc->ud;
+  UnitState us = {0};
+  RnCifarModel m;
+  RnOptim optim;
   RnTrainer tr;
+  RnMetrics epochs_csv, final_csv;
+  double *grad, *gsum, unit_start = RnWallTime();
+  float *grad32;
+  char describe[64] = "-", fold_name[32] = "";
   long long resumed;
-  double *recv = NULL;
+  int epoch0, step0;
 
   PetscFunctionBeginUser;
-  RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &lo, &hi);
-  for (int u = 0; u < nmodels; u++) model_N[u] = u < o->ndepths ? o->depths[u] : 0;
-  /* data: every rank reads and checks the same files */
-  PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_TRUE, o->max_train, &all));
-  PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_FALSE, o->max_test, &test));
-  PetscCall(FoldsSetUp(ctx, o, all, &fold_of, &steps_per_epoch));
-  PetscCall(PetscMalloc3(all->n, &ud.train, all->n, &ud.val, 3072, &ud.mean));
-  if (o->folds > 1)
-    PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d; %d model(s) x %d fold(s) on %d group(s) of %d rank(s), %d round(s)\n",
-                    all->n, o->folds, o->fold_count == 1 ? "one of them here" : "each model trained on k-1, validated on the held-out one", test->n, o->dir, o->channels, nmodels,
-                    o->fold_count, ctx->group_count, ctx->group_size, rounds));
-  else
-    PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s), %d round(s)\n", all->n - o->validation,
-                    o->validation, test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size, rounds));
-
-  PetscCall(GroupStateSetUp(o, model_N, nmodels, &gs));
-  PetscCall(PetscMalloc2(all->n, &perm, o->batch, &idx));
-  if (ctx->world_rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(EPOCH_FIELDS, FINAL_FIELDS) * ctx->group_count, &recv));
-  /* checkpoints at step granularity: every group's state, from its leader;
-   * a step is a training step, counted over all rounds and epochs */
-  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "cifar", &tr));
-  PetscCall(RnTrainerAddGroupState(tr, "theta", gs.theta, sizeof(double) * gs.nmax));
-  PetscCall(RnTrainerAddGroupState(tr, "optimizer", gs.optim_state, sizeof(double) * RnOptimStateSize(&o->optim, gs.nmax)));
-  PetscCall(RnTrainerAddGroupState(tr, "optimizer_step", &gs.optim_step, sizeof gs.optim_step));
-  PetscCall(RnTrainerAddGroupState(tr, "batchnorm", gs.bn, sizeof(double) * gs.nbn));
-  PetscCall(RnTrainerAddGroupState(tr, "epoch_sums", gs.epoch_sums, sizeof gs.epoch_sums));
-  PetscCall(RnTrainerAddGroupState(tr, "plateau", &gs.plateau, sizeof gs.plateau));
-  PetscCall(RnTrainerOpenMetrics(tr, "epochs.csv", "group,member,N,model,fold,epoch,step,time_s,lr,train_loss,train_acc,val_acc,test_acc,images_per_s", &epochs_csv));
-  PetscCall(RnTrainerOpenMetrics(tr, "final.csv", "group,member,N,model,fold,params,test_acc,val_acc,train_acc,seconds", &final_csv));
-  PetscCall(RnTrainerStart(tr, (long long)rounds * o->epochs * steps_per_epoch, &resumed));
-  if (resumed > 0) {
-    /* the trainer's step counts over rounds, then epochs, then steps */
-    const long long per_round = (long long)o->epochs * steps_per_epoch;
-    first_round = (int)(resumed / per_round);
-    first_epoch = (int)(resumed % per_round / steps_per_epoch);
-    first_step = (int)(resumed % steps_per_epoch);
+  PetscCall(UnitDataSetUp(o, rc->all, rc->fold_of, ctx->seed, fold, ud));
+  PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
+  PetscCall(RnCifarModelSetConvAlgorithm(&m, o->convolution));
+  PetscCall(RnCifarModelSetBatchNorm(&m, o->bn_momentum, o->bn_eps));
+  PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
+  PetscCall(PetscMalloc1(m.n + 2, &grad32));
+  PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
+  PetscCall(RnCifarModelReserve(&m, PetscMax(hi - lo, 1)));
+  PetscCall(PetscCalloc3(m.n, &us.theta, optim->nstate, &us.optim_state, RnNetStateSize(m.stem) + RnNetStateSize(m.head), &us.bn));
+  if (N) PetscCall(PetscSNPrintf(describe, sizeof describe, "%s(N=%d)", ModelKind(o, N), N));
+  else {
+    RnDepthOptions d = {RN_FLOW_ODE, 0, o->ode_opt};
+    RnDepthDescribe(&d, describe, sizeof describe);
   }
+  if (o->folds > 1) PetscCall(PetscSNPrintf(fold_name, sizeof fold_name, " on fold %d", fold));
 
-  for (int round = first_round; round < rounds; round++) {
-    const int unit = RnRoundUnit(round, ctx->group_id, ctx->group_count, nunits);
-    const PetscBool active = unit >= 0 ? PETSC_TRUE : PETSC_FALSE;
-    /* unit = model x (the folds of this run); idle groups of the last round
-     * train a copy of the first unit (and log nothing) */
-    const int fold = UnitFold(o, active ? unit : 0), N = UnitN(o, model_N, active ? unit : 0);
-    const double *stdp = o->normalize_std ? ud.std : NULL;
-    RnCifarModel m;
-    RnOptim optim;
-    double *grad, *gsum, row[EPOCH_FIELDS], unit_start = RnWallTime();
-    float *grad32;
-    char describe[64] = "-", fold_name[32] = "";
-    const int epoch0 = round == first_round ? first_epoch : 0, step0 = round == first_round ? first_step : 0;
+  /* the unit's state, checkpointed by the group's leader in units/<name> */
+  PetscCall(RnUnitQueueTrainerCreate(rc->queue, unit, &o->checkpoint, "cifar", &tr));
+  PetscCall(RnTrainerAddState(tr, "theta", us.theta, sizeof(double) * m.n, 0));
+  PetscCall(RnTrainerAddState(tr, "optimizer", us.optim_state, sizeof(double) * optim->nstate, 0));
+  PetscCall(RnTrainerAddState(tr, "optimizer_step", &us.optim_step, sizeof us.optim_step, 0));
+  PetscCall(RnTrainerAddState(tr, "batchnorm", us.bn, sizeof(double) * (RnNetStateSize(m.stem) + RnNetStateSize(m.head)), 0));
+  PetscCall(RnTrainerAddState(tr, "epoch_sums", us.epoch_sums, sizeof us.epoch_sums, 0));
+  PetscCall(RnTrainerAddState(tr, "plateau", &us.plateau, sizeof us.plateau, 0));
+  PetscCall(RnTrainerOpenMetrics(tr, "epochs.csv", CIFAR_EPOCHS_HEADER, &epochs_csv));
+  PetscCall(RnTrainerOpenMetrics(tr, "final.csv", CIFAR_FINAL_HEADER, &final_csv));
+  PetscCall(RnTrainerStart(tr, total, &resumed));
+  epoch0 = (int)(resumed / spe), step0 = (int)(resumed % spe);
+  if (resumed == 0) {
+    /* the same initial stem and head for every model; the block from its own layer ids */
+    PetscCall(RnCifarModelInit(&m, ctx->seed, 0, us.theta));
+    RnPlateauStart(&us.plateau);
+  } else {
+    PetscCall(PetscArraycpy(optim->state, us.optim_state, optim->nstate));
+    optim->step = us.optim_step;
+    PetscCall(RnNetSetState(m.stem, us.bn));
+    PetscCall(RnNetSetState(m.head, us.bn + RnNetStateSize(m.stem)));
+  }
+  PetscCall(RnLog(view, "group %d: %s%s with %d parameters on %d rank(s)%s\n", ctx->group_id, describe, fold_name, (int)m.n, ctx->group_size, resumed ? " (resumed)" : ""));
 
-    PetscCall(UnitDataSetUp(o, all, fold_of, ctx->seed, fold, &ud));
-    PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
-    PetscCall(RnCifarModelSetConvAlgorithm(&m, o->convolution));
-    PetscCall(RnCifarModelSetBatchNorm(&m, o->bn_momentum, o->bn_eps));
-    PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
-    PetscCall(PetscMalloc1(m.n + 2, &grad32));
-    PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
-    PetscCall(RnCifarModelReserve(&m, PetscMax(hi - lo, 1)));
-    if (epoch0 == 0 && step0 == 0) {
-      /* the same initial stem and head for every model; the block from its own layer ids */
-      PetscCall(RnCifarModelInit(&m, ctx->seed, 0, gs.theta));
-      RnPlateauStart(&gs.plateau);
-    } else {
-      PetscCall(PetscArraycpy(optim->state, gs.optim_state, optim->nstate));
-      optim->step = gs.optim_step;
-      PetscCall(RnNetSetState(m.stem, gs.bn));
-      PetscCall(RnNetSetState(m.head, gs.bn + RnNetStateSize(m.stem)));
-    }
-    if (N) PetscCall(PetscSNPrintf(describe, sizeof describe, "%s(N=%d)", ModelKind(o, N), N));
-    else {
-      RnDepthOptions d = {RN_FLOW_ODE, 0, o->ode_opt};
-      RnDepthDescribe(&d, describe, sizeof describe);
-    }
-    if (o->folds > 1) PetscCall(PetscSNPrintf(fold_name, sizeof fold_name, " on fold %d", fold));
-    PetscCall(RnLog(ctx, "round %d/%d: %d model(s) side by side; group 0 trains %s%s with %d parameters%s\n", round + 1, rounds, PetscMin(ctx->group_count, nunits - round * ctx->group_count),
-                    describe, fold_name, (int)m.n, epoch0 || step0 ? " (resumed)" : ""));
-
-    for (int epoch = epoch0; epoch < o->epochs; epoch++) {
-      const int first = epoch == epoch0 ? step0 : 0; /* a checkpoint within the epoch: go on from its step */
-      const double lr_scale = RnLrScheduleFactor(&o->schedule, epoch + 1) * gs.plateau.scale;
-      double loss_sum = first ? gs.epoch_sums[0] : 0, correct = first ? gs.epoch_sums[1] : 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss;
-      /* the global order of an epoch: a permutation from (seed, epoch), the same for every model */
-      RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, ud.ntrain, perm);
-      for (int step = first; step < steps_per_epoch; step++) {
-        double l;
-        int c;
-        for (int i = lo; i < hi; i++) idx[i - lo] = ud.train[perm[step * o->batch + i]];
-        PetscCall(RnDatasetGetBatch(all, idx, hi - lo, ud.mean, stdp, o->use_augment ? &o->augment : NULL, ctx->seed, (uint32_t)epoch, m.x, m.labels));
-        PetscCall(PetscArrayzero(grad, m.n + 2));
-        PetscCall(RnCifarModelPass(&m, hi - lo, o->batch, gs.theta, grad, &l, &c));
-        /* loss and hits ride along in the one Allreduce */
-        grad[m.n] = l, grad[m.n + 1] = c;
-        PetscCall(AllreduceGradient(ctx, o->precision, m.n + 2, grad, grad32, gsum));
-        if (!isfinite(gsum[m.n]))
-          RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "cifar: the loss of %s%s is %g at epoch %d step %d; lower train.lr (the last good checkpoint is kept)", describe, fold_name, gsum[m.n],
-                            epoch + 1, step);
-        loss_sum += gsum[m.n], correct += gsum[m.n + 1];
-        PetscCall(RnOptimStep(optim, lr_scale, gs.theta, gsum));
-        if (round == first_round && epoch == epoch0 && step == first) PetscCall(NameKernels(ctx, rd, &m, o->precision));
-        if (step % o->log_every == 0 || step == steps_per_epoch - 1) {
-          const double el = RnWallTime() - t0, ips = (step + 1 - first) * (double)o->batch / el;
-          PetscCall(RnProgress(ctx, "[%s%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, fold_name, epoch + 1, o->epochs, step + 1, steps_per_epoch,
-                               loss_sum / ((step + 1) * (double)o->batch), correct / ((step + 1) * (double)o->batch), ips, (steps_per_epoch - step - 1) * (double)o->batch / ips));
-        }
-        if (step + 1 < steps_per_epoch) {
-          /* signals and checkpoint.every_* are looked at after every step (the
-           * epoch's last step is checkpointed after its evaluation, below) */
-          const long long done = ((long long)round * o->epochs + epoch) * steps_per_epoch + step + 1;
-          PetscCall(SaveGroupState(&gs, &m, optim, loss_sum, correct));
-          PetscCall(RnTrainerStepDone(tr, done, PETSC_FALSE, "step %d/%d of epoch %d of round %d", step + 1, steps_per_epoch, epoch + 1, round + 1));
-        }
+  for (int epoch = epoch0; epoch < o->epochs; epoch++) {
+    const int first = epoch == epoch0 ? step0 : 0; /* a checkpoint within the epoch: go on from its step */
+    const double lr_scale = RnLrScheduleFactor(&o->schedule, epoch + 1) * us.plateau.scale;
+    double loss_sum = first ? us.epoch_sums[0] : 0, correct = first ? us.epoch_sums[1] : 0, t0 = RnWallTime(), val_acc, test_acc, vloss, tloss, train_loss, train_acc, lr = o->optim.lr * lr_scale;
+    /* the global order of an epoch: a permutation from (seed, epoch), the same for every model */
+    RnRandPermutation(ctx->seed, RN_STREAM_ORDER, 0, (uint32_t)epoch, ud->ntrain, rc->perm);
+    for (int step = first; step < spe; step++) {
+      double l;
+      int c;
+      for (int i = lo; i < hi; i++) rc->idx[i - lo] = ud->train[rc->perm[step * o->batch + i]];
+      PetscCall(RnDatasetGetBatch(rc->all, rc->idx, hi - lo, ud->mean, stdp, o->use_augment ? &o->augment : NULL, ctx->seed, (uint32_t)epoch, m.x, m.labels));
+      PetscCall(PetscArrayzero(grad, m.n + 2));
+      PetscCall(RnCifarModelPass(&m, hi - lo, o->batch, us.theta, grad, &l, &c));
+      /* loss and hits ride along in the one Allreduce */
+      grad[m.n] = l, grad[m.n + 1] = c;
+      PetscCall(AllreduceGradient(ctx, o->precision, m.n + 2, grad, grad32, gsum));
+      if (!isfinite(gsum[m.n]))
+        RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "cifar: the loss of %s%s is %g at epoch %d step %d; lower train.lr (the last good checkpoint is kept)", describe, fold_name, gsum[m.n], epoch + 1,
+                          step);
+      loss_sum += gsum[m.n], correct += gsum[m.n + 1];
+      PetscCall(RnOptimStep(optim, lr_scale, us.theta, gsum));
+      if (!rc->named) {
+        PetscCall(NameKernels(ctx, rc->rd, &m, o->precision));
+        rc->named = PETSC_TRUE;
       }
-      PetscCall(RnProgressEnd(ctx));
-      PetscCall(Evaluate(ctx, &m, o, all, ud.val, ud.nval, ud.mean, stdp, gs.theta, &val_acc, &vloss));
-      PetscCall(Evaluate(ctx, &m, o, test, NULL, test->n, ud.mean, stdp, gs.theta, &test_acc, &tloss));
-      row[ER_UNIT] = active ? unit : -1, row[ER_EPOCH] = epoch + 1, row[ER_STEP] = (double)(epoch + 1) * steps_per_epoch, row[ER_LR] = o->optim.lr * lr_scale;
-      row[ER_TRAIN_LOSS] = loss_sum / ((double)steps_per_epoch * o->batch), row[ER_TRAIN_ACC] = correct / ((double)steps_per_epoch * o->batch);
-      row[ER_VAL_ACC] = val_acc, row[ER_TEST_ACC] = test_acc;
-      row[ER_IMAGES_PER_S] = (double)(steps_per_epoch - first) * o->batch / (RnWallTime() - t0);
-      {
-        /* the plateau reducer looks at the epoch's metric; the group's ranks agree on it */
-        const double metric[4] = {vloss, val_acc, row[ER_TRAIN_LOSS], row[ER_TRAIN_ACC]};
-        PetscBool reduced;
-        RnPlateauUpdate(&o->schedule, &gs.plateau, o->optim.lr, epoch + 1, metric[o->schedule.metric], &reduced);
+      if (step % o->log_every == 0 || step == spe - 1) {
+        const double el = RnWallTime() - t0, ips = (step + 1 - first) * (double)o->batch / el;
+        PetscCall(RnProgress(view, "[%s%s] epoch %d/%d step %d/%d  loss %.4f  acc %.3f  %.0f img/s  epoch ETA %.0f s", describe, fold_name, epoch + 1, o->epochs, step + 1, spe,
+                             loss_sum / ((step + 1) * (double)o->batch), correct / ((step + 1) * (double)o->batch), ips, (spe - step - 1) * (double)o->batch / ips));
       }
-      PetscCall(RnGatherLeaderRows(ctx, row, EPOCH_FIELDS, recv));
-      PetscCall(WriteEpochRows(ctx, o, model_N, recv, RnWallTime() - start, epochs_csv));
-      if (epoch + 1 == o->epochs) {
-        /* the round's final accuracies, written before its last checkpoint */
-        double fin[FINAL_FIELDS] = {active ? unit : -1, (double)m.n, test_acc, val_acc, row[ER_TRAIN_ACC], RnWallTime() - unit_start};
-        PetscCall(RnGatherLeaderRows(ctx, fin, FINAL_FIELDS, recv));
-        PetscCall(WriteFinalRows(ctx, o, model_N, recv, final_csv));
-        if (ctx->group_rank == 0 && active) PetscCall(WriteUnitSnapshot(rd, o, N, fold, (long long)o->epochs * steps_per_epoch, m.n, gs.theta));
+      if (step + 1 < spe) {
+        /* signals, the other groups' stops and checkpoint.every_* are looked
+         * at after every step (the epoch's last step after its evaluation) */
+        PetscCall(SaveUnitState(&us, &m, optim, loss_sum, correct));
+        PetscCall(RnTrainerStepDone(tr, (long long)epoch * spe + step + 1, PETSC_FALSE, "step %d/%d of epoch %d of %s%s", step + 1, spe, epoch + 1, describe, fold_name));
       }
-      /* the state after this epoch */
-      PetscCall(SaveGroupState(&gs, &m, optim, 0.0, 0.0));
-      PetscCall(RnTrainerStepDone(tr, ((long long)round * o->epochs + epoch + 1) * steps_per_epoch, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, "the end of epoch %d of round %d",
-                                  epoch + 1, round + 1));
     }
-    PetscCall(RnOptimDestroy(&optim));
-    PetscCall(PetscFree2(grad, gsum));
-    PetscCall(PetscFree(grad32));
-    PetscCall(RnCifarModelDestroy(&m));
+    PetscCall(RnProgressEnd(view));
+    PetscCall(Evaluate(ctx, &m, o, rc->all, ud->val, ud->nval, ud->mean, stdp, us.theta, &val_acc, &vloss));
+    PetscCall(Evaluate(ctx, &m, o, rc->test, NULL, rc->test->n, ud->mean, stdp, us.theta, &test_acc, &tloss));
+    train_loss = loss_sum / ((double)spe * o->batch), train_acc = correct / ((double)spe * o->batch);
+    {
+      /* the plateau reducer looks at the epoch's metric; the group's ranks agree on it */
+      const double metric[4] = {vloss, val_acc, train_loss, train_acc};
+      PetscBool reduced;
+      RnPlateauUpdate(&o->schedule, &us.plateau, o->optim.lr, epoch + 1, metric[o->schedule.metric], &reduced);
+    }
+    PetscCall(RnMetricsRow(epochs_csv, "%d,0,%d,%s,%d,%d,%d,%.3f,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f", ctx->group_id, N, ModelKind(o, N), fold, epoch + 1, (epoch + 1) * spe, RnWallTime() - rc->start, lr,
+                           train_loss, train_acc, val_acc, test_acc, (double)(spe - first) * o->batch / (RnWallTime() - t0)));
+    if (o->folds > 1)
+      PetscCall(RnLog(view, "  %s N=%d fold %d: epoch %d  lr %.3g  train loss %.4f acc %.4f  held-out %.4f  test %.4f\n", ModelKind(o, N), N, fold, epoch + 1, lr, train_loss, train_acc, val_acc, test_acc));
+    else PetscCall(RnLog(view, "  %s N=%d: epoch %d  train loss %.4f acc %.4f  val %.4f  test %.4f\n", ModelKind(o, N), N, epoch + 1, train_loss, train_acc, val_acc, test_acc));
+    if (epoch + 1 == o->epochs) {
+      /* the unit's final accuracies, written before its last checkpoint */
+      PetscCall(RnMetricsRow(final_csv, "%d,0,%d,%s,%d,%d,%.6f,%.6f,%.6f,%.1f", ctx->group_id, N, ModelKind(o, N), fold, (int)m.n, test_acc, val_acc, train_acc, RnWallTime() - unit_start));
+      if (ctx->group_rank == 0) PetscCall(WriteUnitSnapshot(rc->rd, o, N, fold, total, m.n, us.theta));
+    }
+    /* the state after this epoch */
+    PetscCall(SaveUnitState(&us, &m, optim, 0.0, 0.0));
+    PetscCall(RnTrainerStepDone(tr, (long long)(epoch + 1) * spe, epoch + 1 == o->epochs ? PETSC_TRUE : PETSC_FALSE, "the end of epoch %d of %s%s", epoch + 1, describe, fold_name));
   }
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsClose(&epochs_csv));
   PetscCall(RnMetricsClose(&final_csv));
-  PetscCall(RnLog(ctx, "cifar: %d model(s) trained in %.1f s\n", nunits, RnWallTime() - start));
-  PetscCall(PetscFree(recv));
-  PetscCall(PetscFree2(perm, idx));
-  PetscCall(PetscFree3(gs.theta, gs.optim_state, gs.bn));
-  PetscCall(PetscFree3(ud.train, ud.val, ud.mean));
-  PetscCall(PetscFree(fold_of));
-  PetscCall(RnDatasetDestroy(&all));
-  PetscCall(RnDatasetDestroy(&test));
+  PetscCall(PetscFree3(us.theta, us.optim_state, us.bn));
+  PetscCall(RnOptimDestroy(&optim));
+  PetscCall(PetscFree2(grad, gsum));
+  PetscCall(PetscFree(grad32));
+  PetscCall(RnCifarModelDestroy(&m));
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar", RnExperimentOdePrefixes};
+/* The units of the sweep (model-major: every fold of a depth, then the next
+ * depth) and their work: block evaluations an image, by the ODE solver's
+ * stages and steps for the ODE, and the stem and head. */
+static void CifarUnits(const CifarOptions *o, const int *model_N, int nunits, int steps_per_epoch, RnUnitInfo *units)
+{
+  for (int u = 0; u < nunits; u++) {
+    const int N = UnitN(o, model_N, u);
+    char fold[16] = "";
+    if (o->folds > 1) snprintf(fold, sizeof fold, "-fold%d", UnitFold(o, u));
+    if (N) snprintf(units[u].name, sizeof units[u].name, "%s-N%d%s", ModelKind(o, N), N, fold);
+    else snprintf(units[u].name, sizeof units[u].name, "ode%s", fold);
+    units[u].cost = (N ? N : RnOdeFieldEvaluationsPerPass(&o->ode_opt)) + CIFAR_STEM_HEAD_COST;
+    units[u].steps = (long long)o->epochs * steps_per_epoch;
+  }
+}
+
+static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
+{
+  CifarOptions *o = options;
+  CifarRunCtx rc = {0};
+  const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
+  RnUnitInfo *units;
+  PetscErrorCode err = 0;
+
+  PetscFunctionBeginUser;
+  rc.o = o, rc.ctx = ctx, rc.rd = rd, rc.start = RnWallTime();
+  RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &rc.lo, &rc.hi);
+  for (int u = 0; u < nmodels; u++) rc.model_N[u] = u < o->ndepths ? o->depths[u] : 0;
+  /* data: every rank reads and checks the same files */
+  PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_TRUE, o->max_train, &rc.all));
+  PetscCall(RnCifarLoad(ctx->world, o->dir, PETSC_FALSE, o->max_test, &rc.test));
+  PetscCall(FoldsSetUp(ctx, o, rc.all, &rc.fold_of, &rc.steps_per_epoch));
+  PetscCall(PetscMalloc3(rc.all->n, &rc.ud.train, rc.all->n, &rc.ud.val, 3072, &rc.ud.mean));
+  PetscCall(PetscMalloc2(rc.all->n, &rc.perm, o->batch, &rc.idx));
+  if (o->folds > 1)
+    PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d; %d model(s) x %d fold(s) on %d group(s) of %d rank(s)\n", rc.all->n, o->folds,
+                    o->fold_count == 1 ? "one of them here" : "each model trained on k-1, validated on the held-out one", rc.test->n, o->dir, o->channels, nmodels, o->fold_count, ctx->group_count,
+                    ctx->group_size));
+  else
+    PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s)\n", rc.all->n - o->validation, o->validation,
+                    rc.test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size));
+
+  PetscCall(RnLog(ctx, "schedule: %s\n", o->group_shape));
+  PetscCall(RnRunDirSetSchedule(rd, o->group_shape));
+  PetscCall(PetscMalloc1(nunits, &units));
+  CifarUnits(o, rc.model_N, nunits, rc.steps_per_epoch, units);
+  PetscCall(RnUnitQueueCreate(ctx, rd, nunits, units, &rc.queue));
+  PetscCall(RnUnitQueueAddTable(rc.queue, "epochs.csv", CIFAR_EPOCHS_HEADER));
+  PetscCall(RnUnitQueueAddTable(rc.queue, "final.csv", CIFAR_FINAL_HEADER));
+  /* each group at its own pace: a unit's error or stop ends this group's
+   * loop, and the queue ends the others within a step of theirs */
+  for (;;) {
+    int unit;
+    PetscCall(RnUnitQueueNext(rc.queue, &unit));
+    if (unit < 0) break;
+    if ((err = TrainUnit(&rc, unit))) break;
+  }
+  PetscCall(RnUnitQueueFinish(rc.queue, err));
+  PetscCall(RnUnitQueueDestroy(&rc.queue));
+  PetscCall(RnLog(ctx, "cifar: %d unit(s) trained in %.1f s\n", nunits, RnWallTime() - rc.start));
+  PetscCall(PetscFree(units));
+  PetscCall(PetscFree2(rc.perm, rc.idx));
+  PetscCall(PetscFree3(rc.ud.train, rc.ud.val, rc.ud.mean));
+  PetscCall(PetscFree(rc.fold_of));
+  PetscCall(RnDatasetDestroy(&rc.all));
+  PetscCall(RnDatasetDestroy(&rc.test));
+  PetscFunctionReturn(0);
+}
+
+const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar", RnExperimentOdePrefixes, PETSC_TRUE};

@@ -62,7 +62,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&o));
   PetscCall(RnEnsembleOptionsFromConfig(cfg, &o->ens));
-  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, &o->groups));
+  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, PETSC_FALSE, &o->groups));
   if (o->ens.classification) {
     int prec;
     RnCifarModel cprobe;

@@ -143,6 +143,20 @@ PetscErrorCode RnOdeDestroy(RnOde *ode)
 }
 
 /* TSRK types of PETSc 3.18 and the names users know them by. */
+int RnOdeStagesPerStep(const RnOdeOptions *opt)
+{
+  /* TSRK's stage counts (the first-same-as-last stage of 3bs and 5dp counted) */
+  static const struct {
+    const char *name;
+    int stages;
+  } stages[] = {{"euler", 1}, {"1fe", 1}, {"2a", 2}, {"2b", 2}, {"rk4", 4}, {"4", 4}, {"3", 3}, {"bosh3", 4}, {"3bs", 4}, {"dopri5", 7}, {"5dp", 7}, {"5f", 6}, {"5bs", 8}, {"6vr", 9}, {"7vr", 10}, {"8vr", 13}};
+  for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
+    if (!strcmp(opt->solver, stages[i].name)) return stages[i].stages;
+  return 4;
+}
+
+double RnOdeFieldEvaluationsPerPass(const RnOdeOptions *opt) { return (double)RnOdeStagesPerStep(opt) * (opt->adaptive ? RN_ODE_ADAPTIVE_STEPS_GUESS : opt->steps); }
+
 static const char *const rn_solver_names[] = {"euler", "rk4", "dopri5", "bosh3", "1fe", "2a", "2b", "3", "3bs", "4", "5f", "5dp", "5bs", "6vr", "7vr", "8vr", NULL};
 static const char *const rn_schedule_names[] = {"none", "uniform", "binomial", NULL};
 static const char *const rn_adjoint_names[] = {"discrete", "backsolve", NULL};

@@ -17,15 +17,9 @@ static struct {
   PetscBool takes_value[RN_OPTION_NAMES_MAX];
 } rn_options_read;
 
-/* PetscHelpPrintf while the probe reads its options: "  -ts_rk_type <now 4 : formerly 4>: ..." */
-static PetscErrorCode CollectHelp(MPI_Comm comm, const char format[], ...)
+/* A help line of the probe's: "  -ts_rk_type <now 4 : formerly 4>: ..." */
+static void CollectLine(const char *line)
 {
-  char line[1024];
-  va_list ap;
-
-  va_start(ap, format);
-  vsnprintf(line, sizeof line, format, ap);
-  va_end(ap);
   for (const char *p = line; (p = strstr(p, " -")) != NULL; p++) {
     const char *q = p + 2;
     int n = 0;
@@ -37,6 +31,30 @@ static PetscErrorCode CollectHelp(MPI_Comm comm, const char format[], ...)
     rn_options_read.n++;
     break; /* one option a help line */
   }
+}
+
+/* PetscHelpPrintf while the probe reads its options */
+static PetscErrorCode CollectHelp(MPI_Comm comm, const char format[], ...)
+{
+  char line[1024];
+  va_list ap;
+
+  va_start(ap, format);
+  vsnprintf(line, sizeof line, format, ap);
+  va_end(ap);
+  CollectLine(line);
+  return 0;
+}
+
+/* PetscVFPrintf likewise: the lists of types ("-ts_type <now rk ...> (one of)
+ * euler ...") are printed with PetscFPrintf, not PetscHelpPrintf, and must
+ * not reach the job's output */
+static PetscErrorCode CollectVFPrintf(FILE *fd, const char format[], va_list ap)
+{
+  char line[1024];
+
+  vsnprintf(line, sizeof line, format, ap);
+  CollectLine(line);
   return 0;
 }
 
@@ -51,6 +69,7 @@ int RnOdeOptionNames(const char *const **names)
 PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
 {
   PetscErrorCode (*saved)(MPI_Comm, const char[], ...) = PetscHelpPrintf;
+  PetscErrorCode (*saved_vfprintf)(FILE *, const char[], va_list) = PetscVFPrintf;
   PetscBool had_help, set;
   PetscErrorCode err;
   const char *generic = NULL;
@@ -71,10 +90,12 @@ PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
   PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
   if (!had_help) PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
   PetscHelpPrintf = CollectHelp;
+  PetscVFPrintf = CollectVFPrintf;
   PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
   err = TSSetFromOptions(ts);
   PetscCall(PetscPopErrorHandler());
   PetscHelpPrintf = saved;
+  PetscVFPrintf = saved_vfprintf;
   if (!had_help) PetscCall(PetscOptionsClearValue(NULL, "-help"));
   if (err) {
     PetscCall(TSDestroy(&ts));

@@ -40,7 +40,7 @@ cmp -s <(cut -d, -f1-9 "$TMP/ref/final.csv") <(cut -d, -f1-9 "$TMP/cut/final.csv
 sched=(--set "data.dir=\"$TMP/data\"" --set data.folds=1 --set data.validation=100 --set model.channels=4 --set 'model.depths=[2]' --set model.ode=false --set train.lr=1e-3
   --set train.epochs=4 --set train.batch=20 --set train.eval_batch=100 --set train.log_every=1 --set checkpoint.every_seconds=0 --set output.plot=false
   --set 'train.lr_schedule={ epochs = [2]; factors = [0.1]; }' --set 'train.plateau={ enable = true; metric = "train_loss"; factor = 0.5; patience = 1; min_delta = 1e5; min_lr = 0.0; }')
-signal_when "$TMP/lr" epochs.csv 2 "$SRC/configs/cifar-small.cfg" "${sched[@]}"
+signal_when "$TMP/lr" units/resnet-N2/epochs.csv 2 "$SRC/configs/cifar-small.cfg" "${sched[@]}"
 expect_status 3 "the scheduled run preempted after its second epoch"
 rn 2 --resume "$TMP/lr"
 expect_status 0 "and resumed"

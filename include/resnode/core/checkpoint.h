@@ -53,8 +53,17 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step);
  * already and the caller should return RN_ERR_PREEMPTED). */
 PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool final, PetscBool *stop);
 PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step);
-/* Whether run_dir/checkpoints holds a complete checkpoint (this rank's view). */
+/* Whether run_dir/checkpoints, or a unit's (run_dir/units/NAME/checkpoints),
+ * holds a complete checkpoint (this rank's view). */
 PetscErrorCode RnCheckpointAny(const char *run_dir, PetscBool *any);
+/* The step of the newest complete checkpoint in dir/checkpoints, -1 for none
+ * (this rank's view; its fields are checked when it is restored). */
+PetscErrorCode RnCheckpointNewest(const char *dir, long long *step);
+/* A stop asked for from outside the checkpointer's ranks (another group's
+ * signal or error: units.h). Called on every step by each rank; where it
+ * says stop, the step is checkpointed and *stop set as for a signal. */
+typedef PetscErrorCode (*RnStopPoll)(void *poll_ctx, PetscBool *stop);
+PetscErrorCode RnCheckpointerSetStopPoll(RnCheckpointer ck, RnStopPoll poll, void *poll_ctx);
 PetscErrorCode RnCheckpointerDestroy(RnCheckpointer *ck);
 
 /* The handlers below, without PETSc: main's first call, so that a signal

@@ -55,6 +55,8 @@ PetscErrorCode RnConfigGetRealArray(RnConfig cfg, const char *key, int ndef, con
  * "model.layers.[0].type". */
 PetscErrorCode RnConfigGetLength(RnConfig cfg, const char *key, int *n);
 PetscBool RnConfigHas(RnConfig cfg, const char *key);
+/* Whether key is set to a string (a key that takes a number or a word, such as parallel.groups = "auto"). */
+PetscBool RnConfigIsString(RnConfig cfg, const char *key);
 /* An input error at a key ("FILE:LINE: key: <message>"), for checks that
  * involve several keys. */
 PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(3, 4);

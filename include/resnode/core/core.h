@@ -77,6 +77,12 @@ PetscErrorCode RnCtxSetGroups(RnCtx ctx, int group_count);
  * every node has as many ranks (collective). */
 PetscErrorCode RnCtxNodeCount(RnCtx ctx, int *nodes, PetscBool *balanced);
 PetscErrorCode RnCtxDestroy(RnCtx *ctx);
+/* A view of this rank's group as a world of its own (world = the group's
+ * communicator, not duplicated): what runs on one group alone (a unit's
+ * trainer, checkpoints and tables) takes it. Its leader logs; only group
+ * 0 shows progress lines. Free with RnCtxDestroyGroupView. */
+PetscErrorCode RnCtxCreateGroupView(RnCtx ctx, RnCtx *view);
+PetscErrorCode RnCtxDestroyGroupView(RnCtx *view);
 
 /* printf on world rank 0 (and into the log file). */
 PetscErrorCode RnLog(RnCtx ctx, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(2, 3);
@@ -110,6 +116,10 @@ void RnErrorReason(PetscErrorCode err, const char *message, char *buf, size_t le
 /* Called (status, reason) on the rank that ends the job with MPI_Abort (an
  * error on a group's communicator, out of memory), so the manifest can say
  * so; the run directory sets it. */
+/* While a unit queue runs, an input error, stop or non-finite loss raised
+ * on a group's communicator is the queue's to end the job with
+ * (RnUnitQueueFinish), not a reason to abort it. */
+void RnGroupErrorsCollected(PetscBool collected);
 void RnSetAbortNote(void (*note)(const char *status, const char *reason));
 PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
 

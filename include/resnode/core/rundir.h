@@ -28,6 +28,8 @@ struct RnRunDir_s {
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
   char *previous_manifest; /* rank 0: its manifest as found (NULL for none) */
+  char schedule[256]; /* the group shape and predicted busy fraction (units.h) */
+  PetscBool unit; /* a unit's directory (RnRunDirCreateUnit): borrows the run's log */
 };
 
 /* Creates (or, resuming, opens) the run directory on rank 0, checks that it
@@ -44,10 +46,16 @@ PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *re
  * for an attempt refused before it did anything. */
 PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
+/* RUN_DIR/units/<name>: the directory of one unit of work (its checkpoints
+ * and tables), seen from `view` (the ranks that train it; RnCtxCreateGroupView).
+ * Created by the view's rank 0; no lock and no manifest of its own. */
+PetscErrorCode RnRunDirCreateUnit(RnRunDir parent, RnCtx view, const char *name, RnRunDir *unit);
 /* Names the analysis command in the manifest (the job scripts run it after the job). */
 PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
+/* ... and how its units are scheduled (the manifest's "schedule"). */
+PetscErrorCode RnRunDirSetSchedule(RnRunDir rd, const char *schedule);
 
 /* Writes data to path atomically: path.tmp, fsync, rename, fsync of the directory. */
 PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len);

@@ -31,6 +31,9 @@
 typedef struct RnTrainer_s *RnTrainer;
 
 PetscErrorCode RnTrainerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions *opt, const char *experiment, RnTrainer *tr);
+/* The trainer of one unit of a queue (units.h: RnUnitQueueTrainerCreate):
+ * it owns unit_dir, names run_dir in its messages, and stops where poll asks. */
+PetscErrorCode RnTrainerSetUnit(RnTrainer tr, RnRunDir unit_dir, const char *run_dir, RnStopPoll poll, void *poll_ctx);
 /* State replicated on the ranks (owner_rank 0) or held by one rank. */
 PetscErrorCode RnTrainerAddState(RnTrainer tr, const char *name, void *data, size_t bytes, int owner_rank);
 /* State each group holds its own copy of (every group's, from its leader):

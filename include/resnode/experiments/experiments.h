@@ -24,6 +24,9 @@ typedef struct {
   /* The options prefixes of the TS objects its solves create (NULL-terminated;
    * "" is -ts_*), checked before the run starts (ode.h: RnOdeCheckOptions). */
   const char *const *ts_prefixes;
+  /* Its state is per unit (units.h: RnUnitQueue): a resume may change
+   * parallel.* (the ranks, nodes and groups it continues on). */
+  PetscBool units_resume_anywhere;
 } RnExperiment;
 
 extern const char *const RnExperimentOdePrefixes[]; /* {"", NULL}: the model's ODE */

@@ -46,6 +46,11 @@ typedef struct {
 } RnOdeOptions;
 
 void RnOdeOptionsDefault(RnOdeOptions *opt);
+/* Evaluations of the field a step of the solver makes, and a pass makes
+ * (for cost models: adaptive steps are guessed as RN_ODE_ADAPTIVE_STEPS_GUESS). */
+#define RN_ODE_ADAPTIVE_STEPS_GUESS 16
+int RnOdeStagesPerStep(const RnOdeOptions *opt);
+double RnOdeFieldEvaluationsPerPass(const RnOdeOptions *opt);
 
 typedef struct RnOde_s *RnOde;
 
