@@ -267,12 +267,8 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
       int rank = 0, world_rank = 0;
       if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
       MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-      if (rn_group_errors_collected && comm != MPI_COMM_NULL && comm != PETSC_COMM_SELF) {
-        int same;
-        MPI_Comm_compare(comm, MPI_COMM_WORLD, &same);
-        /* a group's error: the queue ends the other groups and raises it on the world */
-        if (same != MPI_IDENT && same != MPI_CONGRUENT) return n;
-      }
+      /* a group's error: the queue ends the other groups and raises it on the world */
+      if (rn_group_errors_collected && comm != MPI_COMM_NULL && comm != PETSC_COMM_SELF) return n;
       if (rank == 0) {
         if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
         const char *what = n == RN_ERR_PREEMPTED ? "stopped" : "error";

@@ -80,27 +80,34 @@ void RnScheduleSimulate(int nunits, const double *cost, int ranks, int groups, i
   *busy = *wall > 0 ? sum / (g * *wall) : 1.0;
 }
 
+int RnGroupsChooseFor(int ranks, int per_node, int nunits, const double *cost, int batch, double half, double *wall, double *busy)
+{
+  PetscBool within_node = PETSC_FALSE;
+  int groups = 0;
+
+  /* is there a shape whose groups stay within a node? (then no group spans nodes) */
+  for (int size = 1; size <= ranks && per_node; size++)
+    if (per_node % size == 0 && size <= batch) within_node = PETSC_TRUE;
+  for (int g = 1; g <= ranks; g++) {
+    const int size = ranks / g;
+    double w, b;
+    if (ranks % g || size > batch || g > RN_MAX_SIMULATED_GROUPS) continue;
+    if (within_node && per_node % size) continue;
+    RnScheduleSimulate(nunits, cost, ranks, g, batch, half, &w, &b);
+    /* more groups cost memory and more data-set rows held: only for a clear gain */
+    if (groups == 0 || w < *wall * (1 - RN_GROUPS_GAIN)) groups = g, *wall = w, *busy = b;
+  }
+  return groups;
+}
+
 PetscErrorCode RnGroupsChoose(RnCtx ctx, int nunits, const double *cost, int batch, double half, int *groups, double *wall, double *busy)
 {
-  int nodes, per_node;
-  PetscBool balanced, within_node = PETSC_FALSE;
+  int nodes;
+  PetscBool balanced;
 
   PetscFunctionBeginUser;
   PetscCall(RnCtxNodeCount(ctx, &nodes, &balanced));
-  per_node = balanced ? ctx->world_size / nodes : 0;
-  /* is there a shape whose groups stay within a node? (then no group spans nodes) */
-  for (int size = 1; size <= ctx->world_size && per_node; size++)
-    if (per_node % size == 0 && size <= batch) within_node = PETSC_TRUE;
-  *groups = 0;
-  for (int g = 1; g <= ctx->world_size; g++) {
-    const int size = ctx->world_size / g;
-    double w, b;
-    if (ctx->world_size % g || size > batch || g > RN_MAX_SIMULATED_GROUPS) continue;
-    if (within_node && per_node % size) continue;
-    RnScheduleSimulate(nunits, cost, ctx->world_size, g, batch, half, &w, &b);
-    /* more groups cost memory and more data-set rows held: only for a clear gain */
-    if (*groups == 0 || w < *wall * (1 - RN_GROUPS_GAIN)) *groups = g, *wall = w, *busy = b;
-  }
+  *groups = RnGroupsChooseFor(ctx->world_size, balanced ? ctx->world_size / nodes : 0, nunits, cost, batch, half, wall, busy);
   PetscFunctionReturn(0);
 }
 

@@ -632,4 +632,4 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes};
+const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_FALSE};

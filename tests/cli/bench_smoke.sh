@@ -23,6 +23,9 @@ bench() {
 ran=0
 want='s/iteration|ms' bench bench_nodefit "$B/bench/bench_nodefit" 2
 want='images/s' bench bench_cifar mpirun --bind-to none -n 1 "$B/bench/bench_cifar" 1 float32,bfloat16,float64 8 8
+want='queue \(parallel.groups auto\)' bench bench_schedule "$B/bench/bench_schedule" 64 8 128 30399 1.5 1.5 1.5 2.5 2.5 2.5 32.5
+# the sweep at C = 4 on 300 images, one epoch, against this build itself; the prediction at C = 8
+want='queue \(parallel.groups auto\)' bench sweep-busy.sh "$SRC/bench/sweep-busy.sh" "$TMP/cifar" "$B" "$BIN" 4 1 300 8
 want='peak RSS per rank' RESNODE_BINARY=$BIN bench data-memory.sh "$SRC/bench/data-memory.sh" "$TMP/cifar" 1 2
 # the PyTorch references, shrunk like the rest (C = 4, batch 4, one step)
 if /usr/bin/python3 -c "import torch" 2> /dev/null; then

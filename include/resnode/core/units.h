@@ -41,6 +41,8 @@ void RnScheduleSimulate(int nunits, const double *cost, int ranks, int groups, i
  * when a group must span nodes), every group with at least one image of the
  * batch a rank; ties go to fewer groups (less memory). Collective (it counts
  * the nodes). */
+/* ... the same for `ranks` ranks, per_node on every node (0: uneven). */
+int RnGroupsChooseFor(int ranks, int per_node, int nunits, const double *cost, int batch, double half, double *wall, double *busy);
 PetscErrorCode RnGroupsChoose(RnCtx ctx, int nunits, const double *cost, int batch, double half, int *groups, double *wall, double *busy);
 
 /* A queue of units for groups that do not wait for each other.
