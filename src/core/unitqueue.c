@@ -5,9 +5,14 @@
 #include <errno.h>
 #include <string.h>
 
-/* rank 0's window: the next position in the pending list, and the first
- * stop's error code (0: none) */
-enum { SLOT_NEXT, SLOT_STOP, SLOTS };
+/* Messages on the queue's own communicator (a duplicate of the world):
+ * a leader asks rank 0 for its next unit (a round trip, once a unit) and
+ * says when it is done; a stop goes from its group's leader to every other
+ * leader, who look for it after each step (MPI_Iprobe: no round trip). One-
+ * sided MPI would do the same with less code, but Open MPI 4.1 has no
+ * one-sided component for TCP between nodes (MPI_Win_allocate fails). */
+enum { TAG_REQUEST = 1, TAG_REPLY, TAG_STOP };
+enum { REQUEST_NEXT, REQUEST_DONE };
 #define RN_MAX_TABLES 8
 #define RN_TABLE_HEADER_LEN 512
 
@@ -22,11 +27,17 @@ struct RnUnitQueue_s {
   int nunits, npending;
   RnUnitInfo *units;
   int *pending; /* the units left, largest remaining work first */
-  MPI_Win win;
-  long long *slots; /* rank 0: the window's memory */
+  MPI_Comm comm;           /* the queue's messages */
+  int next;                /* rank 0: the next position in the pending list */
+  int done_leaders;        /* rank 0: leaders of other groups that are done */
+  long long stop;          /* the highest ranked stop this rank knows of (0: none) */
+  int stops_received;
+  int *stops_sent;         /* leaders: stop messages sent, by world rank */
+  MPI_Request *sends;      /* ... their requests and values (two ranks of stop: at most 2 a leader) */
+  long long *sent;
+  int nsends;
   UnitTable tables[RN_MAX_TABLES];
   int ntables;
-  PetscBool stopped; /* this group has seen the stop */
 };
 
 static void UnitDir(RnUnitQueue q, int unit, char *buf, size_t len) { snprintf(buf, len, "%s/units/%s", q->rd->path, q->units[unit].name); }
@@ -64,7 +75,7 @@ PetscErrorCode RnUnitQueueCreate(RnCtx ctx, RnRunDir rd, int nunits, const RnUni
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&q));
-  q->ctx = ctx, q->rd = rd, q->nunits = nunits;
+  q->ctx = ctx, q->rd = rd, q->nunits = nunits, q->comm = MPI_COMM_NULL;
   PetscCall(RnCtxCreateGroupView(ctx, &q->view));
   PetscCall(PetscMalloc2(nunits, &q->units, nunits, &q->pending));
   PetscCall(PetscArraycpy(q->units, units, nunits));
@@ -76,13 +87,8 @@ PetscErrorCode RnUnitQueueCreate(RnCtx ctx, RnRunDir rd, int nunits, const RnUni
   }
   PetscCallMPI(MPI_Bcast(&q->npending, 1, MPI_INT, 0, ctx->world));
   PetscCallMPI(MPI_Bcast(q->pending, q->npending, MPI_INT, 0, ctx->world));
-  PetscCallMPI(MPI_Win_allocate(ctx->world_rank == 0 ? SLOTS * (MPI_Aint)sizeof(long long) : 0, sizeof(long long), MPI_INFO_NULL, ctx->world, &q->slots, &q->win));
-  if (ctx->world_rank == 0) {
-    PetscCallMPI(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win));
-    for (int i = 0; i < SLOTS; i++) q->slots[i] = 0;
-    PetscCallMPI(MPI_Win_unlock(0, q->win));
-  }
-  PetscCallMPI(MPI_Barrier(ctx->world));
+  PetscCallMPI(MPI_Comm_dup(ctx->world, &q->comm));
+  PetscCall(PetscCalloc3(ctx->world_size, &q->stops_sent, 2 * ctx->world_size, &q->sends, 2 * ctx->world_size, &q->sent));
   RnGroupErrorsCollected(PETSC_TRUE);
   if (finished) PetscCall(RnLog(ctx, "units: %d of %d finished already (their checkpoints in %s/units)\n", finished, nunits, rd->path));
   if (q->npending) {
@@ -107,67 +113,117 @@ PetscErrorCode RnUnitQueueAddTable(RnUnitQueue q, const char *name, const char *
 
 RnCtx RnUnitQueueGroupView(RnUnitQueue q) { return q->view; }
 
-/* The leader's look at the stop slot. */
-static PetscErrorCode ReadStop(RnUnitQueue q, long long *code)
-{
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win));
-  PetscCallMPI(MPI_Fetch_and_op(NULL, code, MPI_LONG_LONG, 0, SLOT_STOP, MPI_NO_OP, q->win));
-  PetscCallMPI(MPI_Win_unlock(0, q->win));
-  PetscFunctionReturn(0);
-}
-
-/* A stop's code in the window, ranked: an error (input, non-finite) outranks
- * a signal's stop, so MPI_MAX keeps the cause to report. (Fetch-and-op, not
- * compare-and-swap: Open MPI 4.1's osc/rdma over shared memory crashes on
- * the latter.) */
+/* A stop's code, ranked: an error (input, non-finite) outranks a signal's
+ * stop, so the highest ranked one is the cause to report. */
 #define STOP_RANK_SHIFT 16
 #define STOP_CODE_MASK ((1LL << STOP_RANK_SHIFT) - 1)
+static long long RankedStop(long long code) { return ((long long)(code == RN_ERR_PREEMPTED ? 1 : 2) << STOP_RANK_SHIFT) | code; }
+
+/* A leader posts a stop to every other group's leader. */
 static PetscErrorCode RaiseStop(RnUnitQueue q, long long code)
 {
-  const long long ranked = ((long long)(code == RN_ERR_PREEMPTED ? 1 : 2) << STOP_RANK_SHIFT) | code;
-  long long was;
+  RnCtx ctx = q->ctx;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win));
-  PetscCallMPI(MPI_Fetch_and_op(&ranked, &was, MPI_LONG_LONG, 0, SLOT_STOP, MPI_MAX, q->win));
-  PetscCallMPI(MPI_Win_unlock(0, q->win));
+  if (q->stop >= RankedStop(code)) PetscFunctionReturn(0);
+  q->stop = RankedStop(code);
+  for (int g = 0; g < ctx->group_count; g++) {
+    const int leader = g * ctx->group_size;
+    if (leader == ctx->world_rank) continue;
+    q->sent[q->nsends] = q->stop;
+    PetscCallMPI(MPI_Isend(&q->sent[q->nsends], 1, MPI_LONG_LONG, leader, TAG_STOP, q->comm, &q->sends[q->nsends]));
+    q->nsends++;
+    q->stops_sent[leader]++;
+  }
   PetscFunctionReturn(0);
 }
 
-/* The trainers' stop poll: a signal here is posted for the other groups;
- * a stop posted by another group stops this one. Only the leader looks;
- * the checkpointer's Allreduce over the group tells the others. */
+/* Stops that reached this leader (without waiting). */
+static PetscErrorCode ReceiveStops(RnUnitQueue q)
+{
+  int flag = 1;
+
+  PetscFunctionBeginUser;
+  while (flag) {
+    MPI_Status st;
+    PetscCallMPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_STOP, q->comm, &flag, &st));
+    if (flag) {
+      long long code;
+      PetscCallMPI(MPI_Recv(&code, 1, MPI_LONG_LONG, st.MPI_SOURCE, TAG_STOP, q->comm, MPI_STATUS_IGNORE));
+      q->stop = PetscMax(q->stop, code);
+      q->stops_received++;
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 answers a leader's request. */
+static PetscErrorCode Answer(RnUnitQueue q, int source, int request)
+{
+  PetscFunctionBeginUser;
+  if (request == REQUEST_DONE) q->done_leaders++;
+  else {
+    const int taken = q->stop || q->next >= q->npending ? -1 : q->next++;
+    PetscCallMPI(MPI_Send(&taken, 1, MPI_INT, source, TAG_REPLY, q->comm));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 answers the requests waiting (without waiting for more). */
+static PetscErrorCode Serve(RnUnitQueue q)
+{
+  int flag = 1;
+
+  PetscFunctionBeginUser;
+  if (q->ctx->world_rank != 0) PetscFunctionReturn(0);
+  while (flag) {
+    MPI_Status st;
+    int request;
+    PetscCallMPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, q->comm, &flag, &st));
+    if (!flag) break;
+    PetscCallMPI(MPI_Recv(&request, 1, MPI_INT, st.MPI_SOURCE, TAG_REQUEST, q->comm, MPI_STATUS_IGNORE));
+    PetscCall(Answer(q, st.MPI_SOURCE, request));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The trainers' stop poll: a stop posted by another group stops this one
+ * (a signal here is the trainer's own). Only the leader looks; the
+ * checkpointer's Allreduce over the group tells the others. Rank 0 also
+ * answers the other leaders here, once a step. */
 static PetscErrorCode PollStop(void *poll_ctx, PetscBool *stop)
 {
   RnUnitQueue q = poll_ctx;
-  long long code = 0;
 
   PetscFunctionBeginUser;
   *stop = PETSC_FALSE;
   if (q->ctx->group_rank != 0) PetscFunctionReturn(0);
-  PetscCall(ReadStop(q, &code));
-  *stop = code ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(Serve(q));
+  PetscCall(ReceiveStops(q));
+  if (RnSignalPending()) PetscCall(RaiseStop(q, RN_ERR_PREEMPTED));
+  *stop = q->stop ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode RnUnitQueueNext(RnUnitQueue q, int *unit)
 {
-  long long taken = -1, code = 0;
+  int taken = -1;
 
   PetscFunctionBeginUser;
   if (q->ctx->group_rank == 0) {
-    const long long one = 1;
+    const int request = REQUEST_NEXT;
     /* a signal between units is a stop like any other */
     if (RnSignalPending()) PetscCall(RaiseStop(q, RN_ERR_PREEMPTED));
-    PetscCall(ReadStop(q, &code));
-    if (!code) {
-      PetscCallMPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win));
-      PetscCallMPI(MPI_Fetch_and_op(&one, &taken, MPI_LONG_LONG, 0, SLOT_NEXT, MPI_SUM, q->win));
-      PetscCallMPI(MPI_Win_unlock(0, q->win));
+    PetscCall(ReceiveStops(q));
+    if (q->ctx->world_rank == 0) {
+      PetscCall(Serve(q));
+      if (!q->stop && q->next < q->npending) taken = q->next++;
+    } else if (!q->stop) {
+      PetscCallMPI(MPI_Send(&request, 1, MPI_INT, 0, TAG_REQUEST, q->comm));
+      PetscCallMPI(MPI_Recv(&taken, 1, MPI_INT, 0, TAG_REPLY, q->comm, MPI_STATUS_IGNORE));
     }
   }
-  PetscCallMPI(MPI_Bcast(&taken, 1, MPI_LONG_LONG, 0, q->ctx->group));
+  PetscCallMPI(MPI_Bcast(&taken, 1, MPI_INT, 0, q->ctx->group));
   *unit = taken >= 0 && taken < q->npending ? q->pending[taken] : -1;
   PetscFunctionReturn(0);
 }
@@ -235,22 +291,40 @@ PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err)
 {
   RnCtx ctx = q->ctx;
   long long cause = 0;
-  int candidate, first;
+  int candidate, first, *expected;
   char message[1024] = "";
 
   PetscFunctionBeginUser;
   RnGroupErrorsCollected(PETSC_FALSE);
   if (err && !Collective(err)) PetscFunctionReturn(err);
-  /* the other groups stop at their next step */
-  if (err && ctx->group_rank == 0) PetscCall(RaiseStop(q, err));
-  PetscCallMPI(MPI_Barrier(ctx->world));
-  if (ctx->world_rank == 0) {
-    PetscCallMPI(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win));
-    cause = q->slots[SLOT_STOP] & STOP_CODE_MASK;
-    PetscCallMPI(MPI_Win_unlock(0, q->win));
+  if (ctx->group_rank == 0) {
+    const int request = REQUEST_DONE;
+    /* the other groups stop at their next step */
+    if (err) PetscCall(RaiseStop(q, err));
+    if (ctx->world_rank != 0) PetscCallMPI(MPI_Send(&request, 1, MPI_INT, 0, TAG_REQUEST, q->comm));
+    else
+      /* rank 0 answers the others until every group is done */
+      while (q->done_leaders < ctx->group_count - 1) {
+        MPI_Status st;
+        int req;
+        PetscCallMPI(MPI_Recv(&req, 1, MPI_INT, MPI_ANY_SOURCE, TAG_REQUEST, q->comm, &st));
+        PetscCall(Answer(q, st.MPI_SOURCE, req));
+      }
   }
-  PetscCallMPI(MPI_Bcast(&cause, 1, MPI_LONG_LONG, 0, ctx->world));
-  /* the message of the lowest rank that failed with the first cause */
+  /* every stop message sent is received: the counts tell each leader how many more */
+  PetscCall(PetscMalloc1(ctx->world_size, &expected));
+  PetscCallMPI(MPI_Allreduce(q->stops_sent, expected, ctx->world_size, MPI_INT, MPI_SUM, ctx->world));
+  for (int i = q->stops_received; i < expected[ctx->world_rank]; i++) {
+    long long code;
+    PetscCallMPI(MPI_Recv(&code, 1, MPI_LONG_LONG, MPI_ANY_SOURCE, TAG_STOP, q->comm, MPI_STATUS_IGNORE));
+    q->stop = PetscMax(q->stop, code);
+  }
+  PetscCall(PetscFree(expected));
+  PetscCallMPI(MPI_Waitall(q->nsends, q->sends, MPI_STATUSES_IGNORE));
+  q->nsends = 0;
+  PetscCallMPI(MPI_Allreduce(&q->stop, &cause, 1, MPI_LONG_LONG, MPI_MAX, ctx->world));
+  cause &= STOP_CODE_MASK;
+  /* the message of the lowest rank that failed with the cause */
   candidate = cause && err == (PetscErrorCode)cause ? ctx->world_rank : ctx->world_size;
   PetscCallMPI(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, ctx->world));
   if (cause && first < ctx->world_size) {
@@ -260,7 +334,7 @@ PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err)
   /* the run's tables, whatever the outcome: no finished row is lost */
   if (ctx->world_rank == 0)
     for (int i = 0; i < q->ntables; i++) PetscCall(MergeTable(q, &q->tables[i]));
-  PetscCallMPI(MPI_Win_free(&q->win));
+  PetscCallMPI(MPI_Comm_free(&q->comm));
   PetscCheck(!cause, ctx->world, (PetscErrorCode)cause, "%s", message);
   PetscFunctionReturn(0);
 }
@@ -269,7 +343,8 @@ PetscErrorCode RnUnitQueueDestroy(RnUnitQueue *q)
 {
   PetscFunctionBeginUser;
   if (!q || !*q) PetscFunctionReturn(0);
-  if ((*q)->win != MPI_WIN_NULL) PetscCallMPI(MPI_Win_free(&(*q)->win));
+  if ((*q)->comm != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&(*q)->comm));
+  PetscCall(PetscFree3((*q)->stops_sent, (*q)->sends, (*q)->sent));
   PetscCall(RnCtxDestroyGroupView(&(*q)->view));
   PetscCall(PetscFree2((*q)->units, (*q)->pending));
   PetscCall(PetscFree(*q));

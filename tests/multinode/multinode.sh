@@ -69,8 +69,8 @@ done
 # SIGUSR1 once a unit has finished an epoch (mpirun forwards it to every
 # node's ranks), then resumed from copies of the run directory on 1 node and
 # on 2 nodes (one group per node: groups of 2 ranks, as before)
-long=("${cifar[@]}" --set data.fold=-1 --set model.channels=8 --set train.epochs=3 --set data.max_train=0 --set checkpoint.every_seconds=0)
-"${RN_MAKE_CIFAR:?}" "$TMP/img" 300 > /dev/null || bad "could not generate images"
+long=("${cifar[@]}" --set data.fold=-1 --set model.channels=8 --set train.epochs=2 --set data.max_train=0 --set checkpoint.every_seconds=0)
+"${RN_MAKE_CIFAR:?}" "$TMP/img" 200 > /dev/null || bad "could not generate images"
 timeout 600 mpirun --bind-to none -n 6 "$BIN" "${long[@]}" --set parallel.groups=3 --set "run.dir=\"$TMP/uncut\"" > "$TMP/uncut.out" 2>&1
 status=$? err=$TMP/uncut.out
 expect_status 0 "the uninterrupted reference (9 units, one host)"
@@ -80,7 +80,8 @@ for i in $(seq 1 1200); do
   [ "$(cat "$TMP"/cut/units/*/epochs.csv 2> /dev/null | grep -c ',resnet,\|,ode,')" -ge 1 ] && break
   sleep 0.05
 done
-kill -USR1 $pid
+# to mpirun itself ($pid is `timeout`, exec'ed by the subshell, which would die of it)
+kill -USR1 "$(pgrep -P $pid mpirun)"
 wait $pid
 status=$? err=$TMP/cut.out
 expect_status 3 "the 3-node run stopped by SIGUSR1"
