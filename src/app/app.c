@@ -324,6 +324,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     RnConfigDestroy(&cfg);
     return err;
   }
+  PetscCall(RnRunDirGatherPeakMemory(rd));
   PetscCall(RnRunDirSetStatus(rd, "done", "finished"));
   PetscCall(WarnUnusedOptions(ctx));
   PetscCall(Conclude(ctx, rd, experiment, plot));

@@ -216,8 +216,27 @@ PetscErrorCode RnConfigGetPath(RnConfig cfg, const char *key, const char *def, i
   if (strlen(joined) >= len) PetscCall(RnConfigError(cfg, key, "the path '%s' is too long (at most %zu characters)", joined, len - 1));
   PetscCall(PetscStrncpy(value, joined, len));
   if (strcmp(value, raw)) snprintf(hint, sizeof hint, " (resolved from '%s' relative to %s)", raw, relative_to);
-  if (must_exist == 1 && (stat(value, &st) || !S_ISREG(st.st_mode) || access(value, R_OK))) PetscCall(RnConfigError(cfg, key, "no readable file '%s'%s", value, hint));
-  if (must_exist == 2 && (stat(value, &st) || !S_ISDIR(st.st_mode))) PetscCall(RnConfigError(cfg, key, "no such directory '%s'%s", value, hint));
+  if (must_exist) {
+    /* every rank looks on its own host: a path missing on some nodes only is
+     * an input error on all ranks (not a hang), naming the first such host */
+    const int bad = must_exist == 1 ? (stat(value, &st) || !S_ISREG(st.st_mode) || access(value, R_OK)) : (stat(value, &st) || !S_ISDIR(st.st_mode));
+    int rank, size, counts[2] = {bad, 0}, sums[2], first;
+    char host[MPI_MAX_PROCESSOR_NAME] = "", where[MPI_MAX_PROCESSOR_NAME + 160] = "";
+    PetscCallMPI(MPI_Comm_rank(cfg->comm, &rank));
+    PetscCallMPI(MPI_Comm_size(cfg->comm, &size));
+    PetscCallMPI(MPI_Allreduce(counts, sums, 1, MPI_INT, MPI_SUM, cfg->comm));
+    counts[1] = bad ? rank : size;
+    PetscCallMPI(MPI_Allreduce(counts + 1, &first, 1, MPI_INT, MPI_MIN, cfg->comm));
+    if (sums[0] > 0 && sums[0] < size) {
+      int hlen;
+      if (rank == first) MPI_Get_processor_name(host, &hlen);
+      PetscCallMPI(MPI_Bcast(host, sizeof host, MPI_CHAR, first, cfg->comm));
+      snprintf(where, sizeof where, " on host %s (rank %d; %d of the %d ranks do not see it, the others do: put it on a file system every node mounts, or at this path on every node)", host, first,
+               sums[0], size);
+    }
+    if (sums[0] && must_exist == 1) PetscCall(RnConfigError(cfg, key, "no readable file '%s'%s%s", value, hint, where));
+    if (sums[0] && must_exist == 2) PetscCall(RnConfigError(cfg, key, "no such directory '%s'%s%s", value, hint, where));
+  }
   if (s && value[0]) config_setting_set_string(s, value);
   PetscFunctionReturn(0);
 }

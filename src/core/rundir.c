@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -275,7 +276,7 @@ static void JsonString(char *out, size_t len, const char *in)
 static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
   char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], schedule_json[600], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], schedule_json[600], data_json[300], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
     hosts_json[2 * sizeof rd->rank_hosts];
   int mpi_len;
 
@@ -290,6 +291,7 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   JsonString(cpu_json, sizeof cpu_json, cpu);
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
   JsonString(schedule_json, sizeof schedule_json, rd->schedule);
+  JsonString(data_json, sizeof data_json, rd->data_copies);
   JsonString(reason_json, sizeof reason_json, reason ? reason : "");
   JsonString(analysis_json, sizeof analysis_json, rd->analysis);
   JsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
@@ -297,9 +299,9 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   snprintf(text, len,
            "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"analysis\": %s\n}\n",
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s\n}\n",
            RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, analysis_json);
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json, rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json);
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
@@ -355,6 +357,44 @@ PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(rd->kernels, kernels, sizeof rd->kernels));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirSetDataCopies(RnRunDir rd, int copies, double bytes, int nodes)
+{
+  char size[32];
+
+  PetscFunctionBeginUser;
+  RnFormatBytes(bytes, size, sizeof size);
+  PetscCall(PetscSNPrintf(rd->data_copies, sizeof rd->data_copies, "%d cop%s of %s on %d node(s)%s", copies, copies == 1 ? "y" : "ies", size, nodes, copies == nodes ? ", one a node" : ""));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirGatherPeakMemory(RnRunDir rd)
+{
+  RnCtx ctx = rd->ctx;
+  struct rusage ru;
+  double mine, *all = NULL;
+
+  PetscFunctionBeginUser;
+  getrusage(RUSAGE_SELF, &ru);
+  mine = (double)ru.ru_maxrss / 1024.0; /* kB on Linux */
+  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(ctx->world_size, &all));
+  PetscCallMPI(MPI_Gather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, ctx->world));
+  if (ctx->world_rank == 0) {
+    size_t used = 0;
+    double lo = all[0], hi = all[0];
+    int at = 0;
+    used += (size_t)snprintf(rd->peak_rss, sizeof rd->peak_rss, "[");
+    for (int r = 0; r < ctx->world_size && used + 16 < sizeof rd->peak_rss; r++) used += (size_t)snprintf(rd->peak_rss + used, sizeof rd->peak_rss - used, "%s%.1f", r ? ", " : "", all[r]);
+    snprintf(rd->peak_rss + used, sizeof rd->peak_rss - used, "]");
+    for (int r = 1; r < ctx->world_size; r++) {
+      lo = PetscMin(lo, all[r]);
+      if (all[r] > hi) hi = all[r], at = r;
+    }
+    PetscCall(RnLog(ctx, "peak resident memory per rank: %.0f to %.0f MB (the most on rank %d); all in the manifest (peak_rss_mb)\n", lo, hi, at));
+    PetscCall(PetscFree(all));
+  }
   PetscFunctionReturn(0);
 }
 

@@ -64,6 +64,16 @@ PetscErrorCode RnDatasetCreate(MPI_Comm comm, int n, int channels, int h, int w,
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnDatasetCopies(RnDataset ds, int *copies, double *bytes)
+{
+  const int writer = RnDatasetWriter(ds);
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(&writer, copies, 1, MPI_INT, MPI_SUM, ds->comm));
+  *bytes = (double)ds->region_len;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnDatasetPublish(RnDataset ds)
 {
   PetscFunctionBeginUser;

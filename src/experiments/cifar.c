@@ -504,6 +504,16 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s)\n", rc.all->n - o->validation, o->validation,
                     rc.test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size));
 
+  {
+    /* one copy of the images a node (data.h): said, so that a cluster run can be checked */
+    int copies, nodes;
+    double bytes;
+    PetscBool balanced;
+    PetscCall(RnDatasetCopies(rc.all, &copies, &bytes));
+    PetscCall(RnCtxNodeCount(ctx, &nodes, &balanced));
+    PetscCall(RnRunDirSetDataCopies(rd, copies, bytes, nodes));
+    PetscCall(RnLog(ctx, "data: the training set in %s\n", rd->data_copies));
+  }
   PetscCall(RnLog(ctx, "schedule: %s\n", o->group_shape));
   PetscCall(RnRunDirSetSchedule(rd, o->group_shape));
   PetscCall(PetscMalloc1(nunits, &units));

@@ -37,10 +37,9 @@ order=$(sed -n 's/^units: 6 to train on 2 group(s), largest first, each group ta
 [ "$order" = "ode-fold0, ode-fold1, resnet-N4-fold0, resnet-N4-fold1, resnet-N1-fold0, resnet-N1-fold1" ] && ok "units handed out largest first: $order" || bad "unit order: '$order'"
 grep -q '"schedule": "2 group(s) of 1 rank(s); predicted busy fraction' "$TMP/two/manifest.json" && ok "the manifest says the group shape and its predicted busy fraction" || bad "manifest: $(grep schedule "$TMP/two/manifest.json")"
 ls "$TMP"/two/units/*/checkpoints/*.done > /dev/null 2>&1 && [ "$(ls -d "$TMP"/two/units/*/ | wc -l)" -eq 6 ] && ok "one directory of checkpoints and tables a unit" || bad "units: $(ls "$TMP/two/units")"
-# the groups did not train in lock-step: group 1 started its second unit
-# before group 0 finished its first (both ODEs take the same time, so compare
-# the unit logs' order instead: each group's units follow one another)
-g0=$(grep -c '^group 0: ' "$out"); g1=$(grep -c '^group 1: ' "$out")
+# both groups took units from the queue (final.csv's group column: which
+# group takes which unit is the queue's, but each takes one at the start)
+g0=$(awk -F, 'NR > 1 && $1 == 0' "$TMP/two/final.csv" | wc -l); g1=$(awk -F, 'NR > 1 && $1 == 1' "$TMP/two/final.csv" | wc -l)
 [ $((g0 + g1)) -eq 6 ] && [ "$g0" -ge 1 ] && [ "$g1" -ge 1 ] && ok "both groups took units from the queue ($g0 and $g1)" || bad "units per group: $g0 and $g1"
 
 # the check of the PETSc options reads TS's options with -help on: its lists

@@ -10,7 +10,13 @@
 #  - a run on 3 nodes stopped by a signal (every node's ranks checkpoint
 #    their units into the shared run directory) resumes on 1 node and on 2
 #    nodes, and both end bitwise equal to the uninterrupted run, with exactly
-#    its rows.
+#    its rows;
+#  - one copy of the data a node (the manifest's data_copies), and every
+#    rank's peak resident memory in the manifest;
+#  - a data.dir on one node only: an input error (exit 2) naming the other
+#    host, no hang;
+#  - the mission's command, mpirun -n 64 resnode-mpi configs/cifar.cfg
+#    (shrunk), on 2 nodes of 32 ranks (oversubscribed).
 # Needs root (ip netns); elsewhere one "skipped:" line.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +27,27 @@ fi
 ip netns del rn-probe
 D=$TMP/cluster
 trap 'bash "$here/cluster.sh" down "$D"; rm -rf "$TMP"' EXIT
-bash "$here/cluster.sh" up 3 "$D" > "$TMP/up.log" 2>&1 || { bad "the cluster did not come up: $(cat "$TMP/up.log")"; finish; exit 1; }
+bash "$here/cluster.sh" up 3 "$D" > "$TMP/up.log" 2>&1 || { bad "the cluster did not come up: $(cat "$TMP/up.log")"; # a data.dir that one node has and the other does not (DIR/node-local is
+# each node's own): an input error on every rank, naming the host without it
+mkdir -p "$D/local/rn1/cifar"
+cp "$TMP"/img/*.bin "$D/local/rn1/cifar/"
+(. "$D/mpirun-env" && exec timeout 120 mpirun --bind-to none --hostfile "$TMP/hostfile2" -n 4 "$BIN" "${cifar[@]}" --set "data.dir=\"$D/node-local/cifar\"" --set "run.dir=\"$TMP/local\"") > "$TMP/local.out" 2>&1
+status=$? err=$TMP/local.out
+expect_status 2 "data.dir on rn1 only"
+expect_message "no such directory '$D/node-local/cifar' on host rn2" "the error names the node without it"
+
+# the mission's command on the cluster: 64 ranks on 2 nodes of 32
+# (oversubscribed), configs/cifar.cfg shrunk, parallel.groups as it ships ("auto")
+printf '%s slots=32\n%s slots=32\n' "$(sed -n 1p "$D/hostfile" | cut -d' ' -f1)" "$(sed -n 2p "$D/hostfile" | cut -d' ' -f1)" > "$TMP/hostfile64"
+start=$(date +%s)
+(. "$D/mpirun-env" && exec timeout 600 mpirun --bind-to none --hostfile "$TMP/hostfile64" -n 64 "$BIN" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=640 --set data.max_test=64 \
+  --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0 --set "run.dir=\"$TMP/mission\"") > "$TMP/mission.out" 2>&1
+status=$? err=$TMP/mission.out
+expect_status 0 "mpirun -n 64 resnode-mpi configs/cifar.cfg (shrunk) on 2 nodes of 32 ranks, in $(($(date +%s) - start)) s"
+[ "$(hosts "$TMP/mission")" = "rn1:0-31 rn2:32-63" ] && ok "  ranks 0-31 on rn1, 32-63 on rn2" || bad "  rank_hosts: $(hosts "$TMP/mission")"
+grep -q '^schedule: .*chosen by parallel.groups = "auto"' "$TMP/mission.out" && ok "  $(grep '^schedule:' "$TMP/mission.out")" || bad "  schedule: $(grep schedule "$TMP/mission.out")"
+echo "  $(grep 'peak resident memory' "$TMP/mission.out")"
+finish; exit 1; }
 ok "3 nodes up: $(tr '\n' ' ' < "$D/hostfile")"
 "${RN_MAKE_CIFAR:?}" "$TMP/img" 60 > /dev/null || bad "could not generate images"
 cifar=("$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=120 --set data.max_test=30 --set model.channels=4 --set 'model.depths=[1,2]'
@@ -58,6 +84,9 @@ for nodes in 3 2; do
   grep -q "in $nodes group(s)" "$TMP/nodes$nodes.out" && ok "  one group per node: $nodes groups" || bad "  groups: $(grep 'group(s)' "$TMP/nodes$nodes.out" | head -1)"
   want=$(for i in $(seq 1 "$nodes"); do printf 'rn%d:%d-%d ' "$i" $((2 * i - 2)) $((2 * i - 1)); done)
   [ "$(hosts "$TMP/nodes$nodes")" = "${want% }" ] && ok "  each group's ranks on one host, every host different: $(hosts "$TMP/nodes$nodes")" || bad "  rank_hosts: '$(hosts "$TMP/nodes$nodes")', expected '${want% }'"
+  grep -q "\"data_copies\": \"$nodes copies of .* on $nodes node(s), one a node\"" "$TMP/nodes$nodes/manifest.json" && ok "  one copy of the images a node: $(sed -n 's/.*"data_copies": "\(.*\)".*/\1/p' "$TMP/nodes$nodes/manifest.json")" || bad "  data copies: $(grep data_copies "$TMP/nodes$nodes/manifest.json")"
+  rss=$(sed -n 's/.*"peak_rss_mb": \[\(.*\)\].*/\1/p' "$TMP/nodes$nodes/manifest.json")
+  [ "$(echo "$rss" | tr ',' '\n' | grep -c '[0-9]')" -eq $ranks ] && ok "  peak resident memory of each rank (MB): $rss" || bad "  peak_rss_mb: '$rss'"
   timeout 300 mpirun --bind-to none -n $ranks "$BIN" "${cifar[@]}" --set parallel.groups=$nodes --set "run.dir=\"$TMP/one$nodes\"" > "$TMP/one$nodes.out" 2>&1
   status=$? err=$TMP/one$nodes.out
   expect_status 0 "the same units on one host ($nodes groups)"
@@ -66,7 +95,27 @@ for nodes in 3 2; do
 done
 
 # checkpoints across node counts: 9 units (3 folds) on 3 nodes, stopped by
-# SIGUSR1 once a unit has finished an epoch (mpirun forwards it to every
+# SIGUSR1 once a unit has # a data.dir that one node has and the other does not (DIR/node-local is
+# each node's own): an input error on every rank, naming the host without it
+mkdir -p "$D/local/rn1/cifar"
+cp "$TMP"/img/*.bin "$D/local/rn1/cifar/"
+(. "$D/mpirun-env" && exec timeout 120 mpirun --bind-to none --hostfile "$TMP/hostfile2" -n 4 "$BIN" "${cifar[@]}" --set "data.dir=\"$D/node-local/cifar\"" --set "run.dir=\"$TMP/local\"") > "$TMP/local.out" 2>&1
+status=$? err=$TMP/local.out
+expect_status 2 "data.dir on rn1 only"
+expect_message "no such directory '$D/node-local/cifar' on host rn2" "the error names the node without it"
+
+# the mission's command on the cluster: 64 ranks on 2 nodes of 32
+# (oversubscribed), configs/cifar.cfg shrunk, parallel.groups as it ships ("auto")
+printf '%s slots=32\n%s slots=32\n' "$(sed -n 1p "$D/hostfile" | cut -d' ' -f1)" "$(sed -n 2p "$D/hostfile" | cut -d' ' -f1)" > "$TMP/hostfile64"
+start=$(date +%s)
+(. "$D/mpirun-env" && exec timeout 600 mpirun --bind-to none --hostfile "$TMP/hostfile64" -n 64 "$BIN" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=640 --set data.max_test=64 \
+  --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0 --set "run.dir=\"$TMP/mission\"") > "$TMP/mission.out" 2>&1
+status=$? err=$TMP/mission.out
+expect_status 0 "mpirun -n 64 resnode-mpi configs/cifar.cfg (shrunk) on 2 nodes of 32 ranks, in $(($(date +%s) - start)) s"
+[ "$(hosts "$TMP/mission")" = "rn1:0-31 rn2:32-63" ] && ok "  ranks 0-31 on rn1, 32-63 on rn2" || bad "  rank_hosts: $(hosts "$TMP/mission")"
+grep -q '^schedule: .*chosen by parallel.groups = "auto"' "$TMP/mission.out" && ok "  $(grep '^schedule:' "$TMP/mission.out")" || bad "  schedule: $(grep schedule "$TMP/mission.out")"
+echo "  $(grep 'peak resident memory' "$TMP/mission.out")"
+finished an epoch (mpirun forwards it to every
 # node's ranks), then resumed from copies of the run directory on 1 node and
 # on 2 nodes (one group per node: groups of 2 ranks, as before)
 long=("${cifar[@]}" --set data.fold=-1 --set model.channels=8 --set train.epochs=2 --set data.max_train=0 --set checkpoint.every_seconds=0)
@@ -100,4 +149,24 @@ status=$? err=$TMP/cut2.out
 expect_status 0 "resumed on 2 nodes (2 groups of 2 ranks)"
 [ "$(hosts "$TMP/cut2")" = "rn1:0-1 rn2:2-3" ] && ok "  its ranks on rn1 and rn2" || bad "  rank_hosts: $(hosts "$TMP/cut2")"
 same_units "$TMP/uncut" "$TMP/cut2" 9
+# a data.dir that one node has and the other does not (DIR/node-local is
+# each node's own): an input error on every rank, naming the host without it
+mkdir -p "$D/local/rn1/cifar"
+cp "$TMP"/img/*.bin "$D/local/rn1/cifar/"
+(. "$D/mpirun-env" && exec timeout 120 mpirun --bind-to none --hostfile "$TMP/hostfile2" -n 4 "$BIN" "${cifar[@]}" --set "data.dir=\"$D/node-local/cifar\"" --set "run.dir=\"$TMP/local\"") > "$TMP/local.out" 2>&1
+status=$? err=$TMP/local.out
+expect_status 2 "data.dir on rn1 only"
+expect_message "no such directory '$D/node-local/cifar' on host rn2" "the error names the node without it"
+
+# the mission's command on the cluster: 64 ranks on 2 nodes of 32
+# (oversubscribed), configs/cifar.cfg shrunk, parallel.groups as it ships ("auto")
+printf '%s slots=32\n%s slots=32\n' "$(sed -n 1p "$D/hostfile" | cut -d' ' -f1)" "$(sed -n 2p "$D/hostfile" | cut -d' ' -f1)" > "$TMP/hostfile64"
+start=$(date +%s)
+(. "$D/mpirun-env" && exec timeout 600 mpirun --bind-to none --hostfile "$TMP/hostfile64" -n 64 "$BIN" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=640 --set data.max_test=64 \
+  --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0 --set "run.dir=\"$TMP/mission\"") > "$TMP/mission.out" 2>&1
+status=$? err=$TMP/mission.out
+expect_status 0 "mpirun -n 64 resnode-mpi configs/cifar.cfg (shrunk) on 2 nodes of 32 ranks, in $(($(date +%s) - start)) s"
+[ "$(hosts "$TMP/mission")" = "rn1:0-31 rn2:32-63" ] && ok "  ranks 0-31 on rn1, 32-63 on rn2" || bad "  rank_hosts: $(hosts "$TMP/mission")"
+grep -q '^schedule: .*chosen by parallel.groups = "auto"' "$TMP/mission.out" && ok "  $(grep '^schedule:' "$TMP/mission.out")" || bad "  schedule: $(grep schedule "$TMP/mission.out")"
+echo "  $(grep 'peak resident memory' "$TMP/mission.out")"
 finish

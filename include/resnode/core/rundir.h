@@ -28,6 +28,8 @@ struct RnRunDir_s {
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
   char *previous_manifest; /* rank 0: its manifest as found (NULL for none) */
+  char data_copies[128]; /* the data set's copies (one a node), for the manifest */
+  char peak_rss[4096];   /* rank 0: each rank's peak resident memory in MB, a JSON array */
   char schedule[256]; /* the group shape and predicted busy fraction (units.h) */
   PetscBool unit; /* a unit's directory (RnRunDirCreateUnit): borrows the run's log */
 };
@@ -54,6 +56,10 @@ PetscErrorCode RnRunDirCreateUnit(RnRunDir parent, RnCtx view, const char *name,
 PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
+/* ... the copies of its data set ("3 copies of 46.1 MB, one a node") */
+PetscErrorCode RnRunDirSetDataCopies(RnRunDir rd, int copies, double bytes, int nodes);
+/* Collective: each rank's peak resident memory, for the manifest and the log. */
+PetscErrorCode RnRunDirGatherPeakMemory(RnRunDir rd);
 /* ... and how its units are scheduled (the manifest's "schedule"). */
 PetscErrorCode RnRunDirSetSchedule(RnRunDir rd, const char *schedule);
 

@@ -63,6 +63,9 @@ void RnDatasetSetShared(PetscBool shared);
  * mapping of it is write-protected (mprotect), so a stray write is a crash,
  * never a silently wrong result on another rank. */
 PetscErrorCode RnDatasetPublish(RnDataset ds);
+/* The copies of the data set the ranks of its communicator hold (one a node
+ * when shared), and the bytes of one. Collective. */
+PetscErrorCode RnDatasetCopies(RnDataset ds, int *copies, double *bytes);
 PetscErrorCode RnDatasetDestroy(RnDataset *ds);
 
 /* A partition by the permutation perm of (seed, RN_STREAM_SPLIT, a = 0, b = 0)
