@@ -123,6 +123,13 @@ n=${2:?usage: cluster.sh up N DIR}
 dir=${3:?usage: cluster.sh up N DIR}
 mkdir -p "$dir"
 down "$dir"
+# what a killed test left (its trap did not run): the same names, any directory
+for i in $(seq 1 "$n"); do
+  ip netns pids "rn$i" 2> /dev/null | xargs -r kill -9 2> /dev/null || true
+  ip netns del "rn$i" 2> /dev/null || true
+  ip link del "vrn$i" 2> /dev/null || true
+done
+ip link del "$BRIDGE" 2> /dev/null || true
 ip link add "$BRIDGE" type bridge
 ip addr add "$SUBNET.1/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
