@@ -25,9 +25,13 @@ fi
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 echo "run-resnode: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}, ${SLURM_NTASKS:-?} tasks by $launcher, run directory $run_dir"
 
+# the launcher's messages are kept (RUN_DIR/launcher.err) as well as shown:
+# when a node or rank is lost, they name it, and the ranks cannot
+mkdir -p "$run_dir"
+launcher_err=$run_dir/launcher.err
 case $launcher in
-  srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
-  *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" & ;;
+  srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
+  *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
 esac
 pid=$!
 # the batch shell gets the signal: pass it on (mpirun forwards USR1 to the ranks)
@@ -41,6 +45,17 @@ while :; do
   # wait returns early when a trapped signal arrives; the job is over when the launcher is
   kill -0 "$pid" 2>/dev/null || break
 done
+# ranks killed with their node (or by the kernel): the manifest still says
+# running; say failed, naming what the launcher saw lost (mpirun: "process
+# rank R ... on node H exited on signal S", or "Remote daemon: ... on node H"
+# when the node went with its ranks; srun: "srun: error: H: task R: ...")
+manifest=$run_dir/manifest.json
+if [ "$status" -ne 0 ] && [ "$status" -ne 2 ] && [ "$status" -ne 3 ] && [ "$status" -ne 4 ] && grep -q '"status": "running"' "$manifest" 2> /dev/null; then
+  lost=$(sed -n 's/.*process rank \([0-9]*\) with PID [0-9]* on node \([^ ]*\) exited on signal \([0-9]*\).*/rank \1 on host \2 (signal \3)/p; s/^srun: error: \([^:]*\): tasks\{0,1\} \([0-9,-]*\): \(.*\)/rank \2 on host \1 (\3)/p; s/.*[Nn]ode failure on \([^ ,]*\).*/host \1 (node failure)/p; s/.*Remote daemon: .* on node \([^ ]*\).*/host \1 (its daemon and ranks gone)/p' "$launcher_err" 2> /dev/null | head -1)
+  reason="lost: ${lost:-a rank or node (the launcher exited with status $status)}; the last checkpoint is kept: resubmit, or resume with --resume $run_dir"
+  sed 's/"status": "running"/"status": "failed"/; s|"reason": "[^"]*"|"reason": "'"$reason"'"|' "$manifest" > "$manifest.tmp" && mv "$manifest.tmp" "$manifest"
+  echo "run-resnode: $reason"
+fi
 if [ "$status" -eq 3 ]; then
   # at a preemption with PreemptMode=REQUEUE Slurm requeues the job itself
   echo "run-resnode: preempted after a checkpoint; requeueing job $SLURM_JOB_ID"

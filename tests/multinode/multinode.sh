@@ -11,6 +11,10 @@
 #    their units into the shared run directory) resumes on 1 node and on 2
 #    nodes, and both end bitwise equal to the uninterrupted run, with exactly
 #    its rows;
+#  - a node that dies mid-run (its ranks and daemon SIGKILLed): the job,
+#    through jobs/slurm/run-resnode.sh, ends within a minute, its manifest
+#    says failed and names the lost host, and a resubmission resumes from
+#    the last checkpoint, bitwise, with exactly the rows;
 #  - one copy of the data a node (the manifest's data_copies), and every
 #    rank's peak resident memory in the manifest;
 #  - a data.dir on one node only: an input error (exit 2) naming the other
@@ -111,6 +115,30 @@ status=$? err=$TMP/cut2.out
 expect_status 0 "resumed on 2 nodes (2 groups of 2 ranks)"
 [ "$(hosts "$TMP/cut2")" = "rn1:0-1 rn2:2-3" ] && ok "  its ranks on rn1 and rn2" || bad "  rank_hosts: $(hosts "$TMP/cut2")"
 same_units "$TMP/uncut" "$TMP/cut2" 9
+# a node dies: rn3's processes (its ranks and Open MPI's daemon) SIGKILLed
+# once the run has checkpointed a unit (checkpoint.every_steps = 2)
+(. "$D/mpirun-env" && export OMPI_MCA_orte_default_hostfile="$D/hostfile" SLURM_NTASKS=6 RESNODE_LAUNCHER=mpirun RESNODE_BIN=$BIN RESNODE_ANALYSE=0 &&
+  exec bash "$SRC/jobs/slurm/run-resnode.sh" "$TMP/dies" "${long[@]}" --set parallel.groups=0 --set checkpoint.every_steps=2) > "$TMP/dies.out" 2>&1 &
+pid=$!
+for i in $(seq 1 1200); do
+  ls "$TMP"/dies/units/*/checkpoints/*.done > /dev/null 2>&1 && break
+  sleep 0.05
+done
+killed=$(date +%s)
+ip netns pids rn3 | xargs -r kill -9
+wait $pid
+status=$? err=$TMP/dies.out
+took=$(($(date +%s) - killed))
+[ "$status" -ne 0 ] && [ "$took" -le 60 ] && ok "node rn3 killed: the job ended in ${took} s with status $status (bound: 60 s)" || bad "after rn3 died: status $status after ${took} s"
+# (mpirun names the node by the hostfile's address when its daemon is gone)
+rn3=$(sed -n 3p "$D/hostfile" | cut -d' ' -f1)
+grep -q '"status": "failed"' "$TMP/dies/manifest.json" && grep -qE "\"reason\": \"lost: (rank [0-9]* on )?host (rn3|$rn3)[ ;]" "$TMP/dies/manifest.json" && ok "  manifest: failed, $(sed -n 's/.*"reason": "\([^;]*\);.*/\1/p' "$TMP/dies/manifest.json")" || bad "  manifest: $(grep -E '"status|"reason' "$TMP/dies/manifest.json")"
+timeout 600 mpirun --bind-to none -n 4 "$BIN" --resume "$TMP/dies" --set parallel.groups=2 > "$TMP/dies-resume.out" 2>&1
+status=$? err=$TMP/dies-resume.out
+expect_status 0 "the resubmission (one host, 2 groups of 2) resumes from the last checkpoint"
+grep -q "(resumed)" "$TMP/dies-resume.out" && ok "  it went on from the units' checkpoints" || bad "  no unit resumed: $(grep -c resumed "$TMP/dies-resume.out")"
+same_units "$TMP/uncut" "$TMP/dies" 9
+
 # a data.dir that one node has and the other does not (DIR/node-local is
 # each node's own): an input error on every rank, naming the host without it
 mkdir -p "$D/local/rn1/cifar"
