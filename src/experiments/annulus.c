@@ -4,7 +4,7 @@
  * dimensions; a tied ResNet (or the ODE) with a width-16 ReLU block
  * f(x) = W2 relu(W1 x + b1) + b2 and a linear softmax head; accuracy
  * against N and for the ODE by k-fold cross-validation. Work units (depth,
- * fold) go to the groups in rounds. */
+ * fold) go to the groups from a queue (units.h), largest first. */
 #include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define ANNULUS_MAX_DEPTHS 32
+#define ANNULUS_FOLDS_HEADER "group,member,N,model,fold,train_acc,test_acc,seconds"
 
 typedef struct {
   int samples, pad, width, folds, epochs, batch, groups;
@@ -156,111 +157,164 @@ static PetscErrorCode Accuracy(RnCtx ctx, AnnulusModel *m, const double *theta, 
  * that fields of fewer layers keep the streams they had when it was fixed. */
 #define ANNULUS_HEAD_FIRST_ID 50
 
-static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
-{
-  AnnulusOptions *o = options;
-  const int dim = 2 + o->pad, S = o->samples, D = o->ndepths + (o->ode ? 1 : 0), nunits = D * o->folds;
-  const int rounds = RnRoundCount(nunits, ctx->group_count);
-  double *X, *x, *recv = NULL, start = RnWallTime();
+/* What the units of a run share: the samples, the folds, work buffers. */
+typedef struct {
+  const AnnulusOptions *o;
+  RnCtx ctx;
+  RnUnitQueue queue;
+  int dim, S;
+  double *X, *x;
   int *Y, *y, *perm, *train_idx, *test_idx;
-  RnMetrics folds_csv, acc_csv;
-  double *acc_sum, *acc_sq;
+} AnnulusRunCtx;
+
+static int AnnulusDepthN(const AnnulusOptions *o, int di) { return di < o->ndepths ? o->depths[di] : 0; }
+
+/* One unit (a depth on a fold), start to end, on this rank's group: its row
+ * of folds.csv in its own directory, a checkpoint when it is done. */
+static PetscErrorCode TrainUnit(AnnulusRunCtx *rc, int unit)
+{
+  const AnnulusOptions *o = rc->o;
+  RnCtx ctx = rc->ctx;
+  const int S = rc->S, dim = rc->dim, di = unit / o->folds, fold = unit % o->folds, N = AnnulusDepthN(o, di);
+  const int f_lo = (int)((long long)S * fold / o->folds), f_hi = (int)((long long)S * (fold + 1) / o->folds);
+  int ntrain = 0, ntest = 0;
+  AnnulusModel m;
+  RnOptim optim;
   RnTrainer tr;
-  long long first;
+  RnMetrics folds_csv;
+  double *theta, *grad, *gsum, t0 = RnWallTime(), train_acc, test_acc;
+  long long done;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc3((size_t)S * dim, &X, S, &Y, S, &perm));
-  PetscCall(PetscMalloc5((size_t)S * dim, &x, S, &y, S, &train_idx, S, &test_idx, D, &acc_sum));
-  PetscCall(PetscCalloc1(D, &acc_sq));
-  for (int d = 0; d < D; d++) acc_sum[d] = 0;
-  for (int i = 0; i < S; i++) AnnulusSample(ctx->seed, i, dim, X + (size_t)i * dim, &Y[i]);
-  /* the folds: a fixed permutation of the samples cut in k pieces */
-  RnRandPermutation(ctx->seed, RN_STREAM_SPLIT, 0, 0, S, perm);
-  if (ctx->world_rank == 0) PetscCall(PetscMalloc1(4 * ctx->group_count, &recv));
-  /* a step is a round: every group trains one fold at one depth; the sums of
-   * the accuracies live on rank 0 */
-  PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "annulus", &tr));
-  PetscCall(RnTrainerAddState(tr, "accuracy_sums", acc_sum, sizeof(double) * D, 0));
-  PetscCall(RnTrainerAddState(tr, "accuracy_squares", acc_sq, sizeof(double) * D, 0));
-  PetscCall(RnTrainerOpenMetrics(tr, "folds.csv", "group,member,N,model,fold,train_acc,test_acc,seconds", &folds_csv));
-  PetscCall(RnTrainerStart(tr, rounds, &first));
-  PetscCall(RnLog(ctx, "annulus: %d samples in R^%d, width %d, %d depths%s, %d-fold cross-validation: %d units on %d group(s)\n", S, dim, o->width, o->ndepths,
-                  o->ode ? " + the ODE" : "", o->folds, nunits, ctx->group_count));
-  for (int round = (int)first; round < rounds; round++) {
-    const int unit = RnRoundUnit(round, ctx->group_id, ctx->group_count, nunits), active = unit >= 0;
-    const int di = active ? unit / o->folds : 0, fold = active ? unit % o->folds : 0;
-    const int N = di < o->ndepths ? o->depths[di] : 0;
-    const int f_lo = (int)((long long)S * fold / o->folds), f_hi = (int)((long long)S * (fold + 1) / o->folds);
-    int ntrain = 0, ntest = 0;
-    AnnulusModel m;
-    RnOptim optim;
-    double *theta, *grad, *gsum, row[4], t0 = RnWallTime(), train_acc, test_acc;
-
-    for (int i = 0; i < S; i++) {
-      if (i >= f_lo && i < f_hi) test_idx[ntest++] = perm[i];
-      else train_idx[ntrain++] = perm[i];
-    }
-    PetscCall(ModelCreate(ctx->group, o, N, PetscMax(o->batch, S), &m));
-    PetscCall(PetscMalloc3(m.n, &theta, m.n + 1, &grad, m.n + 1, &gsum));
-    PetscCall(RnFlowInit(m.flow, ctx->seed, (uint32_t)fold, 0, theta));
-    PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, PetscMax(ANNULUS_HEAD_FIRST_ID, RnFlowLayerIdCount(m.flow)), theta + m.nblock));
-    PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
-    for (int epoch = 0; epoch < o->epochs; epoch++) {
-      int *order = y; /* scratch for the order */
-      RnRandPermutation(ctx->seed, RN_STREAM_ORDER, (uint32_t)fold, (uint32_t)epoch, ntrain, order);
-      for (int i = 0; i < ntrain; i++) order[i] = train_idx[order[i]];
-      for (int b0 = 0; b0 + o->batch <= ntrain; b0 += o->batch) {
-        int labels[4096], h, lo, hi;
-        double l;
-        RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &lo, &hi);
-        lo += b0, hi += b0;
-        for (int i = lo; i < hi; i++) {
-          PetscCall(PetscArraycpy(x + (size_t)(i - lo) * dim, X + (size_t)order[i] * dim, dim));
-          labels[i - lo] = Y[order[i]];
-        }
-        PetscCall(PetscArrayzero(grad, m.n + 1));
-        PetscCall(ModelPass(&m, hi - lo, o->batch, theta, x, labels, grad, &l, &h));
-        grad[m.n] = l; /* the loss rides along */
-        PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n + 1, MPI_DOUBLE, MPI_SUM, ctx->group));
-        if (!isfinite(gsum[m.n]))
-          RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "annulus: the loss is %g at epoch %d (fold %d, N = %d); lower train.lr (the last good checkpoint is kept)", gsum[m.n], epoch + 1, fold, N);
-        PetscCall(RnOptimStep(optim, 1.0, theta, gsum));
-      }
-    }
-    PetscCall(Accuracy(ctx, &m, theta, X, Y, train_idx, ntrain, dim, x, y, &train_acc));
-    PetscCall(Accuracy(ctx, &m, theta, X, Y, test_idx, ntest, dim, x, y, &test_acc));
-    row[0] = active ? unit : -1, row[1] = train_acc, row[2] = test_acc, row[3] = RnWallTime() - t0;
-    PetscCall(RnGatherLeaderRows(ctx, row, 4, recv));
-    if (ctx->world_rank == 0)
-      for (int g = 0; g < ctx->group_count; g++) {
-        const double *r = recv + 4 * g;
-        if (r[0] < 0) continue;
-        const int u = (int)r[0], udi = u / o->folds, uN = udi < o->ndepths ? o->depths[udi] : 0;
-        PetscCall(RnMetricsRow(folds_csv, "%d,%d,%d,%s,%d,%.6f,%.6f,%.2f", g, u % o->folds, uN, uN ? "resnet" : "ode", u % o->folds, r[1], r[2], r[3]));
-        acc_sum[udi] += r[2], acc_sq[udi] += r[2] * r[2];
-      }
-    PetscCall(RnProgress(ctx, "round %d/%d  %.1f s  ETA %.0f s", round + 1, rounds, RnWallTime() - start, RnTrainerETA(tr, round + 1)));
-    PetscCall(RnOptimDestroy(&optim));
-    PetscCall(PetscFree3(theta, grad, gsum));
-    PetscCall(ModelDestroy(&m));
-    PetscCall(RnTrainerStepDone(tr, round + 1, PETSC_FALSE, "round %d of %d", round + 1, rounds));
+  PetscCall(RnUnitQueueTrainerCreate(rc->queue, unit, &o->checkpoint, "annulus", &tr));
+  PetscCall(RnTrainerOpenMetrics(tr, "folds.csv", ANNULUS_FOLDS_HEADER, &folds_csv));
+  PetscCall(RnTrainerStart(tr, 1, &done));
+  for (int i = 0; i < S; i++) {
+    if (i >= f_lo && i < f_hi) rc->test_idx[ntest++] = rc->perm[i];
+    else rc->train_idx[ntrain++] = rc->perm[i];
   }
-  PetscCall(RnTrainerFinish(tr));
+  PetscCall(ModelCreate(ctx->group, o, N, PetscMax(o->batch, S), &m));
+  PetscCall(PetscMalloc3(m.n, &theta, m.n + 1, &grad, m.n + 1, &gsum));
+  PetscCall(RnFlowInit(m.flow, ctx->seed, (uint32_t)fold, 0, theta));
+  PetscCall(RnNetInit(m.head, ctx->seed, (uint32_t)fold, PetscMax(ANNULUS_HEAD_FIRST_ID, RnFlowLayerIdCount(m.flow)), theta + m.nblock));
+  PetscCall(RnOptimCreate(m.n, &o->optim, &optim));
+  for (int epoch = 0; epoch < o->epochs; epoch++) {
+    int *order = rc->y; /* scratch for the order */
+    RnRandPermutation(ctx->seed, RN_STREAM_ORDER, (uint32_t)fold, (uint32_t)epoch, ntrain, order);
+    for (int i = 0; i < ntrain; i++) order[i] = rc->train_idx[order[i]];
+    for (int b0 = 0; b0 + o->batch <= ntrain; b0 += o->batch) {
+      int labels[4096], h, lo, hi;
+      double l;
+      RnBlockRange(o->batch, ctx->group_rank, ctx->group_size, &lo, &hi);
+      lo += b0, hi += b0;
+      for (int i = lo; i < hi; i++) {
+        PetscCall(PetscArraycpy(rc->x + (size_t)(i - lo) * dim, rc->X + (size_t)order[i] * dim, dim));
+        labels[i - lo] = rc->Y[order[i]];
+      }
+      PetscCall(PetscArrayzero(grad, m.n + 1));
+      PetscCall(ModelPass(&m, hi - lo, o->batch, theta, rc->x, labels, grad, &l, &h));
+      grad[m.n] = l; /* the loss rides along */
+      PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n + 1, MPI_DOUBLE, MPI_SUM, ctx->group));
+      if (!isfinite(gsum[m.n]))
+        RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "annulus: the loss is %g at epoch %d (fold %d, N = %d); lower train.lr (the last good checkpoint is kept)", gsum[m.n], epoch + 1, fold, N);
+      PetscCall(RnOptimStep(optim, 1.0, theta, gsum));
+    }
+  }
+  PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->train_idx, ntrain, dim, rc->x, rc->y, &train_acc));
+  PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->test_idx, ntest, dim, rc->x, rc->y, &test_acc));
+  PetscCall(RnMetricsRow(folds_csv, "%d,%d,%d,%s,%d,%.6f,%.6f,%.2f", ctx->group_id, fold, N, N ? "resnet" : "ode", fold, train_acc, test_acc, RnWallTime() - t0));
+  PetscCall(RnTrainerStepDone(tr, 1, PETSC_TRUE, "%s N = %d on fold %d", N ? "resnet" : "ode", N, fold));
   PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsClose(&folds_csv));
+  PetscCall(RnOptimDestroy(&optim));
+  PetscCall(PetscFree3(theta, grad, gsum));
+  PetscCall(ModelDestroy(&m));
+  PetscFunctionReturn(0);
+}
+
+/* accuracy.csv from the run's folds.csv (rank 0): mean and std of the test
+ * accuracy over the folds of each depth. */
+static PetscErrorCode WriteAccuracy(RnCtx ctx, RnRunDir rd, const AnnulusOptions *o)
+{
+  const int D = o->ndepths + (o->ode ? 1 : 0);
+  double sum[ANNULUS_MAX_DEPTHS + 1] = {0}, sq[ANNULUS_MAX_DEPTHS + 1] = {0};
+  int count[ANNULUS_MAX_DEPTHS + 1] = {0};
+  char path[PETSC_MAX_PATH_LEN + 32], line[512];
+  RnMetrics acc_csv;
+  FILE *fp;
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank == 0) {
+    PetscCall(RnRunDirFile(rd, "folds.csv", path, sizeof path));
+    fp = fopen(path, "r");
+    PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot read %s", path);
+    while (fgets(line, sizeof line, fp)) {
+      int g, member, N, fold;
+      char model[16];
+      double tr, te, sec;
+      if (sscanf(line, "%d,%d,%d,%15[^,],%d,%lf,%lf,%lf", &g, &member, &N, model, &fold, &tr, &te, &sec) != 8) continue; /* the header */
+      for (int d = 0; d < D; d++)
+        if (AnnulusDepthN(o, d) == N) {
+          sum[d] += te, sq[d] += te * te, count[d]++;
+          break;
+        }
+    }
+    fclose(fp);
+  }
   PetscCall(RnMetricsOpen(rd, "accuracy.csv", "N,model,folds,mean_test_acc,std_test_acc", &acc_csv));
-  for (int d = 0; d < D; d++) {
-    const int N = d < o->ndepths ? o->depths[d] : 0, k = o->folds;
-    const double mean = acc_sum[d] / k, sd = sqrt(PetscMax(acc_sq[d] / k - mean * mean, 0) * k / (k - 1));
+  for (int d = 0; d < D && ctx->world_rank == 0; d++) {
+    const int N = AnnulusDepthN(o, d), k = count[d];
+    const double mean = k ? sum[d] / k : NAN, sd = k > 1 ? sqrt(PetscMax(sq[d] / k - mean * mean, 0) * k / (k - 1)) : NAN;
     PetscCall(RnMetricsRow(acc_csv, "%d,%s,%d,%.6f,%.6f", N, N ? "resnet" : "ode", k, mean, sd));
     PetscCall(RnLog(ctx, "annulus: %-6s N = %-4d test accuracy %.4f +- %.4f (%d folds)\n", N ? "resnet" : "ode", N, mean, sd, k));
   }
   PetscCall(RnMetricsClose(&acc_csv));
-  PetscCall(PetscFree(recv));
-  PetscCall(PetscFree(acc_sq));
-  PetscCall(PetscFree3(X, Y, perm));
-  PetscCall(PetscFree5(x, y, train_idx, test_idx, acc_sum));
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun, "plot-annulus", RnExperimentOdePrefixes, PETSC_FALSE};
+static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
+{
+  AnnulusOptions *o = options;
+  AnnulusRunCtx rc = {0};
+  const int D = o->ndepths + (o->ode ? 1 : 0), nunits = D * o->folds;
+  RnUnitInfo *units;
+  PetscErrorCode err = 0;
+  const double start = RnWallTime();
+
+  PetscFunctionBeginUser;
+  rc.o = o, rc.ctx = ctx, rc.dim = 2 + o->pad, rc.S = o->samples;
+  PetscCall(PetscMalloc3((size_t)rc.S * rc.dim, &rc.X, rc.S, &rc.Y, rc.S, &rc.perm));
+  PetscCall(PetscMalloc4((size_t)rc.S * rc.dim, &rc.x, rc.S, &rc.y, rc.S, &rc.train_idx, rc.S, &rc.test_idx));
+  for (int i = 0; i < rc.S; i++) AnnulusSample(ctx->seed, i, rc.dim, rc.X + (size_t)i * rc.dim, &rc.Y[i]);
+  /* the folds: a fixed permutation of the samples cut in k pieces */
+  RnRandPermutation(ctx->seed, RN_STREAM_SPLIT, 0, 0, rc.S, rc.perm);
+  PetscCall(RnLog(ctx, "annulus: %d samples in R^%d, width %d, %d depths%s, %d-fold cross-validation: %d units on %d group(s)\n", rc.S, rc.dim, o->width, o->ndepths,
+                  o->ode ? " + the ODE" : "", o->folds, nunits, ctx->group_count));
+  /* the units (depth-major) and their work: N block evaluations, the ODE's by its solver */
+  PetscCall(PetscMalloc1(nunits, &units));
+  for (int u = 0; u < nunits; u++) {
+    const int N = AnnulusDepthN(o, u / o->folds);
+    if (N) snprintf(units[u].name, sizeof units[u].name, "resnet-N%d-fold%d", N, u % o->folds);
+    else snprintf(units[u].name, sizeof units[u].name, "ode-fold%d", u % o->folds);
+    units[u].cost = N ? N : RnOdeFieldEvaluationsPerPass(&o->ode_opt);
+    units[u].steps = 1;
+  }
+  PetscCall(RnUnitQueueCreate(ctx, rd, nunits, units, &rc.queue));
+  PetscCall(RnUnitQueueAddTable(rc.queue, "folds.csv", ANNULUS_FOLDS_HEADER));
+  for (;;) {
+    int unit;
+    PetscCall(RnUnitQueueNext(rc.queue, &unit));
+    if (unit < 0) break;
+    if ((err = TrainUnit(&rc, unit))) break;
+  }
+  PetscCall(RnUnitQueueFinish(rc.queue, err));
+  PetscCall(RnUnitQueueDestroy(&rc.queue));
+  PetscCall(WriteAccuracy(ctx, rd, o));
+  PetscCall(RnLog(ctx, "annulus: %d unit(s) in %.1f s\n", nunits, RnWallTime() - start));
+  PetscCall(PetscFree(units));
+  PetscCall(PetscFree3(rc.X, rc.Y, rc.perm));
+  PetscCall(PetscFree4(rc.x, rc.y, rc.train_idx, rc.test_idx));
+  PetscFunctionReturn(0);
+}
+
+const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun, "plot-annulus", RnExperimentOdePrefixes, PETSC_TRUE};
