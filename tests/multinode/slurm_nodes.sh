@@ -78,6 +78,8 @@ for i in $(seq 1 300); do grep -q "preempted after a checkpoint" "$TMP/preempted
 grep -q "signal received: checkpoint of" "$TMP/preempted-$jid.out" && ok "the 2-node job $jid got the preemption SIGTERM on its nodes and checkpointed" || bad "no checkpoint at preemption: $(tail -5 "$TMP/preempted-$jid.out")"
 wait_jobs "$jid" "$hi" && grep -q '"status": "done"' "$TMP/runs/preempted/manifest.json" && ok "it was requeued and ran to the end" || bad "job $jid: $(tail -5 "$TMP/preempted-$jid.out")"
 grep -q "(resumed)" "$TMP/preempted-$jid.out" && ok "  it resumed its units from their checkpoints" || bad "  no resume: $(grep -c resumed "$TMP/preempted-$jid.out")"
+h=$(hosts "$TMP/runs/preempted")
+[ "$(echo "$h" | tr ' ' '\n' | cut -d: -f1 | sort -u | wc -l)" -eq 2 ] && ok "  its last attempt ran on 2 hosts: $h" || bad "  rank_hosts: '$h'"
 timeout 300 mpirun --bind-to none -n 4 "$BIN" "$SRC/configs/cifar.cfg" "${long[@]}" --set parallel.groups=2 --set "run.dir=\"$TMP/long-ref\"" > "$TMP/long-ref.out" 2>&1
 same_units "$TMP/long-ref" "$TMP/runs/preempted" 9
 
