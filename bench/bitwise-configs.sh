@@ -45,7 +45,7 @@ for name in ${RN_BITWISE_CONFIGS:-node-fit identity annulus ensemble cifar-small
 import csv, filecmp, os, re, sys
 a, b = sys.argv[1], sys.argv[2]
 timing = re.compile(r"time|seconds|per_s|elapsed|wall")
-queued = os.path.isdir(os.path.join(a, "units"))
+queued = os.path.isdir(os.path.join(a, "units")) or os.path.isdir(os.path.join(b, "units"))
 files = 0
 for root, _, names in os.walk(a):
     for n in sorted(names):
