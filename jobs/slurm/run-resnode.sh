@@ -29,22 +29,36 @@ echo "run-resnode: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on
 # when a node or rank is lost, they name it, and the ranks cannot
 mkdir -p "$run_dir"
 launcher_err=$run_dir/launcher.err
+# the time of this launch: the ranks are up (every one has its signal
+# handlers) once this attempt has written the run's manifest
+started=$(mktemp "${TMPDIR:-/tmp}/resnode-launch-XXXXXX")
 case $launcher in
   srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
   *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
 esac
 pid=$!
-# the batch shell gets the signal: pass it on (mpirun forwards USR1 to the ranks)
-forwarded=0
-forward() { forwarded=1; kill -USR1 "$pid" 2>/dev/null; }
-trap forward USR1 TERM
-status=0
-while :; do
+# the batch shell gets the signal: pass it on (srun and mpirun forward USR1 to
+# the ranks), but not before the ranks are up: a rank still loading its
+# libraries would die of it, and the job would hang on the others (Slurm may
+# send --signal's notice up to a minute early, at the job's start)
+pending=0
+trap 'pending=1' USR1 TERM
+while kill -0 "$pid" 2> /dev/null; do
+  if [ "$pending" = 1 ]; then
+    if [ "$run_dir/manifest.json" -nt "$started" ]; then
+      kill -USR1 "$pid" 2> /dev/null
+      pending=0
+    else
+      sleep 0.5
+      continue
+    fi
+  fi
+  # returns early when a trapped signal arrives
   wait "$pid"
-  status=$?
-  # wait returns early when a trapped signal arrives; the job is over when the launcher is
-  kill -0 "$pid" 2>/dev/null || break
 done
+wait "$pid"
+status=$?
+rm -f "$started"
 # ranks killed with their node (or by the kernel): the manifest still says
 # running; say failed, naming what the launcher saw lost (mpirun: "process
 # rank R ... on node H exited on signal S", or "Remote daemon: ... on node H"

@@ -112,4 +112,17 @@ cmp -s "$TMP/manifest.before" "$TMP/corrupt/manifest.json" && cmp -s "$TMP/train
 rn 2 "$SRC/configs/node-fit.cfg" "${args[@]}" --set train.iterations=260 --set "run.dir=\"$TMP/corrupt\""
 expect_status 0 "the same configuration with more iterations continues the run"
 grep -q "resumed from the checkpoint of step 200" "$out" && ok "it resumed from step 200" || bad "not resumed: $(head -3 "$out")"
+# a notice that reaches jobs/slurm/run-resnode.sh while its ranks are still
+# starting (Slurm may send --signal's notice at the job's start): it is passed
+# on once they are up (the run's manifest written), so they checkpoint and
+# stop. It used to be passed on at once and kill ranks that had no handler
+# yet (here: ranks that take 2 s to start), and the job hung on the others.
+printf '#!/usr/bin/env bash\nsleep 2\nexec %s "$@"\n' "$BIN" > "$TMP/slow-start"
+chmod +x "$TMP/slow-start"
+SLURM_NTASKS=2 RESNODE_LAUNCHER=mpirun RESNODE_BIN=$TMP/slow-start RESNODE_ANALYSE=0 bash "$SRC/jobs/slurm/run-resnode.sh" "$TMP/early" "$SRC/configs/node-fit.cfg" --set train.iterations=20000 --set output.plot=false > "$TMP/early.out" 2>&1 &
+pid=$!
+sleep 0.5
+kill -USR1 $pid
+wait $pid
+grep -q '"status": "preempted"' "$TMP/early/manifest.json" 2> /dev/null && grep -q "signal received: checkpoint of" "$TMP/early.out" && ok "a notice while the ranks start: passed on once they are up; they checkpoint and stop" || bad "early notice: $(grep -m3 -E 'signal|exited|status' "$TMP/early.out" "$TMP/early/manifest.json" 2>&1)"
 finish
