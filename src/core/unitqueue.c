@@ -339,6 +339,23 @@ PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnUnitQueueRun(RnUnitQueue q, PetscErrorCode (*train)(void *ctx, int unit), void *ctx)
+{
+  PetscErrorCode err = 0;
+
+  PetscFunctionBeginUser;
+  /* each group at its own pace: a unit's error or stop ends this group's
+   * loop, and Finish ends the others within a step of theirs */
+  for (;;) {
+    int unit;
+    PetscCall(RnUnitQueueNext(q, &unit));
+    if (unit < 0) break;
+    if ((err = train(ctx, unit))) break;
+  }
+  PetscCall(RnUnitQueueFinish(q, err));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnUnitQueueDestroy(RnUnitQueue *q)
 {
   PetscFunctionBeginUser;

@@ -110,18 +110,3 @@ PetscErrorCode RnGroupsChoose(RnCtx ctx, int nunits, const double *cost, int bat
   *groups = RnGroupsChooseFor(ctx->world_size, balanced ? ctx->world_size / nodes : 0, nunits, cost, batch, half, wall, busy);
   PetscFunctionReturn(0);
 }
-
-int RnRoundCount(int nunits, int groups) { return (nunits + groups - 1) / groups; }
-
-int RnRoundUnit(int round, int group, int groups, int nunits)
-{
-  const int unit = round * groups + group;
-  return unit < nunits ? unit : -1;
-}
-
-PetscErrorCode RnGatherLeaderRows(RnCtx ctx, const double *row, int fields, double *rows)
-{
-  PetscFunctionBeginUser;
-  if (ctx->leaders != MPI_COMM_NULL) PetscCallMPI(MPI_Gather(row, fields, MPI_DOUBLE, rows, fields, MPI_DOUBLE, 0, ctx->leaders));
-  PetscFunctionReturn(0);
-}

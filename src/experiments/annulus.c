@@ -171,8 +171,9 @@ static int AnnulusDepthN(const AnnulusOptions *o, int di) { return di < o->ndept
 
 /* One unit (a depth on a fold), start to end, on this rank's group: its row
  * of folds.csv in its own directory, a checkpoint when it is done. */
-static PetscErrorCode TrainUnit(AnnulusRunCtx *rc, int unit)
+static PetscErrorCode TrainUnit(void *run, int unit)
 {
+  AnnulusRunCtx *rc = run;
   const AnnulusOptions *o = rc->o;
   RnCtx ctx = rc->ctx;
   const int S = rc->S, dim = rc->dim, di = unit / o->folds, fold = unit % o->folds, N = AnnulusDepthN(o, di);
@@ -278,7 +279,6 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   AnnulusRunCtx rc = {0};
   const int D = o->ndepths + (o->ode ? 1 : 0), nunits = D * o->folds;
   RnUnitInfo *units;
-  PetscErrorCode err = 0;
   const double start = RnWallTime();
 
   PetscFunctionBeginUser;
@@ -301,13 +301,7 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   }
   PetscCall(RnUnitQueueCreate(ctx, rd, nunits, units, &rc.queue));
   PetscCall(RnUnitQueueAddTable(rc.queue, "folds.csv", ANNULUS_FOLDS_HEADER));
-  for (;;) {
-    int unit;
-    PetscCall(RnUnitQueueNext(rc.queue, &unit));
-    if (unit < 0) break;
-    if ((err = TrainUnit(&rc, unit))) break;
-  }
-  PetscCall(RnUnitQueueFinish(rc.queue, err));
+  PetscCall(RnUnitQueueRun(rc.queue, TrainUnit, &rc));
   PetscCall(RnUnitQueueDestroy(&rc.queue));
   PetscCall(WriteAccuracy(ctx, rd, o));
   PetscCall(RnLog(ctx, "annulus: %d unit(s) in %.1f s\n", nunits, RnWallTime() - start));

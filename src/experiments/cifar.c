@@ -329,8 +329,9 @@ typedef struct {
 } CifarRunCtx;
 
 /* One unit, start (or checkpoint) to end, on this rank's group. */
-static PetscErrorCode TrainUnit(CifarRunCtx *rc, int unit)
+static PetscErrorCode TrainUnit(void *run, int unit)
 {
+  CifarRunCtx *rc = run;
   const CifarOptions *o = rc->o;
   RnCtx ctx = rc->ctx, view = RnUnitQueueGroupView(rc->queue);
   const int fold = UnitFold(o, unit), N = UnitN(o, rc->model_N, unit), spe = rc->steps_per_epoch, lo = rc->lo, hi = rc->hi;
@@ -484,7 +485,6 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   CifarRunCtx rc = {0};
   const int nmodels = o->ndepths + (o->ode ? 1 : 0), nunits = nmodels * o->fold_count;
   RnUnitInfo *units;
-  PetscErrorCode err = 0;
 
   PetscFunctionBeginUser;
   rc.o = o, rc.ctx = ctx, rc.rd = rd, rc.start = RnWallTime();
@@ -521,15 +521,7 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnUnitQueueCreate(ctx, rd, nunits, units, &rc.queue));
   PetscCall(RnUnitQueueAddTable(rc.queue, "epochs.csv", CIFAR_EPOCHS_HEADER));
   PetscCall(RnUnitQueueAddTable(rc.queue, "final.csv", CIFAR_FINAL_HEADER));
-  /* each group at its own pace: a unit's error or stop ends this group's
-   * loop, and the queue ends the others within a step of theirs */
-  for (;;) {
-    int unit;
-    PetscCall(RnUnitQueueNext(rc.queue, &unit));
-    if (unit < 0) break;
-    if ((err = TrainUnit(&rc, unit))) break;
-  }
-  PetscCall(RnUnitQueueFinish(rc.queue, err));
+  PetscCall(RnUnitQueueRun(rc.queue, TrainUnit, &rc));
   PetscCall(RnUnitQueueDestroy(&rc.queue));
   PetscCall(RnLog(ctx, "cifar: %d unit(s) trained in %.1f s\n", nunits, RnWallTime() - rc.start));
   PetscCall(PetscFree(units));

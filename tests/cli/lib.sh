@@ -85,3 +85,17 @@ finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+
+# wait_jobs ID...: until none of them is queued or running (at most ~5
+# minutes). Slurm holds a requeued job about two minutes (Reason=BeginTime):
+# the test starts it at once.
+wait_jobs() {
+  for i in $(seq 1 300); do
+    [ -z "$(squeue -h -j "$(IFS=,; echo "$*")" -o %i 2>/dev/null)" ] && return 0
+    for held in $(squeue -h -j "$(IFS=,; echo "$*")" -t PD -o "%i %r" 2>/dev/null | awk '$2 == "BeginTime" {print $1}'); do
+      scontrol update JobId="$held" StartTime=now 2> /dev/null
+    done
+    sleep 1
+  done
+  return 1
+}

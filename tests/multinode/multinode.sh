@@ -25,35 +25,12 @@
 #    a plain MPI_Init included; 64 ranks on one host run in test scale64).
 # Needs root (ip netns); elsewhere one "skipped:" line.
 . "$(dirname "$0")/../cli/lib.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" -ne 0 ] || ! command -v ip > /dev/null || ! ip netns add rn-probe 2> /dev/null; then
-  echo "skipped: the multinode tests make network namespaces, which needs root and iproute2"
-  exit 0
-fi
-ip netns del rn-probe
-D=$TMP/cluster
-trap 'bash "$here/cluster.sh" down "$D"; rm -rf "$TMP"' EXIT
-bash "$here/cluster.sh" up 3 "$D" > "$TMP/up.log" 2>&1 || { bad "the cluster did not come up: $(cat "$TMP/up.log")"; finish; exit 1; }
+. "$(dirname "$0")/lib.sh"
+cluster_up 3 "the multinode tests"
 ok "3 nodes up: $(tr '\n' ' ' < "$D/hostfile")"
 "${RN_MAKE_CIFAR:?}" "$TMP/img" 60 > /dev/null || bad "could not generate images"
 cifar=("$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=120 --set data.max_test=30 --set model.channels=4 --set 'model.depths=[1,2]'
   --set ode.steps=2 --set train.epochs=1 --set train.batch=24 --set train.eval_batch=60 --set data.folds=3 --set data.fold=0)
-
-# hosts RUN_DIR: the manifest's rank_hosts
-hosts() { sed -n 's/.*"rank_hosts": "\([^"]*\)".*/\1/p' "$1/manifest.json"; }
-
-# same_units A B: the snapshots bitwise, final.csv but for its seconds column
-same_units() {
-  local a=$1 b=$2 n=0 f
-  for f in "$a"/snapshots/*.bin; do
-    cmp -s "$f" "$b/snapshots/$(basename "$f")" || { bad "$(basename "$f") differs between $a and $b"; return; }
-    n=$((n + 1))
-  done
-  # (the group that trained a unit is the queue's choice: column 1 is left out)
-  cmp -s <(cut -d, -f2-9 "$a/final.csv") <(cut -d, -f2-9 "$b/final.csv") || { bad "final.csv differs: $(diff <(cut -d, -f2-9 "$a/final.csv") <(cut -d, -f2-9 "$b/final.csv"))"; return; }
-  cmp -s <(cut -d, -f2-7,9-13 "$a/epochs.csv") <(cut -d, -f2-7,9-13 "$b/epochs.csv") || { bad "epochs.csv differs: $(diff <(cut -d, -f2-7,9-13 "$a/epochs.csv") <(cut -d, -f2-7,9-13 "$b/epochs.csv") | head -4)"; return; }
-  [ "$n" -eq "${3:-3}" ] && ok "$n units' parameters bitwise the same, and the rows of final.csv and epochs.csv" || bad "$n snapshots compared, expected ${3:-3}"
-}
 
 # the by-hand line of tests/multinode/README.md
 (. "$D/mpirun-env" && timeout 120 mpirun --hostfile "$D/hostfile" -n 6 "$BIN" "$SRC/configs/node-fit.cfg" --set train.iterations=20 --set "run.dir=\"$TMP/byhand\"") > "$TMP/byhand.out" 2>&1

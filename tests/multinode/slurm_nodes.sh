@@ -12,15 +12,9 @@
 #    the analysis that merges them.
 # Needs root (ip netns) and Debian's slurmctld/slurmd; elsewhere one "skipped:" line.
 . "$(dirname "$0")/../cli/lib.sh"
-here=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" -ne 0 ] || ! command -v ip > /dev/null || ! command -v slurmd > /dev/null || ! ip netns add rn-probe 2> /dev/null; then
-  echo "skipped: the Slurm multinode tests make network namespaces and start slurmd, which needs root, iproute2 and Slurm"
-  exit 0
-fi
-ip netns del rn-probe
-D=$TMP/cluster
-trap 'bash "$here/cluster.sh" down "$D"; rm -rf "$TMP"' EXIT
-bash "$here/cluster.sh" up 3 "$D" > "$TMP/up.log" 2>&1 || { bad "the nodes did not come up: $(cat "$TMP/up.log")"; finish; exit 1; }
+. "$(dirname "$0")/lib.sh"
+command -v slurmd > /dev/null || { echo "skipped: the Slurm multinode tests need Debian's slurmd (scripts/install-deps installs it)"; exit 0; }
+cluster_up 3 "the Slurm multinode tests"
 bash "$here/cluster.sh" slurm-up "$D" > "$TMP/slurm.log" 2>&1 || { bad "slurm did not come up: $(cat "$TMP/slurm.log")"; finish; exit 1; }
 ok "$(tail -1 "$TMP/slurm.log"): $(sinfo -h -N -o '%N' | tr '\n' ' ')"
 export SLURM_CONF=$D/slurm.conf
@@ -28,27 +22,6 @@ export SLURM_CONF=$D/slurm.conf
 export RESNODE_HOME=$SRC RESNODE_BIN=$BIN RESNODE_RUNS=$TMP/runs
 mkdir -p "$RESNODE_RUNS"
 cd "$TMP"
-wait_jobs() {
-  for i in $(seq 1 300); do
-    [ -z "$(squeue -h -j "$(IFS=,; echo "$*")" -o %i 2> /dev/null)" ] && return 0
-    for held in $(squeue -h -j "$(IFS=,; echo "$*")" -t PD -o "%i %r" 2> /dev/null | awk '$2 == "BeginTime" {print $1}'); do
-      scontrol update JobId="$held" StartTime=now 2> /dev/null
-    done
-    sleep 1
-  done
-  return 1
-}
-hosts() { sed -n 's/.*"rank_hosts": "\([^"]*\)".*/\1/p' "$1/manifest.json"; }
-same_units() { # A B N: N snapshots bitwise, the rows but for group and times
-  local a=$1 b=$2 n=0 f
-  for f in "$a"/snapshots/*.bin; do
-    cmp -s "$f" "$b/snapshots/$(basename "$f")" || { bad "  $(basename "$f") differs between $a and $b"; return; }
-    n=$((n + 1))
-  done
-  cmp -s <(cut -d, -f2-9 "$a/final.csv") <(cut -d, -f2-9 "$b/final.csv") && cmp -s <(cut -d, -f2-7,9-13 "$a/epochs.csv") <(cut -d, -f2-7,9-13 "$b/epochs.csv") ||
-    { bad "  rows differ: $(diff "$a/final.csv" "$b/final.csv" | head -4)"; return; }
-  [ "$n" -eq "$3" ] && ok "  $n units' parameters bitwise equal, and exactly the same rows" || bad "  $n snapshots, expected $3"
-}
 "${RN_MAKE_CIFAR:?}" "$TMP/img" 200 > /dev/null || bad "could not generate images"
 cifar=(--set "data.dir=\"$TMP/img\"" --set data.max_train=0 --set data.max_test=60 --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2
   --set train.epochs=1 --set train.batch=24 --set train.eval_batch=60 --set data.fold=-1 --set checkpoint.every_seconds=0 --set output.plot=false)

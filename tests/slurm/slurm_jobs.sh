@@ -24,20 +24,6 @@ export RESNODE_HOME=$SRC RESNODE_BIN=$BIN RESNODE_RUNS=$TMP/runs
 mkdir -p "$RESNODE_RUNS"
 cd "$TMP"
 
-# wait_jobs ID...: until none of them is queued or running (at most ~5
-# minutes). Slurm holds a requeued job about two minutes (Reason=BeginTime):
-# the test starts it at once.
-wait_jobs() {
-  for i in $(seq 1 300); do
-    [ -z "$(squeue -h -j "$(IFS=,; echo "$*")" -o %i 2>/dev/null)" ] && return 0
-    for held in $(squeue -h -j "$(IFS=,; echo "$*")" -t PD -o "%i %r" 2>/dev/null | awk '$2 == "BeginTime" {print $1}'); do
-      scontrol update JobId="$held" StartTime=now 2> /dev/null
-    done
-    sleep 1
-  done
-  return 1
-}
-
 # 1. the ensemble array and its analysis; task 1 is preempted in the middle
 # of a round (a member's SGD run), requeues, resumes there, and the analysis
 # that waits for the array merges it

@@ -57,13 +57,10 @@ PetscErrorCode RnGroupsChoose(RnCtx ctx, int nunits, const double *cost, int bat
  *
  *   RnUnitQueueCreate(ctx, rd, nunits, units, &q);        // world
  *   RnUnitQueueAddTable(q, "final.csv", header);
- *   for (;;) {
- *     RnUnitQueueNext(q, &unit);                            // group
- *     if (unit < 0) break;
+ *   RnUnitQueueRun(q, TrainUnit, &run);                   // world: Next, train, Finish
+ * where TrainUnit(ctx, unit) makes the unit's trainer:
  *     RnUnitQueueTrainerCreate(q, unit, &opt, "cifar", &tr);
  *     ... RnTrainerStart, steps, RnTrainerFinish, RnTrainerDestroy ...
- *   }
- *   RnUnitQueueFinish(q, err);                              // world
  */
 #define RN_UNIT_NAME_LEN 64
 typedef struct {
@@ -91,19 +88,13 @@ RnCtx RnUnitQueueGroupView(RnUnitQueue q);
  * first cause is raised on every rank with its group's message. Any other
  * err is returned as it is (it may leave ranks inside a collective). */
 PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err);
+/* The loop every experiment runs: the group takes units and trains each
+ * with train(ctx, unit) until none is left or one fails; then
+ * RnUnitQueueFinish with that failure. Collective on the world. */
+PetscErrorCode RnUnitQueueRun(RnUnitQueue q, PetscErrorCode (*train)(void *ctx, int unit), void *ctx);
 PetscErrorCode RnUnitQueueDestroy(RnUnitQueue *q);
 /* parallel.groups of an experiment that trains one model on all the ranks:
  * 1, an input error naming the key else. */
 PetscErrorCode RnConfigOneGroup(RnConfig cfg, const char *experiment);
-
-/* Round-robin over the groups: units round * groups + group. */
-int RnRoundCount(int nunits, int groups);
-/* The unit that `group` trains in `round`, or -1 when it has none. */
-int RnRoundUnit(int round, int group, int groups, int nunits);
-
-/* Rank 0 of the world receives `fields` doubles from each group leader, in
- * group order, into rows (groups x fields, on rank 0 only; NULL elsewhere).
- * Collective on the world (ranks that lead no group pass through). */
-PetscErrorCode RnGatherLeaderRows(RnCtx ctx, const double *row, int fields, double *rows);
 
 #endif

@@ -1,0 +1,34 @@
+# Shared by the multinode tests (after tests/cli/lib.sh): the check that
+# this machine can make namespaces, the cluster of N nodes in $D (torn down
+# on exit, even when a test fails), and the comparisons of run directories.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# cluster_up N WHAT: one "skipped:" line and exit 0 where namespaces cannot
+# be made (not root, no iproute2); else N nodes in $D
+cluster_up() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v ip > /dev/null || ! ip netns add rn-probe 2> /dev/null; then
+    echo "skipped: $2 make network namespaces, which needs root and iproute2"
+    exit 0
+  fi
+  ip netns del rn-probe
+  D=$TMP/cluster
+  trap 'bash "$here/cluster.sh" down "$D"; rm -rf "$TMP"' EXIT
+  bash "$here/cluster.sh" up "$1" "$D" > "$TMP/up.log" 2>&1 || { bad "the cluster did not come up: $(cat "$TMP/up.log")"; finish; exit 1; }
+}
+
+# hosts RUN_DIR: the manifest's rank_hosts
+hosts() { sed -n 's/.*"rank_hosts": "\([^"]*\)".*/\1/p' "$1/manifest.json"; }
+
+# same_units A B [N]: N (3) snapshots bitwise, and the rows of final.csv and
+# epochs.csv but for the group (the queue's choice) and the times
+same_units() {
+  local a=$1 b=$2 n=0 f
+  for f in "$a"/snapshots/*.bin; do
+    cmp -s "$f" "$b/snapshots/$(basename "$f")" || { bad "$(basename "$f") differs between $a and $b"; return; }
+    n=$((n + 1))
+  done
+  # (the group that trained a unit is the queue's choice: column 1 is left out)
+  cmp -s <(cut -d, -f2-9 "$a/final.csv") <(cut -d, -f2-9 "$b/final.csv") || { bad "final.csv differs: $(diff <(cut -d, -f2-9 "$a/final.csv") <(cut -d, -f2-9 "$b/final.csv"))"; return; }
+  cmp -s <(cut -d, -f2-7,9-13 "$a/epochs.csv") <(cut -d, -f2-7,9-13 "$b/epochs.csv") || { bad "epochs.csv differs: $(diff <(cut -d, -f2-7,9-13 "$a/epochs.csv") <(cut -d, -f2-7,9-13 "$b/epochs.csv") | head -4)"; return; }
+  [ "$n" -eq "${3:-3}" ] && ok "$n units' parameters bitwise the same, and the rows of final.csv and epochs.csv" || bad "$n snapshots compared, expected ${3:-3}"
+}
