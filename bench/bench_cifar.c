@@ -44,7 +44,7 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
   RnOdeOptionsDefault(&ode);
   strcpy(ode.solver, "rk4");
   ode.steps = 4;
-  PetscCall(RnCifarModelCreate(comm, C, kind, 8, &ode, precision, &m));
+  PetscCall(RnCifarModelCreate(comm, C, RN_ACT_RELU, kind, 8, &ode, precision, &m));
   PetscCall(RnCifarModelSetConvAlgorithm(&m, alg));
   PetscCall(RnCifarModelReserve(&m, b));
   PetscCall(PetscMalloc4(m.n, &theta, m.n, &grad, m.n, &gsum, steps, &times));

@@ -28,7 +28,7 @@ static PetscErrorCode TimeMembers(RnDataset data, int C, int N, int members, int
   RnOdeOptionsDefault(&o.ode);
   strcpy(o.ode.solver, "rk4");
   o.ode.adaptive = PETSC_FALSE, o.ode.steps = 8;
-  c.channels = C, c.batch = 32, c.eval_batch = 500, c.precision = RN_PRECISION_FLOAT32, c.convolution = RN_CONV_AUTO, c.ode = o.ode;
+  c.channels = C, c.activation = RN_ACT_RELU, c.batch = 32, c.eval_batch = 500, c.precision = RN_PRECISION_FLOAT32, c.convolution = RN_CONV_AUTO, c.ode = o.ode;
   PetscCall(RnCifarEnsembleProblemCreate(PETSC_COMM_SELF, 1, data, &c, &problem, &p));
   PetscCall(RnEnsembleCreateWithProblem(PETSC_COMM_SELF, 1, p, &o, &problem, &ens));
   state = malloc(sizeof(double) * RnEnsembleMemberStateLength(ens));

@@ -10,6 +10,7 @@
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
 #include "resnode/data/data.h"
+#include "resnode/core/config.h"
 
 typedef struct {
   RnCifarModel m;
@@ -25,13 +26,13 @@ static double Loss(const double *theta, void *ctx)
   return l / n->batch;
 }
 
-static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, int C, int batch, int first, double **theta)
+static void SetupWith(Net *n, MPI_Comm comm, RnActivation act, RnFlowKind kind, int C, int batch, int first, double **theta)
 {
   RnOdeOptions ode;
   RnOdeOptionsDefault(&ode);
   strcpy(ode.solver, "rk4");
   ode.steps = 2;
-  RN_TEST_OK(RnCifarModelCreate(comm, C, kind, 2, &ode, RN_PRECISION_FLOAT64, &n->m));
+  RN_TEST_OK(RnCifarModelCreate(comm, C, act, kind, 2, &ode, RN_PRECISION_FLOAT64, &n->m));
   RN_TEST_OK(RnCifarModelReserve(&n->m, PetscMax(batch, 1)));
   n->batch = batch;
   *theta = malloc(sizeof(double) * n->m.n);
@@ -43,23 +44,43 @@ static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, int C, int batch, int 
   }
 }
 
-static void CheckFD(RnFlowKind kind)
+static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, int C, int batch, int first, double **theta) { SetupWith(n, comm, RN_ACT_RELU, kind, C, batch, first, theta); }
+
+static void CheckFD(RnActivation act, RnFlowKind kind)
 {
   Net n;
   double *theta, *grad, l;
   int c;
-  Setup(&n, PETSC_COMM_SELF, kind, 2, 4, 0, &theta);
+  SetupWith(&n, PETSC_COMM_SELF, act, kind, 2, 4, 0, &theta);
   grad = calloc(n.m.n, sizeof(double));
   RN_TEST_OK(RnCifarModelPass(&n.m, 4, 4, theta, grad, &l, &c));
   double err = RnTestGradCheck(Loss, &n, (int)n.m.n, theta, grad, 1e-6, 80);
-  if (rn_test_rank == 0) printf("\n    %s network (C = 2, %d parameters): FD rel. error %.2e ", kind == RN_FLOW_ODE ? "ODE" : "ResNet", (int)n.m.n, err);
+  if (rn_test_rank == 0) printf("\n    %s network, %s (C = 2, %d parameters): FD rel. error %.2e ", kind == RN_FLOW_ODE ? "ODE" : "ResNet", RnActivationNames[act], (int)n.m.n, err);
   CU_ASSERT(err < 1e-6);
   free(grad), free(theta);
   RnCifarModelDestroy(&n.m);
 }
 
-static void test_network_fd_resnet(void) { CheckFD(RN_FLOW_RESNET); }
-static void test_network_fd_ode(void) { CheckFD(RN_FLOW_ODE); }
+static void test_network_fd_resnet(void) { CheckFD(RN_ACT_RELU, RN_FLOW_RESNET); }
+static void test_network_fd_ode(void) { CheckFD(RN_ACT_RELU, RN_FLOW_ODE); }
+/* model.activation: every smooth choice, both paths */
+static void test_network_fd_smooth(void)
+{
+  for (int a = 1; RnCifarActivationNames[a]; a++) {
+    RnConfig cfg;
+    RnActivation act;
+    char set[64];
+    RN_TEST_OK(RnConfigCreate(PETSC_COMM_SELF, &cfg));
+    RN_TEST_OK(RnConfigLoadString(cfg, "test", "experiment = \"cifar\";"));
+    snprintf(set, sizeof set, "model.activation=\"%s\"", RnCifarActivationNames[a]);
+    RN_TEST_OK(RnConfigSet(cfg, set));
+    RN_TEST_OK(RnCifarActivationFromConfig(cfg, &act));
+    CU_ASSERT_STRING_EQUAL(RnActivationNames[act], RnCifarActivationNames[a]);
+    CheckFD(act, RN_FLOW_RESNET);
+    CheckFD(act, RN_FLOW_ODE);
+    RnConfigDestroy(&cfg);
+  }
+}
 
 /* three Adam steps on one rank and on the ranks of PETSC_COMM_WORLD */
 static void CheckSplitTraining(RnFlowKind kind)
@@ -120,7 +141,7 @@ static void EnsembleOptions(RnEnsembleOptions *o, RnCifarEnsembleOptions *c, RnP
   RnOdeOptionsDefault(&o->ode);
   strcpy(o->ode.solver, "rk4");
   o->ode.steps = 2;
-  c->channels = 4, c->batch = 8, c->eval_batch = 50, c->precision = precision, c->convolution = RN_CONV_AUTO, c->ode = o->ode;
+  c->channels = 4, c->activation = RN_ACT_RELU, c->batch = 8, c->eval_batch = 50, c->precision = precision, c->convolution = RN_CONV_AUTO, c->ode = o->ode;
 }
 
 /* One SGD step of a member is theta0 - eta g, g the CIFAR experiment's
@@ -146,7 +167,7 @@ static void test_ensemble_step(void)
     rec = malloc(sizeof(double) * 2 * p), g = calloc(p, sizeof(double)), gsum = malloc(sizeof(double) * p);
     RN_TEST_OK(RnEnsembleRunMember(ens, 3, 2, risk, rec));
     /* by hand, with the experiment's own pieces */
-    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_WORLD, 4, RN_FLOW_RESNET, 2, NULL, precision, &m));
+    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_WORLD, 4, RN_ACT_RELU, RN_FLOW_RESNET, 2, NULL, precision, &m));
     RN_TEST_OK(RnCifarModelSetTraining(&m, PETSC_FALSE));
     RN_TEST_OK(RnCifarModelReserve(&m, 8));
     double *theta0 = malloc(sizeof(double) * p);
@@ -285,7 +306,7 @@ static void test_init_streams(void)
     double *theta;
     int shared = 0;
     uint32_t stem, block, head;
-    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_SELF, 2, models[k].kind, models[k].N, NULL, RN_PRECISION_FLOAT64, &m));
+    RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_SELF, 2, RN_ACT_RELU, models[k].kind, models[k].N, NULL, RN_PRECISION_FLOAT64, &m));
     theta = malloc(sizeof(double) * m.n);
     RN_TEST_OK(RnCifarModelInit(&m, 5, 0, theta));
     RN_TEST_OK(RnCifarModelLayerIds(&m, &stem, &block, &head));
@@ -304,7 +325,7 @@ static void test_init_streams(void)
 
 static void Register(void)
 {
-  RnTestAddSuite("cifar_network", "network_fd_resnet", test_network_fd_resnet, "network_fd_ode", test_network_fd_ode, "split_resnet", test_split_resnet, "split_ode",
+  RnTestAddSuite("cifar_network", "network_fd_resnet", test_network_fd_resnet, "network_fd_ode", test_network_fd_ode, "network_fd_smooth", test_network_fd_smooth, "split_resnet", test_split_resnet, "split_ode",
                  test_split_ode, "ensemble_step", test_ensemble_step, "ensemble_coupling", test_ensemble_coupling, "init_streams", test_init_streams, NULL);
 }
 

@@ -33,8 +33,11 @@ static double RelNormErr(size_t n, const double *a, const double *b)
   return s > 0 ? sqrt(d / s) : sqrt(d);
 }
 
-typedef enum { L_CONV, L_CONV_RELU, L_CONV_SMALL, L_RELU, L_BN, L_POOL, L_GPOOL, L_DENSE, L_CONV_WIDE } Kind;
-static const char *const kind_names[] = {"conv 16->16", "conv+relu 16->16", "conv 3->5 stride 2", "relu", "batch norm", "avgpool 4", "global avgpool", "dense 64->10", "conv+relu 32->32"};
+typedef enum { L_CONV, L_CONV_RELU, L_CONV_SMALL, L_RELU, L_BN, L_POOL, L_GPOOL, L_DENSE, L_CONV_WIDE, L_CONV_TANH, L_CONV_SOFTPLUS, L_CONV_GELU } Kind;
+static const char *const kind_names[] = {"conv 16->16", "conv+relu 16->16", "conv 3->5 stride 2", "relu", "batch norm", "avgpool 4", "global avgpool", "dense 64->10", "conv+relu 32->32",
+                                         "conv+tanh 16->16", "conv+softplus 16->16", "conv+gelu 16->16"};
+/* the smooth activations after a convolution (model.activation) */
+static RnActivation SmoothActivation(Kind kind) { return kind == L_CONV_TANH ? RN_ACT_TANH : (kind == L_CONV_SOFTPLUS ? RN_ACT_SOFTPLUS : RN_ACT_GELU); }
 
 /* A net of one layer kind (plus what it needs around it to be compiled). */
 static RnNet MakeNet(Kind kind)
@@ -56,6 +59,14 @@ static RnNet MakeNet(Kind kind)
       RnLayerCreateActivation(net->out, RN_ACT_RELU, &l);
       RnNetAdd(net, l);
     }
+    break;
+  case L_CONV_TANH:
+  case L_CONV_SOFTPLUS:
+  case L_CONV_GELU:
+    RnLayerCreateConv2d(in, in.c, 3, 1, 1, &l);
+    RnNetAdd(net, l);
+    RnLayerCreateActivation(net->out, SmoothActivation(kind), &l);
+    RnNetAdd(net, l);
     break;
   case L_CONV_SMALL:
     RnLayerCreateConv2d(in, 5, 3, 2, 1, &l);
@@ -126,13 +137,13 @@ static void CheckLayer(Kind kind, RnPrecision prec, RnConvAlgorithm alg)
 
 static void test_layers_float32(void)
 {
-  for (Kind k = L_CONV; k <= L_CONV_WIDE; k++) CheckLayer(k, RN_PRECISION_FLOAT32, RN_CONV_AUTO);
+  for (Kind k = L_CONV; k <= L_CONV_GELU; k++) CheckLayer(k, RN_PRECISION_FLOAT32, RN_CONV_AUTO);
   CheckLayer(L_CONV_WIDE, RN_PRECISION_FLOAT32, RN_CONV_DIRECT);
 }
 
 static void test_layers_bfloat16(void)
 {
-  for (Kind k = L_CONV; k <= L_CONV_WIDE; k++) CheckLayer(k, RN_PRECISION_BFLOAT16, RN_CONV_AUTO);
+  for (Kind k = L_CONV; k <= L_CONV_GELU; k++) CheckLayer(k, RN_PRECISION_BFLOAT16, RN_CONV_AUTO);
 }
 
 /* An unsupported layer is an input error that names it. */
@@ -143,7 +154,7 @@ static void test_unsupported_layer(void)
   RnLayer l;
   PetscErrorCode err;
   RnNetCreate(in, &net);
-  RnLayerCreateActivation(in, RN_ACT_TANH, &l);
+  RnLayerCreateActivation(in, RN_ACT_CUBE, &l);
   RnNetAdd(net, l);
   RnNetSetUp(net);
   PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
@@ -158,13 +169,13 @@ typedef struct {
   int batch, first;
 } Net;
 
-static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, RnPrecision prec, int C, int batch, int first, double *theta)
+static void SetupWith(Net *n, MPI_Comm comm, RnActivation act, RnFlowKind kind, RnPrecision prec, int C, int batch, int first, double *theta)
 {
   RnOdeOptions ode;
   RnOdeOptionsDefault(&ode);
   strcpy(ode.solver, "rk4");
   ode.steps = 2;
-  RN_TEST_OK(RnCifarModelCreate(comm, C, kind, 3, &ode, prec, &n->m));
+  RN_TEST_OK(RnCifarModelCreate(comm, C, act, kind, 3, &ode, prec, &n->m));
   RN_TEST_OK(RnCifarModelReserve(&n->m, PetscMax(batch, 1)));
   n->batch = batch, n->first = first;
   if (theta) RN_TEST_OK(RnCifarModelInit(&n->m, 1, 0, theta));
@@ -174,17 +185,19 @@ static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, RnPrecision prec, int 
   }
 }
 
+static void Setup(Net *n, MPI_Comm comm, RnFlowKind kind, RnPrecision prec, int C, int batch, int first, double *theta) { SetupWith(n, comm, RN_ACT_RELU, kind, prec, C, batch, first, theta); }
+
 /* the gradient of the whole network, the batch split over the world's ranks */
-static void CheckNetwork(RnFlowKind kind, RnPrecision prec, int C)
+static void CheckNetworkWith(RnActivation act, RnFlowKind kind, RnPrecision prec, int C)
 {
   const int B = 8, lo = B * rn_test_rank / rn_test_size, b = B * (rn_test_rank + 1) / rn_test_size - lo;
   Net ref, low;
   double *theta, *g[2], l[2], e, loss[2];
   int c;
-  Setup(&ref, PETSC_COMM_WORLD, kind, RN_PRECISION_FLOAT64, C, b, lo, NULL);
+  SetupWith(&ref, PETSC_COMM_WORLD, act, kind, RN_PRECISION_FLOAT64, C, b, lo, NULL);
   theta = malloc(sizeof(double) * ref.m.n);
   RnCifarModelInit(&ref.m, 1, 0, theta);
-  Setup(&low, PETSC_COMM_WORLD, kind, prec, C, b, lo, NULL);
+  SetupWith(&low, PETSC_COMM_WORLD, act, kind, prec, C, b, lo, NULL);
   for (int v = 0; v < 2; v++) {
     Net *n = v ? &low : &ref;
     g[v] = calloc(ref.m.n, sizeof(double));
@@ -194,13 +207,26 @@ static void CheckNetwork(RnFlowKind kind, RnPrecision prec, int C)
   MPI_Allreduce(l, loss, 2, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD);
   e = RelNormErr((size_t)ref.m.n, g[1], g[0]);
   if (rn_test_rank == 0)
-    printf("\n    %-9s %s network, C = %d, %d ranks: loss %.6f vs %.6f, gradient rel. error %.1e ", RnPrecisionNames[prec], kind == RN_FLOW_ODE ? "ODE" : "ResNet", C, rn_test_size, loss[1] / B,
+    printf("\n    %-9s %s network, %s, C = %d, %d ranks: loss %.6f vs %.6f, gradient rel. error %.1e ", RnPrecisionNames[prec], kind == RN_FLOW_ODE ? "ODE" : "ResNet", RnActivationNames[act], C, rn_test_size, loss[1] / B,
            loss[0] / B, e);
   CU_ASSERT(fabs(loss[1] - loss[0]) <= (prec == RN_PRECISION_FLOAT32 ? 1e-5 : 1e-3) * fabs(loss[0]));
-  CU_ASSERT(e < Tolerance(prec, PETSC_TRUE));
+  CU_ASSERT(e < Tolerance(prec, (PetscBool)(act == RN_ACT_RELU)));
   free(g[0]), free(g[1]), free(theta);
   RnCifarModelDestroy(&ref.m);
   RnCifarModelDestroy(&low.m);
+}
+
+static void CheckNetwork(RnFlowKind kind, RnPrecision prec, int C) { CheckNetworkWith(RN_ACT_RELU, kind, prec, C); }
+
+/* model.activation's smooth choices, both paths, both reduced precisions */
+static void test_network_smooth(void)
+{
+  const RnActivation smooth[] = {RN_ACT_SOFTPLUS, RN_ACT_GELU, RN_ACT_TANH};
+  for (int a = 0; a < 3; a++)
+    for (int k = 0; k < 2; k++) {
+      CheckNetworkWith(smooth[a], k ? RN_FLOW_ODE : RN_FLOW_RESNET, RN_PRECISION_FLOAT32, 16);
+      CheckNetworkWith(smooth[a], k ? RN_FLOW_ODE : RN_FLOW_RESNET, RN_PRECISION_BFLOAT16, 16);
+    }
 }
 
 /* C = 32: the tied block's convolutions run Winograd in float32 (on AVX-512) */
@@ -253,7 +279,7 @@ static void Register(void)
 {
   RnTestAddSuite("dnnl", "layers_float32", test_layers_float32, "layers_bfloat16", test_layers_bfloat16, "unsupported_layer", test_unsupported_layer, "network_float32_resnet",
                  test_network_float32_resnet, "network_float32_ode", test_network_float32_ode, "network_bfloat16_resnet", test_network_bfloat16_resnet, "network_bfloat16_ode",
-                 test_network_bfloat16_ode, "float32_training_ranks", test_float32_training_ranks, NULL);
+                 test_network_bfloat16_ode, "float32_training_ranks", test_float32_training_ranks, "network_smooth", test_network_smooth, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

@@ -71,7 +71,7 @@ static void test_against_torch(void)
   RnOdeOptionsDefault(&ode);
   strcpy(ode.solver, "rk4");
   ode.steps = ODE_STEPS;
-  RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_SELF, s.C, s.N ? RN_FLOW_RESNET : RN_FLOW_ODE, s.N, &ode, RN_PRECISION_FLOAT64, &m));
+  RN_TEST_OK(RnCifarModelCreate(PETSC_COMM_SELF, s.C, RN_ACT_RELU, s.N ? RN_FLOW_RESNET : RN_FLOW_ODE, s.N, &ode, RN_PRECISION_FLOAT64, &m));
   CU_ASSERT_EQUAL_FATAL(m.n, s.n); /* the same network, parameter for parameter */
   RN_TEST_OK(RnCifarModelReserve(&m, s.batch));
   memcpy(m.x, s.x, sizeof(double) * s.batch * CIFAR_PIXELS);

@@ -33,6 +33,7 @@ typedef struct {
   RnAugment augment;
   PetscBool use_augment;
   int channels;
+  RnActivation activation;
   RnPrecision precision;
   RnConvAlgorithm convolution;
   int ndepths, depths[CIFAR_MAX_UNITS];
@@ -87,6 +88,7 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscCall(RnConfigGetChoice(cfg, "data.augment.fill", "edge", rn_fill_names, &fill));
   o->augment.zero_fill = fill == 1 ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(RnConfigGetInt(cfg, "model.channels", 16, 1, 4096, &o->channels));
+  PetscCall(RnCifarActivationFromConfig(cfg, &o->activation));
   {
     /* Keras' convention in the config: the weight of the old running statistics */
     double keep;
@@ -351,7 +353,7 @@ static PetscErrorCode TrainUnit(void *run, int unit)
 
   PetscFunctionBeginUser;
   PetscCall(UnitDataSetUp(o, rc->all, rc->fold_of, ctx->seed, fold, ud));
-  PetscCall(RnCifarModelCreate(ctx->group, o->channels, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
+  PetscCall(RnCifarModelCreate(ctx->group, o->channels, o->activation, UnitKind(o, N), N, &o->ode_opt, o->precision, &m));
   PetscCall(RnCifarModelSetConvAlgorithm(&m, o->convolution));
   PetscCall(RnCifarModelSetBatchNorm(&m, o->bn_momentum, o->bn_eps));
   PetscCall(PetscMalloc2(m.n + 2, &grad, m.n + 2, &gsum));
@@ -497,12 +499,12 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(PetscMalloc3(rc.all->n, &rc.ud.train, rc.all->n, &rc.ud.val, 3072, &rc.ud.mean));
   PetscCall(PetscMalloc2(rc.all->n, &rc.perm, o->batch, &rc.idx));
   if (o->folds > 1)
-    PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d; %d model(s) x %d fold(s) on %d group(s) of %d rank(s)\n", rc.all->n, o->folds,
-                    o->fold_count == 1 ? "one of them here" : "each model trained on k-1, validated on the held-out one", rc.test->n, o->dir, o->channels, nmodels, o->fold_count, ctx->group_count,
+    PetscCall(RnLog(ctx, "cifar: %d training images in %d stratified folds (%s), %d test images from %s; width C = %d, %s; %d model(s) x %d fold(s) on %d group(s) of %d rank(s)\n", rc.all->n, o->folds,
+                    o->fold_count == 1 ? "one of them here" : "each model trained on k-1, validated on the held-out one", rc.test->n, o->dir, o->channels, RnActivationNames[o->activation], nmodels, o->fold_count, ctx->group_count,
                     ctx->group_size));
   else
-    PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d; %d model(s) on %d group(s) of %d rank(s)\n", rc.all->n - o->validation, o->validation,
-                    rc.test->n, o->dir, o->channels, nmodels, ctx->group_count, ctx->group_size));
+    PetscCall(RnLog(ctx, "cifar: %d training, %d validation, %d test images from %s; width C = %d, %s; %d model(s) on %d group(s) of %d rank(s)\n", rc.all->n - o->validation, o->validation,
+                    rc.test->n, o->dir, o->channels, RnActivationNames[o->activation], nmodels, ctx->group_count, ctx->group_size));
 
   {
     /* one copy of the images a node (data.h): said, so that a cluster run can be checked */

@@ -69,6 +69,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     PetscCall(RnConfigGetPath(cfg, "data.dir", RN_REQUIRED, 2, o->cifar_dir, sizeof o->cifar_dir));
     PetscCall(RnConfigGetInt(cfg, "data.max_train", 2000, 1, 50000, &o->cifar_images));
     PetscCall(RnConfigGetInt(cfg, "model.channels", 8, 1, 4096, &o->cifar.channels));
+    PetscCall(RnCifarActivationFromConfig(cfg, &o->cifar.activation));
     PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &prec));
     o->cifar.precision = (RnPrecision)prec;
     PetscCall(RnConfigGetChoice(cfg, "model.convolution", "auto", RnConvAlgorithmNames, &prec));
@@ -77,7 +78,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     if (o->ens.batch == 0) PetscCall(RnConfigError(cfg, "sgd.batch", "full-batch SGD over CIFAR images is not offered; give a mini-batch size"));
     o->cifar.batch = o->ens.batch, o->cifar.ode = o->ens.ode;
     if (RnConfigHas(cfg, "model.field")) PetscCall(RnConfigError(cfg, "model.field", "not used with data.kind = \"cifar\": the network is the CIFAR one (model.channels, model.precision)"));
-    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->cifar.channels, RN_FLOW_RESNET, 1, NULL, RN_PRECISION_FLOAT64, &cprobe));
+    PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, o->cifar.channels, o->cifar.activation, RN_FLOW_RESNET, 1, NULL, RN_PRECISION_FLOAT64, &cprobe));
     if (o->ens.sigma_diag && o->ens.nsigma_diag != cprobe.n)
       PetscCall(RnConfigError(cfg, "sgd.sigma_diag", "has %d entries; the network has %d parameters (one each)", o->ens.nsigma_diag, (int)cprobe.n));
     PetscCall(RnCifarModelDestroy(&cprobe));
@@ -546,7 +547,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnCifarLoad(ctx->world, o->cifar_dir, PETSC_TRUE, o->cifar_images, &images));
     PetscCall(RnCifarEnsembleProblemCreate(ctx->group, ctx->seed, images, &o->cifar, &problem, &p));
     PetscCall(RnEnsembleCreateWithProblem(ctx->group, ctx->seed, p, eo, &problem, &ens));
-    PetscCall(RnLog(ctx, "ensemble: the CIFAR network (width C = %d, %s, batch norm at its initial statistics) on %d training images of %s\n", o->cifar.channels,
+    PetscCall(RnLog(ctx, "ensemble: the CIFAR network (width C = %d, %s, %s, batch norm at its initial statistics) on %d training images of %s\n", o->cifar.channels, RnActivationNames[o->cifar.activation],
                     RnPrecisionNames[o->cifar.precision], images->n, o->cifar_dir));
   } else {
     PetscCall(RnNetCreateFromConfig(o->cfg, "model.field", ctx->group, in, &field));

@@ -4,7 +4,20 @@
 #include <string.h>
 
 
-PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m)
+const char *const RnCifarActivationNames[] = {"relu", "softplus", "gelu", "tanh", NULL};
+static const RnActivation rn_cifar_activations[] = {RN_ACT_RELU, RN_ACT_SOFTPLUS, RN_ACT_GELU, RN_ACT_TANH};
+
+PetscErrorCode RnCifarActivationFromConfig(RnConfig cfg, RnActivation *activation)
+{
+  int choice;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfigGetChoice(cfg, "model.activation", "relu", RnCifarActivationNames, &choice));
+  *activation = rn_cifar_activations[choice];
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnActivation activation, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m)
 {
   RnShape img = {3, 32, 32}, s;
   RnLayer l;
@@ -17,7 +30,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnNetCreate(img, &m->stem));
   PetscCall(RnLayerCreateConv2d(img, channels, 3, 2, 1, &l));
   PetscCall(RnNetAdd(m->stem, l));
-  PetscCall(RnLayerCreateActivation(m->stem->out, RN_ACT_RELU, &l));
+  PetscCall(RnLayerCreateActivation(m->stem->out, activation, &l));
   PetscCall(RnNetAdd(m->stem, l));
   PetscCall(RnLayerCreateBatchNorm(comm, m->stem->out, RN_BATCHNORM_MOMENTUM, RN_BATCHNORM_EPS, &l));
   PetscCall(RnNetAdd(m->stem, l));
@@ -27,7 +40,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnNetCreate(s, &m->field));
   PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
   PetscCall(RnNetAdd(m->field, l));
-  PetscCall(RnLayerCreateActivation(s, RN_ACT_RELU, &l));
+  PetscCall(RnLayerCreateActivation(s, activation, &l));
   PetscCall(RnNetAdd(m->field, l));
   PetscCall(RnLayerCreateConv2d(s, channels, 3, 1, 1, &l));
   PetscCall(RnNetAdd(m->field, l));
@@ -38,7 +51,7 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, 
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnLayerCreateConv2d(s, 64, 3, 4, 1, &l));
   PetscCall(RnNetAdd(m->head, l));
-  PetscCall(RnLayerCreateActivation(m->head->out, RN_ACT_RELU, &l));
+  PetscCall(RnLayerCreateActivation(m->head->out, activation, &l));
   PetscCall(RnNetAdd(m->head, l));
   PetscCall(RnLayerCreateBatchNorm(comm, m->head->out, RN_BATCHNORM_MOMENTUM, RN_BATCHNORM_EPS, &l));
   PetscCall(RnNetAdd(m->head, l));

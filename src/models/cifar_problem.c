@@ -12,6 +12,7 @@ typedef struct {
   RnDataset data;
   double *mean;
   int channels, batch, eval_batch;
+  RnActivation activation;
   RnPrecision precision;
   RnConvAlgorithm convolution;
   RnOdeOptions ode;
@@ -26,7 +27,7 @@ static PetscErrorCode ModelForDepth(CifarProblem *c, int N, RnCifarModel **m)
   PetscFunctionBeginUser;
   if (!c->have_model || c->model_N != N) {
     if (c->have_model) PetscCall(RnCifarModelDestroy(&c->model));
-    PetscCall(RnCifarModelCreate(c->comm, c->channels, N ? RN_FLOW_RESNET : RN_FLOW_ODE, N, &c->ode, c->precision, &c->model));
+    PetscCall(RnCifarModelCreate(c->comm, c->channels, c->activation, N ? RN_FLOW_RESNET : RN_FLOW_ODE, N, &c->ode, c->precision, &c->model));
     PetscCall(RnCifarModelSetConvAlgorithm(&c->model, c->convolution));
     /* the theorem's SGD: a sample's loss depends on its own image only */
     PetscCall(RnCifarModelSetTraining(&c->model, PETSC_FALSE));
@@ -113,11 +114,11 @@ PetscErrorCode RnCifarEnsembleProblemCreate(MPI_Comm group, uint64_t seed, RnDat
   PetscCallMPI(MPI_Comm_rank(group, &c->rank));
   PetscCallMPI(MPI_Comm_size(group, &c->size));
   c->seed = seed, c->data = data;
-  c->channels = opt->channels, c->batch = opt->batch, c->eval_batch = opt->eval_batch;
+  c->channels = opt->channels, c->activation = opt->activation, c->batch = opt->batch, c->eval_batch = opt->eval_batch;
   c->precision = opt->precision, c->convolution = opt->convolution, c->ode = opt->ode;
   PetscCheck(c->batch >= c->size, group, RN_ERR_INPUT, "sgd.batch = %d cannot be split over the %d ranks of a group", c->batch, c->size);
   /* the parameter count is the same for every depth (tied block) */
-  PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, c->channels, RN_FLOW_RESNET, 1, NULL, RN_PRECISION_FLOAT64, &probe));
+  PetscCall(RnCifarModelCreate(PETSC_COMM_SELF, c->channels, c->activation, RN_FLOW_RESNET, 1, NULL, RN_PRECISION_FLOAT64, &probe));
   *nparams = probe.n;
   PetscCall(RnCifarModelDestroy(&probe));
   PetscCall(PetscMalloc3(3072, &c->mean, *nparams, &c->grad, PetscMax(c->batch, c->eval_batch), &c->idx));

@@ -4,7 +4,8 @@
  * batch-norm state); this file compiles them into a program of ops:
  *   conv   oneDNN convolution forward / backward data / backward weights, a
  *          following relu fused as a post-op;
- *   relu, batch norm, average pooling, dense   our own loops (memory-bound or
+ *   activations (relu, tanh, softplus, gelu), batch norm, average pooling,
+ *          dense   our own loops (memory-bound or
  *          tiny), batch-norm sums reduced over the layer's communicator as
  *          in the float64 layer.
  * Between ops a tensor lives in the layout oneDNN chose for the convolution
@@ -51,6 +52,7 @@ static PetscErrorCode DnnlNetForward(RnNet net, int batch, const double *theta, 
       PetscCall(DnnlExecute(c->fwd, plan, 4, a));
     } break;
     case OP_RELU: DnnlReluForward(Li, in, Lo, out, batch); break;
+    case OP_ACT: DnnlActivationForward(op->act, Li, in, Lo, out, batch); break;
     case OP_BN: PetscCall(DnnlBatchNormForward(op, theta + op->theta_off, Li, in, Lo, out, batch)); break;
     case OP_POOL: DnnlPoolForward(op->layer, Li, in, Lo, out, batch); break;
     case OP_DENSE: DnnlDenseForward(op, in, out, batch); break;
@@ -103,6 +105,9 @@ static PetscErrorCode DnnlNetBackward(RnNet net, int batch, const double *theta,
     } break;
     case OP_RELU:
       if (want_dx) DnnlReluBackward(Lo, out, dLo, g, dLi, gnext, batch);
+      break;
+    case OP_ACT:
+      if (want_dx) DnnlActivationBackward(op->act, Li, in, dLo, g, dLi, gnext, batch);
       break;
     case OP_BN: PetscCall(DnnlBatchNormBackward(op, theta + op->theta_off, Li, in, dLo, g, dLi, want_dx ? gnext : NULL, dth, batch)); break;
     case OP_POOL:
@@ -193,10 +198,15 @@ PetscErrorCode RnNetBackendDnnlSetUp(RnNet net, RnPrecision precision)
         op->kind = OP_RELU;
         break;
       }
+      if (l->impl->info.act == RN_ACT_TANH || l->impl->info.act == RN_ACT_SOFTPLUS || l->impl->info.act == RN_ACT_GELU) {
+        op->kind = OP_ACT;
+        op->act = l->impl->info.act;
+        break;
+      }
       /* fall through */
     default:
       PetscCall(DnnlProgramDestroy(&p));
-      RnInputError(PETSC_COMM_SELF, "model.precision = \"%s\" runs conv, relu, batchnorm, avgpool, globalavgpool and dense layers; layer %d (%s) needs model.precision = \"float64\"",
+      RnInputError(PETSC_COMM_SELF, "model.precision = \"%s\" runs conv, relu, tanh, softplus, gelu, batchnorm, avgpool, globalavgpool and dense layers; layer %d (%s) needs model.precision = \"float64\"",
                    RnPrecisionNames[precision], i + 1, l->name);
     }
     if (op->kind == OP_CONV || op->kind == OP_DENSE) PetscCall(PetscMalloc1((size_t)l->nparams, &op->w));

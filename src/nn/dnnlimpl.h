@@ -1,7 +1,7 @@
 /* dnnlimpl.h: the oneDNN backend's private header (float32 and bfloat16
  * Nets; see dnnl_net.c for what the backend does). Shared by
  *   dnnl_plan.c     the engine, layouts and the primitives of a batch size;
- *   dnnl_kernels.c  our own loops: conversions, relu, batch norm, pooling, dense;
+ *   dnnl_kernels.c  our own loops: conversions, activations, batch norm, pooling, dense;
  *   dnnl_net.c      compiling a Net into a program, and its passes. */
 #ifndef RESNODE_DNNLIMPL_H
 #define RESNODE_DNNLIMPL_H
@@ -64,13 +64,14 @@ static inline void Store(void *p, dnnl_data_type_t dt, size_t i, float v)
 
 /* ---- the program ---- */
 
-typedef enum { OP_CONV, OP_RELU, OP_BN, OP_POOL, OP_DENSE } OpKind;
+typedef enum { OP_CONV, OP_RELU, OP_ACT, OP_BN, OP_POOL, OP_DENSE } OpKind;
 
 typedef struct {
   OpKind kind;
   RnLayer layer;      /* the float64 layer: shapes, constants, batch-norm state */
   PetscInt theta_off; /* its parameter slice in the Net's theta */
   PetscBool relu;     /* conv: a relu is fused after it */
+  RnActivation act;   /* OP_ACT: tanh, softplus or gelu (relu is OP_RELU or fused) */
   int in, out;        /* tensor indices */
   float *w;           /* float32 copy of the parameters (conv: oihw then bias; dense: W then b) */
   double *mean, *invstd; /* batch norm: statistics of the last training batch */
@@ -155,6 +156,8 @@ void DnnlToDouble(const Layout *L, int batch, const void *in, double *x);
 void DnnlReluForward(const Layout *Li, const void *x, const Layout *Lo, void *y, int batch);
 void DnnlReluBackward(const Layout *Ly, const void *y, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch);
 void DnnlReluMaskInPlace(const Layout *Ly, const void *y, const Layout *dL, void *g, int batch);
+void DnnlActivationForward(RnActivation act, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch);
+void DnnlActivationBackward(RnActivation act, const Layout *Lx, const void *x, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch);
 PetscErrorCode DnnlBatchNormForward(Op *op, const double *theta, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch);
 PetscErrorCode DnnlBatchNormBackward(Op *op, const double *theta, const Layout *Lx, const void *x, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, double *dtheta, int batch);
 void DnnlPoolForward(RnLayer l, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch);

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-const char *const RnActivationNames[] = {"identity", "tanh", "relu", "softplus", "cube", NULL};
+const char *const RnActivationNames[] = {"identity", "tanh", "relu", "softplus", "cube", "gelu", NULL};
 
 PetscErrorCode RnLayerDestroy(RnLayer *layer)
 {
@@ -184,6 +184,10 @@ RN_HOT_LOOP static PetscErrorCode ActivationForward(RnLayer l, int batch, const 
   case RN_ACT_CUBE:
     for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i] * x[i];
     break;
+  case RN_ACT_GELU:
+    /* x Phi(x) = x erfc(-x / sqrt 2) / 2: erfc keeps Phi's relative accuracy for x << 0 */
+    for (size_t i = 0; i < n; i++) y[i] = 0.5 * x[i] * erfc(-x[i] * RN_SQRT1_2);
+    break;
   }
   PetscFunctionReturn(0);
 }
@@ -210,6 +214,10 @@ RN_HOT_LOOP static PetscErrorCode ActivationBackward(RnLayer l, int batch, const
     break;
   case RN_ACT_CUBE:
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * 3.0 * x[i] * x[i];
+    break;
+  case RN_ACT_GELU:
+    /* Phi(x) + x phi(x) */
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (0.5 * erfc(-x[i] * RN_SQRT1_2) + x[i] * RN_INV_SQRT_2PI * exp(-0.5 * x[i] * x[i]));
     break;
   }
   PetscFunctionReturn(0);

@@ -1,7 +1,7 @@
 /* netconfig.c: a Net from a config list of layers (layers.h). */
 #include "resnode/nn/layers.h"
 
-static const char *const rn_layer_types[] = {"dense", "conv", "batchnorm", "avgpool", "globalavgpool", "scale", "identity", "tanh", "relu", "softplus", "cube", NULL};
+static const char *const rn_layer_types[] = {"dense", "conv", "batchnorm", "avgpool", "globalavgpool", "scale", "identity", "tanh", "relu", "softplus", "cube", "gelu", NULL};
 
 /* An optional activation key after a dense or conv layer. */
 static PetscErrorCode AddActivationFromConfig(RnConfig cfg, const char *key, RnNet net)

@@ -7,6 +7,10 @@
 
 #include "resnode/nn/layers.h"
 
+/* gelu's constants (C11's math.h has no M_SQRT1_2) */
+#define RN_SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
+#define RN_INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
+
 /* What a layer computes beyond its shapes, for a backend that compiles a Net
  * (net_dnnl.c). */
 typedef struct {

@@ -1,9 +1,10 @@
 /* cifar.h: the CIFAR-10 network of Avelin and Nystrom's experiment:
- *   stem:  conv3x3(3 -> C, stride 2) + ReLU, batch norm
- *   block: N weight-tied steps x += (1/N) conv3x3(relu(conv3x3(x))) (or untied,
- *          or the neural ODE dx/dt = conv(relu(conv(x))) on [0, 1] through TS)
- *   head:  batch norm, conv3x3(C -> 64, stride 4) + ReLU, batch norm,
+ *   stem:  conv3x3(3 -> C, stride 2) + sigma, batch norm
+ *   block: N weight-tied steps x += (1/N) conv3x3(sigma(conv3x3(x))) (or untied,
+ *          or the neural ODE dx/dt = conv(sigma(conv(x))) on [0, 1] through TS)
+ *   head:  batch norm, conv3x3(C -> 64, stride 4) + sigma, batch norm,
  *          4x4 average pooling, linear 64 -> 10, softmax cross-entropy.
+ * sigma is ReLU (the paper's network) or a smooth activation (model.activation).
  * Parameters in one flat buffer: stem, block, head. Batch norm reduces its
  * statistics over comm (the ranks that share a batch).
  *
@@ -31,7 +32,12 @@ typedef struct {
   int *labels;
 } RnCifarModel;
 
-PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m);
+/* model.activation: "relu" (the default), "softplus", "gelu", "tanh" */
+extern const char *const RnCifarActivationNames[];
+PetscErrorCode RnCifarActivationFromConfig(RnConfig cfg, RnActivation *activation);
+/* activation: of every nonlinearity (stem, field, head); RN_ACT_RELU is the
+ * paper's network, a smooth one (softplus, gelu, tanh) gives a smooth field. */
+PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnActivation activation, RnFlowKind kind, int N, const RnOdeOptions *ode, RnPrecision precision, RnCifarModel *m);
 /* Initial parameters: the same stem and head for every depth (layer ids 0..,
  * 200..), the block from layer ids 100.. (untied: one draw per step). */
 /* The first layer id of the stem, the block and the head: every layer has its
@@ -64,6 +70,7 @@ PetscErrorCode RnCifarModelDestroy(RnCifarModel *m);
  * every depth. */
 typedef struct {
   int channels;
+  RnActivation activation;
   int batch, eval_batch; /* the SGD mini-batch; images a pass when the risk is evaluated */
   RnPrecision precision;
   RnConvAlgorithm convolution;

@@ -39,10 +39,11 @@ typedef enum {
   RN_ACT_TANH,
   RN_ACT_RELU,
   RN_ACT_SOFTPLUS,
-  RN_ACT_CUBE
+  RN_ACT_CUBE,
+  RN_ACT_GELU /* x Phi(x), Phi the standard normal CDF (the erf form) */
 } RnActivation;
 
-extern const char *const RnActivationNames[]; /* "identity", "tanh", "relu", "softplus", "cube", NULL */
+extern const char *const RnActivationNames[]; /* "identity", "tanh", "relu", "softplus", "cube", "gelu", NULL */
 
 typedef struct RnLayer_s *RnLayer;
 
@@ -129,9 +130,10 @@ PetscErrorCode RnNetSetState(RnNet net, const double *state);
 PetscErrorCode RnNetDestroy(RnNet *net);
 
 /* Compile a set-up Net for a precision (changes tape_per_sample: size tapes
- * after this call). float32/bfloat16 support conv2d, relu, batch norm,
- * avgpool, globalavgpool and dense layers (an input error names any other);
- * a relu right after a conv is fused into it. Parameters, their layout and
+ * after this call). float32/bfloat16 support conv2d, the activations relu,
+ * tanh, softplus and gelu, batch norm, avgpool, globalavgpool and dense
+ * layers (an input error names any other); a relu right after a conv is
+ * fused into it. Parameters, their layout and
  * initialisation, and batch-norm state are those of the float64 Net. */
 PetscErrorCode RnNetSetPrecision(RnNet net, RnPrecision precision);
 /* How float32 computes 3x3 stride-1 convolutions: RN_CONV_AUTO (the default)
@@ -159,7 +161,7 @@ PetscErrorCode RnLossSoftmaxCrossEntropy(int batch, int nclasses, const double *
  *             { type = "dense"; out = 2; } );
  * types: dense (out, activation), scale (y = theta * x), conv (channels, kernel, stride, pad,
  * activation), batchnorm (momentum), avgpool (size), globalavgpool, and the
- * activations identity, tanh, relu, softplus, cube. Batch norm reduces its
+ * activations identity, tanh, relu, softplus, cube, gelu. Batch norm reduces its
  * statistics over comm. */
 PetscErrorCode RnNetCreateFromConfig(RnConfig cfg, const char *key, MPI_Comm comm, RnShape in, RnNet *net);
 
