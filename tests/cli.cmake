@@ -24,6 +24,7 @@ set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCES
   ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR};RN_MAKE_CIFAR=$<TARGET_FILE:rn_make_cifar>")
 rn_add_cli_test(experiments_e2e)
 rn_add_cli_test(convergence_analysis LABELS ensemble)
+rn_add_cli_test(rate_study LABELS ensemble)
 rn_add_cli_test(trainer LABELS checkpoint)
 rn_add_cli_test(readme LABELS readme)
 rn_add_cli_test(bench_smoke LABELS readme)

@@ -62,7 +62,6 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&o));
   PetscCall(RnEnsembleOptionsFromConfig(cfg, &o->ens));
-  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, PETSC_FALSE, &o->groups));
   if (o->ens.classification) {
     int prec;
     RnCifarModel cprobe;
@@ -105,6 +104,9 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     o->save = (SaveParameters)path;
     PetscCall(RnConfigGetBool(cfg, "ensemble.limit_check", PETSC_TRUE, &o->limit_check));
   }
+  /* after every other key is read: an error here first looks for typos
+   * among the keys, and one not read yet would look like one */
+  PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, PETSC_FALSE, &o->groups));
   o->cfg = cfg;
   *options = o;
   PetscFunctionReturn(0);
