@@ -110,53 +110,6 @@ RN_HOT_LOOP void DnnlReluMaskInPlace(const Layout *Ly, const void *y, const Layo
 #undef RN_BF16_POSITIVE
 }
 
-/* The smooth activations, in float32 whatever the storage: f and f' of the
- * pre-activation x (the backward pass reads x, which the tape keeps). */
-static inline float ActivationValue(RnActivation act, float v)
-{
-  switch (act) {
-  case RN_ACT_TANH: return tanhf(v);
-  case RN_ACT_SOFTPLUS: return fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))); /* log(1 + e^v) without overflow */
-  case RN_ACT_GELU: return 0.5f * v * erfcf(-v * (float)RN_SQRT1_2);
-  default: return v > 0 ? v : 0.0f;
-  }
-}
-
-static inline float ActivationSlope(RnActivation act, float v)
-{
-  switch (act) {
-  case RN_ACT_TANH: {
-    const float t = tanhf(v);
-    return 1.0f - t * t;
-  }
-  case RN_ACT_SOFTPLUS: return 1.0f / (1.0f + expf(-v));
-  case RN_ACT_GELU: return 0.5f * erfcf(-v * (float)RN_SQRT1_2) + v * (float)RN_INV_SQRT_2PI * expf(-0.5f * v * v);
-  default: return v > 0 ? 1.0f : 0.0f;
-  }
-}
-
-RN_HOT_LOOP void DnnlActivationForward(RnActivation act, const Layout *Li, const void *x, const Layout *Lo, void *y, int batch)
-{
-  if (LayoutPadded(Lo)) memset(y, 0, (size_t)batch * LayoutSampleElems(Lo) * DtSize(Lo->dt));
-  for (int n = 0; n < batch; n++)
-    for (int c = 0; c < Li->C; c++) {
-      const size_t bi = LayoutBase(Li, (size_t)n, c), bo = LayoutBase(Lo, (size_t)n, c);
-      for (int s = 0; s < Li->HW; s++) Store(y, Lo->dt, bo + (size_t)s * Lo->blk, ActivationValue(act, Load(x, Li->dt, bi + (size_t)s * Li->blk)));
-    }
-}
-
-/* dx = dy f'(x) */
-RN_HOT_LOOP void DnnlActivationBackward(RnActivation act, const Layout *Lx, const void *x, const Layout *dLy, const void *dy, const Layout *dLx, void *dx, int batch)
-{
-  if (LayoutPadded(dLx)) memset(dx, 0, (size_t)batch * LayoutSampleElems(dLx) * DtSize(dLx->dt));
-  for (int n = 0; n < batch; n++)
-    for (int c = 0; c < Lx->C; c++) {
-      const size_t bx = LayoutBase(Lx, (size_t)n, c), bg = LayoutBase(dLy, (size_t)n, c), bd = LayoutBase(dLx, (size_t)n, c);
-      for (int s = 0; s < Lx->HW; s++)
-        Store(dx, dLx->dt, bd + (size_t)s * dLx->blk, Load(dy, dLy->dt, bg + (size_t)s * dLy->blk) * ActivationSlope(act, Load(x, Lx->dt, bx + (size_t)s * Lx->blk)));
-    }
-}
-
 /* Batch norm's per-channel sums over (batch, HW) in any layout, reduced over
  * the layer's communicator (nnimpl.h: RnChannelSums): of x, of (x - mean)^2,
  * or of g = dy and g xhat, xhat computed from x. */

@@ -1,7 +1,8 @@
 /* dnnlimpl.h: the oneDNN backend's private header (float32 and bfloat16
  * Nets; see dnnl_net.c for what the backend does). Shared by
  *   dnnl_plan.c     the engine, layouts and the primitives of a batch size;
- *   dnnl_kernels.c  our own loops: conversions, activations, batch norm, pooling, dense;
+ *   dnnl_kernels.c  our own loops: conversions, relu, batch norm, pooling, dense;
+ *   dnnl_activation.c  the smooth activations (vector libm);
  *   dnnl_net.c      compiling a Net into a program, and its passes. */
 #ifndef RESNODE_DNNLIMPL_H
 #define RESNODE_DNNLIMPL_H
