@@ -21,8 +21,8 @@ grep -q "softplus" "$TMP/study/softplus-s1/config.cfg" && ok "the smooth runs us
 expect_file "$TMP/study/rate-study.png" "the summary figure"
 rows=$(grep -c '^| \(relu\|softplus\) | [12] | 4 | ' "$TMP/study/rate-study.md")
 [ "$rows" -eq 12 ] && ok "the summary has 2 activations x 2 seeds x 3 rates" || bad "rate-study.md: $rows rows; $(head -12 "$TMP/study/rate-study.md")"
-[ -f "$TMP/study/relu-s1/convergence-rounding.csv" ] && awk -F, 'NR == 2 { exit !($2 > 0) }' "$TMP/study/relu-s1/convergence-rounding.csv" \
-  && ok "the rounding floor from the float64 run: $(sed -n 2p "$TMP/study/relu-s1/convergence-rounding.csv")" || bad "no rounding floor"
+[ -f "$TMP/study/relu-s1/convergence-rounding.csv" ] && awk -F, 'NR == 2 { exit !($2 > 0 && $2 < $3) }' "$TMP/study/relu-s1/convergence-rounding.csv" \
+  && ok "the rounding floor from the float64 run, below s_theta: $(sed -n 2p "$TMP/study/relu-s1/convergence-rounding.csv")" || bad "no rounding floor"
 "$TMP/clone/scripts/cifar-rate-study" "$TMP/images" "$TMP/study" > "$TMP/again.out" 2>&1
 [ $? -eq 0 ] && [ "$(grep -c 'is done' "$TMP/again.out")" -eq 6 ] && ok "a second call keeps the 6 runs" || bad "second call: $(cat "$TMP/again.out")"
 "$TMP/clone/scripts/cifar-rate-study" "$TMP/nowhere" "$TMP/s2" > "$TMP/bad.out" 2>&1
