@@ -1,5 +1,5 @@
 /* dnnl_kernels.c: the backend's own loops (memory-bound or tiny, so not
- * worth a primitive): conversions at the Net's boundaries, activations, batch norm
+ * worth a primitive): conversions at the Net's boundaries, relu, batch norm
  * (its statistics from nnimpl.h's kernel, shared with the float64 layer),
  * average pooling and dense layers, on any layout. */
 #include "dnnlimpl.h"
