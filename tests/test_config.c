@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "resnode/core/config.h"
 
@@ -215,12 +216,80 @@ static void test_defaults_and_overrides(void)
   RnConfigDestroy(&cfg);
 }
 
+/* @include: bases first, then the file's own keys key by key, then --set;
+ * absolute and relative paths (relative to the including file); messages
+ * name the file that set the key; cycles and includes inside a group refused. */
+static void test_include(void)
+{
+  char base[512], mid[512], top[512], abs_top[512], text[1200];
+  RnConfig cfg;
+  PetscErrorCode err;
+  int iters, n, depths[8], kind;
+  double lr;
+  char name[64];
+  const char *kinds[] = {"adam", "sgd", NULL};
+  uint64_t checksum = 0;
+
+  if (rn_test_rank == 0) {
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0755);
+  }
+  WriteFile("base.cfg", "train = { iterations = 5; lr = 0.5; optimizer = \"sgd\"; };\nsweep = { depths = [1, 2, 3]; };\nname = \"base\";\n", base, sizeof base);
+  /* relative to the including file (sub/), not to the working directory */
+  WriteFile("sub/mid.cfg", "# @include \"commented.cfg\" is not a base\n@include \"../base.cfg\"\ntrain = { lr = 0.25; };\nsweep = { depths = [7]; };\n", mid, sizeof mid);
+  snprintf(text, sizeof text, "@include \"%s\"\ntrain = { iterations = 9; };\n", mid);
+  WriteFile("top.cfg", text, abs_top, sizeof abs_top);
+  RN_TEST_OK(RnConfigCreate(PETSC_COMM_WORLD, &cfg));
+  RN_TEST_OK(RnConfigLoadFile(cfg, abs_top));
+  RN_TEST_OK(RnConfigSet(cfg, "name=\"cli\""));
+  RN_TEST_OK(RnConfigGetInt(cfg, "train.iterations", 1, 1, 1000, &iters));
+  RN_TEST_OK(RnConfigGetReal(cfg, "train.lr", 1, 0, 1, &lr));
+  RN_TEST_OK(RnConfigGetChoice(cfg, "train.optimizer", "adam", kinds, &kind));
+  RN_TEST_OK(RnConfigGetIntArray(cfg, "sweep.depths", 0, NULL, 1, 1024, 1, 8, &n, depths));
+  RN_TEST_OK(RnConfigGetString(cfg, "name", "x", name, sizeof name));
+  CU_ASSERT_EQUAL(iters, 9);   /* the top file's own */
+  CU_ASSERT_EQUAL(lr, 0.25);   /* mid over base */
+  CU_ASSERT_EQUAL(kind, 1);    /* the base's, kept through two merges of train */
+  CU_ASSERT_EQUAL(n, 1);       /* an array replaces, it does not merge */
+  CU_ASSERT_EQUAL(depths[0], 7);
+  CU_ASSERT_STRING_EQUAL(name, "cli"); /* --set last */
+  CU_ASSERT_EQUAL(RnConfigFileCount(cfg), 3);
+  CU_ASSERT_PTR_NOT_NULL(strstr(RnConfigFile(cfg, 2, &checksum), "/sub/../base.cfg")); /* reached through mid */
+  CU_ASSERT_NOT_EQUAL(checksum, 0);
+  /* a key of the base is reported at the base's line */
+  RN_TEST_OK(RnConfigSet(cfg, "unused=1"));
+  RnConfigDestroy(&cfg);
+  WriteFile("badbase.cfg", "train = {\n  lr = \"fast\";\n};\n", base, sizeof base);
+  WriteFile("top.cfg", "@include \"badbase.cfg\"\nname = \"x\";\n", top, sizeof top);
+  last_message[0] = 0;
+  PetscPushErrorHandler(Capture, NULL);
+  RnConfigCreate(PETSC_COMM_WORLD, &cfg);
+  err = RnConfigLoadFile(cfg, top);
+  if (!err) err = Experiment(cfg);
+  PetscPopErrorHandler();
+  RnConfigDestroy(&cfg);
+  snprintf(where, sizeof where, "%s:2", base);
+  Expect(err, where, "train.lr", "expected a number");
+  /* a cycle, an include inside a group, a missing base: input errors naming the line */
+  WriteFile("top.cfg", "name = \"x\";\n@include \"top.cfg\"\n", top, sizeof top);
+  err = Run("name = \"x\";\n@include \"top.cfg\"\n", NULL, path, sizeof path); /* test.cfg -> top.cfg -> top.cfg */
+  snprintf(where, sizeof where, "%s:2", top);
+  Expect(err, where, "@include", "cycle");
+  err = Run("train = {\n  @include \"base.cfg\"\n};\n", NULL, path, sizeof path);
+  snprintf(where, sizeof where, "%s:2", path);
+  Expect(err, where, "@include", "top level");
+  err = Run("\n@include \"no-such.cfg\"\n", NULL, path, sizeof path);
+  snprintf(where, sizeof where, "%s:2", path);
+  Expect(err, where, "no-such.cfg", "cannot open");
+}
+
 static void Register(void)
 {
   RnTestTempDir("rn-config", dir, sizeof dir);
   RnTestAddSuite("config", "syntax_error", test_syntax_error, "unknown_key", test_unknown_key, "wrong_type", test_wrong_type, "out_of_range", test_out_of_range,
                  "bad_choice", test_bad_choice, "bad_array_entry", test_bad_array_entry, "missing_required_and_file", test_missing_required_and_file, "bad_set",
-                 test_bad_set, "defaults_and_overrides", test_defaults_and_overrides, NULL);
+                 test_bad_set, "defaults_and_overrides", test_defaults_and_overrides, "include", test_include, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

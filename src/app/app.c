@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -287,6 +288,12 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
 
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
+  for (int i = 0; i < RnConfigFileCount(cfg); i++) {
+    uint64_t checksum;
+    const char *file = RnConfigFile(cfg, i, &checksum);
+    char real[PATH_MAX];
+    PetscCall(RnRunDirAddConfigFile(rd, realpath(file, real) ? real : file, checksum));
+  }
   PetscCall(RnRunDirFile(rd, "config.cfg", config_out, sizeof config_out));
   /* from here on the manifest says how the run ended */
   err = CheckStoredConfig(ctx, cfg, rd, experiment);

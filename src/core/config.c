@@ -1,5 +1,6 @@
 /* config.c: libconfig files with every key validated (see config.h): loading,
- * where a key comes from, and the error that names it. The getters are in
+ * where a key comes from, and the error that names it. Files and their
+ * @include bases are read in config_include.c, the getters are in
  * config_get.c, --set in config_set.c, did-you-mean in config_suggest.c, the
  * writer and the resume diff in config_write.c. */
 #include "configimpl.h"
@@ -93,62 +94,6 @@ int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len)
     }
   }
   return 0;
-}
-
-PetscErrorCode RnConfigLoadFile(RnConfig cfg, const char *path)
-{
-  FILE *fp;
-  struct stat st;
-  char *text, literal[64];
-  long size;
-  int line;
-
-  PetscFunctionBeginUser;
-  PetscCall(PetscStrncpy(cfg->source, path, sizeof cfg->source));
-  /* not fopen first: opening a FIFO for reading blocks every rank */
-  RnInputCheck(stat(path, &st) == 0, cfg->comm, "%s: cannot open the config file: %s", path, strerror(errno));
-  RnInputCheck(S_ISREG(st.st_mode), cfg->comm, "%s: the config is not a regular file (%s)", path, S_ISDIR(st.st_mode) ? "a directory" : (S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket"));
-  fp = fopen(path, "r");
-  RnInputCheck(fp, cfg->comm, "%s: cannot open the config file: %s", path, strerror(errno));
-  size = st.st_size;
-  PetscCall(PetscMalloc1((size_t)size + 1, &text));
-  size = (long)fread(text, 1, (size_t)size, fp);
-  text[size] = 0;
-  fclose(fp);
-  line = RnConfig_WrappingIntegerLine(text, literal, sizeof literal);
-  {
-    /* an @include that is not a regular file (a FIFO would block every rank) */
-    char dir[PETSC_MAX_PATH_LEN], inc[PETSC_MAX_PATH_LEN], full[2 * PETSC_MAX_PATH_LEN + 2];
-    const char *slash = strrchr(path, '/');
-    int ok = 1;
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-    for (const char *p = strstr(text, "@include"); p && ok; p = strstr(p + 8, "@include")) {
-      const char *q = strchr(p, '"'), *e = q ? strchr(q + 1, '"') : NULL;
-      struct stat ist;
-      if (!q || !e) continue;
-      snprintf(inc, sizeof inc, "%.*s", (int)(e - q - 1), q + 1);
-      if (inc[0] == '/') snprintf(full, sizeof full, "%s", inc);
-      else snprintf(full, sizeof full, "%s/%s", dir, inc);
-      ok = stat(full, &ist) == 0 && S_ISREG(ist.st_mode);
-      if (!ok) {
-        PetscCall(PetscFree(text));
-        RnInputError(cfg->comm, "%s: @include \"%s\": %s is %s", path, inc, full, stat(full, &ist) ? "missing" : "not a regular file");
-      }
-    }
-  }
-  PetscCall(PetscFree(text));
-  RnInputCheck(!line, cfg->comm, "%s:%d: the integer %s does not fit in 32 bits (libconfig would read it modulo 2^32); check the value, or write %sL for a 64-bit one", path, line, literal, literal);
-  /* relative @include paths are relative to the config's directory */
-  PetscCall(PetscStrncpy(cfg->dir, path, sizeof cfg->dir));
-  {
-    char *slash = strrchr(cfg->dir, '/');
-    if (slash) *slash = 0;
-    else strcpy(cfg->dir, ".");
-  }
-  config_set_include_dir(&cfg->lc, cfg->dir);
-  if (config_read_file(&cfg->lc, path) != CONFIG_TRUE)
-    RnInputError(cfg->comm, "%s:%d: syntax error: %s", config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path, config_error_line(&cfg->lc), config_error_text(&cfg->lc));
-  PetscFunctionReturn(0);
 }
 
 PetscErrorCode RnConfigLoadString(RnConfig cfg, const char *name, const char *text)

@@ -101,6 +101,7 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
     fp = fopen(tmp, "w");
     if (fp) {
       fprintf(fp, "# resolved configuration of this run (from %s); every key, defaults included\n", cfg->source);
+      for (int i = 1; i < cfg->nfiles; i++) fprintf(fp, "# with the keys of its base %s (@include)\n", cfg->files[i].path);
       WriteMembers(fp, config_root_setting(&cfg->lc), 0);
       ok = fclose(fp) == 0 && rename(tmp, path) == 0;
     } else ok = 0;

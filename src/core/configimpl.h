@@ -9,6 +9,7 @@
 
 #define RN_MAX_KEYS 1024
 #define RN_KEY_LEN 160
+#define RN_MAX_CONFIG_FILES 32 /* files in one composition (@include) */
 
 struct RnConfig_s {
   MPI_Comm comm;
@@ -24,6 +25,13 @@ struct RnConfig_s {
   char (*set_args)[RN_KEY_LEN * 2];
   int nset;
   PetscBool reporting; /* an error is being reported: no typo scan inside it */
+  /* the files read (the config and its @include bases), for the manifest; a
+   * setting's source file points into this array */
+  struct {
+    char path[PETSC_MAX_PATH_LEN];
+    uint64_t checksum;
+  } files[RN_MAX_CONFIG_FILES];
+  int nfiles;
 };
 
 /* config.c: the line of an integer literal libconfig would wrap modulo 2^32, or 0 */

@@ -299,9 +299,9 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   snprintf(text, len,
            "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s\n}\n",
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s,\n  \"config_files\": %s\n}\n",
            RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json, rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json);
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json, rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json, rd->config_files[0] ? rd->config_files : "[]");
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
@@ -350,6 +350,19 @@ PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(rd->analysis, command, sizeof rd->analysis));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirAddConfigFile(RnRunDir rd, const char *path, uint64_t checksum)
+{
+  char path_json[2 * PETSC_MAX_PATH_LEN + 4];
+  size_t used = strlen(rd->config_files);
+
+  PetscFunctionBeginUser;
+  JsonString(path_json, sizeof path_json, path);
+  if (used) used--; /* over the closing bracket */
+  else rd->config_files[used++] = '[';
+  snprintf(rd->config_files + used, sizeof rd->config_files - used, "%s{\"path\": %s, \"fnv1a64\": \"%016llx\"}]", rd->config_files[used - 1] == '[' ? "" : ", ", path_json, (unsigned long long)checksum);
   PetscFunctionReturn(0);
 }
 

@@ -20,8 +20,16 @@ typedef struct RnConfig_s *RnConfig;
 #define RN_REQUIRED NULL
 
 PetscErrorCode RnConfigCreate(MPI_Comm comm, RnConfig *cfg);
-/* Parse a file (syntax errors: FILE:LINE: message). */
+/* Parse a file (syntax errors: FILE:LINE: message). Its top-level
+ * `@include "PATH"` lines name bases (PATH absolute or relative to the
+ * including file): their keys come first, then the file's own override them
+ * key by key (groups merge member by member; other values replace), then
+ * --set (RnConfigSet). */
 PetscErrorCode RnConfigLoadFile(RnConfig cfg, const char *path);
+/* The files RnConfigLoadFile read (the config and its bases, in the order
+ * read), each with its FNV-1a checksum (checksum.h): the manifest lists them. */
+int RnConfigFileCount(RnConfig cfg);
+const char *RnConfigFile(RnConfig cfg, int i, uint64_t *checksum);
 /* Parse text compiled into the binary (embedded defaults); name is used in messages. */
 PetscErrorCode RnConfigLoadString(RnConfig cfg, const char *name, const char *text);
 /* Apply "key=value" (value in libconfig syntax: 1, 1.5, "text", true, [1,2], (..)).

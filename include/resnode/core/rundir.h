@@ -23,6 +23,7 @@ struct RnRunDir_s {
   char status[32];
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   char analysis[PETSC_MAX_PATH_LEN]; /* the command that plots and reports this run */
+  char config_files[8192];           /* JSON array: the config files read, with checksums */
   char rank_hosts[4096]; /* rank 0: the host of each rank, as runs "host:first-last" */
   int lock_fd;
   PetscBool resume; /* started by --resume */
@@ -54,6 +55,9 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
 PetscErrorCode RnRunDirCreateUnit(RnRunDir parent, RnCtx view, const char *name, RnRunDir *unit);
 /* Names the analysis command in the manifest (the job scripts run it after the job). */
 PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command);
+/* Name one config file that went into the run (the config, or one of its
+ * @include bases) and its FNV-1a checksum, for the manifest's config_files. */
+PetscErrorCode RnRunDirAddConfigFile(RnRunDir rd, const char *path, uint64_t checksum);
 /* Names the kernels in the manifest (rank 0's text; written at the next status). */
 PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
 /* ... the copies of its data set ("3 copies of 46.1 MB, one a node") */
