@@ -14,6 +14,22 @@ run_analysis
 expect_file "$TMP/one/cifar-depth.png" "accuracy-vs-depth figure"
 expect_file "$TMP/one/cifar-epochs.png" "accuracy-vs-epoch figure"
 grep -q '"kernels": "float32 on .*oneDNN' "$TMP/one/manifest.json" && ok "the manifest names the precision, the CPU and oneDNN's kernels" || bad "manifest: $(grep kernels "$TMP/one/manifest.json")"
+# the composed config: the manifest names cifar-small.cfg and its base cifar.cfg, with their FNV-1a checksums
+python3 - "$TMP/one/manifest.json" "$SRC/configs" <<'PY' && ok "the manifest lists cifar-small.cfg and its base cifar.cfg with their checksums" || bad "manifest config_files: $(grep config_files "$TMP/one/manifest.json")"
+import json, os, sys
+files = json.load(open(sys.argv[1]))["config_files"]
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return "%016x" % h
+want = [os.path.realpath(os.path.join(sys.argv[2], n)) for n in ("cifar-small.cfg", "cifar.cfg")]
+assert [f["path"] for f in files] == want, files
+for f in files:
+    assert f["fnv1a64"] == fnv1a64(open(f["path"], "rb").read()), f
+PY
+grep -q 'max_train = 12000;' "$TMP/one/config.cfg" && grep -q 'momentum = 0.9;' "$TMP/one/config.cfg" && grep -q 'shift_fraction = 0.1;' "$TMP/one/config.cfg" \
+  && ok "the resolved config holds cifar-small's own keys and its base's" || bad "config.cfg: $(cat "$TMP/one/config.cfg")"
 grep -q 'precision = "float32"' "$TMP/one/config.cfg" && ok "the resolved config says float32 ran" || bad "config.cfg has no precision"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'model.depths=[2]' --set train.epochs=1 --set "run.dir=\"$TMP/bf16\""
 expect_status 0 "cifar in bfloat16"
