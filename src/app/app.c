@@ -1,11 +1,11 @@
 /* app.c: command line, configuration, run directory, experiment dispatch. */
-#include "resnode/app/app.h"
-#include "resnode/experiments/experiments.h"
+#include "appimpl.h"
 #include "resnode/ode/ode.h"
 #include "resnode/core/checkpoint.h"
 
 #include <cblas.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +20,25 @@ static const char rn_default_config[] = "experiment = \"node-fit\";\n"
                                         "ode = { solver = \"dopri5\"; adaptive = true; rtol = 1e-7; atol = 1e-9; };\n"
                                         "train = { optimizer = \"adam\"; lr = 0.01; iterations = 1000; };\n";
 
-static const RnExperiment *const rn_experiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
+const RnExperiment *const RnAppExperiments[] = {&RnExperimentNodeFit, &RnExperimentIdentity, &RnExperimentEnsemble, &RnExperimentCifar, &RnExperimentAnnulus, NULL};
 
 static void PrintUsage(void)
 {
   printf("usage: resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]\n"
+         "       resnode-mpi CONFIG [--set ...] --print-config\n"
+         "       resnode-mpi --keys [EXPERIMENT]\n"
          "  CONFIG          a libconfig file (configs/*.cfg); without it the embedded\n"
-         "                  default (the test-equation fit) runs\n"
+         "                  default (the test-equation fit) runs. Its @include \"BASE\"\n"
+         "                  lines name bases whose keys it overrides, key by key\n"
          "  --set k=v       override one key (repeatable), e.g. --set train.lr=1e-3\n"
          "  --resume DIR    continue the run in DIR from its newest complete checkpoint\n"
+         "  --print-config  print the resolved, validated config (every default\n"
+         "                  filled in) and exit; nothing is written\n"
+         "  --keys [EXP]    every key of EXP (or of every experiment): type, default,\n"
+         "                  range, meaning\n"
          "  --help, --version\n"
          "experiments:\n");
-  for (int i = 0; rn_experiments[i]; i++) printf("  %-10s %s\n", rn_experiments[i]->name, rn_experiments[i]->summary);
+  for (int i = 0; RnAppExperiments[i]; i++) printf("  %-10s %s\n", RnAppExperiments[i]->name, RnAppExperiments[i]->summary);
 }
 
 typedef struct {
@@ -39,7 +46,17 @@ typedef struct {
   const char *resume_dir;
   int nsets;
   const char **sets;
+  PetscBool print_config; /* --print-config */
+  PetscBool keys;         /* --keys [EXPERIMENT] */
+  const char *keys_experiment;
 } RnArgs;
+
+static const RnExperiment *FindExperiment(const char *name)
+{
+  for (int i = 0; RnAppExperiments[i]; i++)
+    if (!strcmp(RnAppExperiments[i]->name, name)) return RnAppExperiments[i];
+  return NULL;
+}
 
 static char rn_usage_error[PETSC_MAX_PATH_LEN + 128]; /* printed by rank 0 once MPI is up */
 
@@ -73,6 +90,14 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
     } else if (!strcmp(argv[i], "--resume")) {
       if (i + 1 >= argc) return UsageError("--resume needs a run directory", "", NULL);
       args->resume_dir = argv[++i];
+    } else if (!strcmp(argv[i], "--print-config")) {
+      args->print_config = PETSC_TRUE;
+    } else if (!strcmp(argv[i], "--keys")) {
+      args->keys = PETSC_TRUE;
+      if (i + 1 < argc && argv[i + 1][0] != '-') {
+        if (!FindExperiment(argv[i + 1])) return UsageError("--keys %s: no such experiment (see --help for the list)", argv[i + 1], NULL);
+        args->keys_experiment = argv[++i];
+      }
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       return -1;
     } else if (!strcmp(argv[i], "--version")) {
@@ -87,6 +112,8 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
     }
   }
   petsc_argv[*petsc_argc] = NULL;
+  if (args->keys && (args->config_path || args->nsets || args->resume_dir || args->print_config)) return UsageError("--keys takes no config, --set, --resume or --print-config: it lists the keys of an experiment%s", "", NULL);
+  if (args->print_config && args->resume_dir) return UsageError("--print-config with --resume: the run's resolved config is %s/config.cfg", args->resume_dir, NULL);
   /* PETSc reads an options file in PetscInitialize, and a missing one is a
    * traceback there: check it first */
   for (int i = 1; i + 1 < *petsc_argc; i++)
@@ -99,7 +126,7 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
  * and matplotlib (cmake/analysis-command.in) */
 #define RN_ANALYSIS_NO_PYTHON 3
 
-static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len, PetscBool *plot)
+PetscErrorCode RnAppReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len, PetscBool *plot)
 {
   const char *names[16];
   int index = 0, n = 0, verbose;
@@ -109,10 +136,10 @@ static PetscErrorCode ReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **e
   struct tm tm;
 
   PetscFunctionBeginUser;
-  for (n = 0; rn_experiments[n]; n++) names[n] = rn_experiments[n]->name;
+  for (n = 0; RnAppExperiments[n]; n++) names[n] = RnAppExperiments[n]->name;
   names[n] = NULL;
   PetscCall(RnConfigGetChoice(cfg, "experiment", RN_REQUIRED, names, &index));
-  *experiment = rn_experiments[index];
+  *experiment = RnAppExperiments[index];
   PetscCall(RnConfigGetInt64(cfg, "seed", 1, 0, (long long)1 << 62, &seed));
   ctx->seed = (uint64_t)seed;
   PetscCall(RnConfigGetInt(cfg, "verbose", 1, 0, 2, &verbose));
@@ -265,6 +292,12 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscErrorCode err;
 
   PetscFunctionBeginUser;
+  if (args->keys) {
+    int undocumented;
+    PetscCall(RnAppPrintKeys(ctx, args->keys_experiment, &undocumented));
+    *exit_code = undocumented ? RN_EXIT_FAILED : RN_EXIT_OK;
+    PetscFunctionReturn(0);
+  }
   PetscCall(RnConfigCreate(ctx->world, &cfg));
   if (args->config_path) PetscCall(RnConfigLoadFile(cfg, args->config_path));
   else if (args->resume_dir) {
@@ -272,7 +305,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscCall(PetscSNPrintf(resume_config, sizeof resume_config, "%s/config.cfg", args->resume_dir));
     PetscCall(RnConfigLoadFile(cfg, resume_config));
   } else {
-    PetscCall(RnLog(ctx, "resnode-mpi: no CONFIG given: running the embedded default (the test-equation fit); see --help\n"));
+    if (!args->print_config) PetscCall(RnLog(ctx, "resnode-mpi: no CONFIG given: running the embedded default (the test-equation fit); see --help\n"));
     PetscCall(RnConfigLoadString(cfg, "<embedded default>", rn_default_config));
   }
   for (int i = 0; i < args->nsets; i++) PetscCall(RnConfigSet(cfg, args->sets[i]));
@@ -281,11 +314,19 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscCall(PetscSNPrintf(set, sizeof set, "run.dir=\"%s\"", args->resume_dir));
     PetscCall(RnConfigSet(cfg, set));
   }
-  PetscCall(ReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
+  PetscCall(RnAppReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(experiment->read_options(ctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
   PetscCall(CheckPetscOptions(ctx, experiment));
   PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
+  if (args->print_config) {
+    /* validated, every default filled in; nothing written */
+    PetscCall(RnConfigPrint(cfg, stdout));
+    PetscCall(PetscFree(options));
+    PetscCall(RnConfigDestroy(&cfg));
+    *exit_code = RN_EXIT_OK;
+    PetscFunctionReturn(0);
+  }
 
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
   for (int i = 0; i < RnConfigFileCount(cfg); i++) {
@@ -367,6 +408,9 @@ int RnMain(int argc, char **argv)
   if (PetscInitialize(&petsc_argc, &petsc_argv, NULL, NULL)) return RN_EXIT_FAILED;
   if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
   if (RnSignalsInstall()) return RN_EXIT_FAILED;
+  /* a listing piped into head or less ends quietly when the reader stops
+   * (PETSc's handler would print a crash report for SIGPIPE) */
+  if (args.keys || args.print_config) signal(SIGPIPE, SIG_DFL);
   err = RnCtxCreate(PETSC_COMM_WORLD, &ctx);
   /* threads per rank for oneDNN and BLAS (core.h) */
   if (!err) RnThreadsSetUp(ctx->world_size);

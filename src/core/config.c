@@ -25,6 +25,7 @@ PetscErrorCode RnConfigCreate(MPI_Comm comm, RnConfig *cfgp)
   PetscCall(PetscMalloc1(RN_MAX_KEYS, &cfg->known));
   PetscCall(PetscCalloc1(RN_MAX_KEYS, &cfg->defaulted));
   PetscCall(PetscMalloc2(RN_MAX_KEYS, &cfg->set_keys, RN_MAX_KEYS, &cfg->set_args));
+  PetscCall(PetscMalloc1(RN_MAX_KEYS, &cfg->docs));
   strcpy(cfg->source, "<no config>");
   strcpy(cfg->dir, ".");
   *cfgp = cfg;
@@ -39,6 +40,7 @@ PetscErrorCode RnConfigDestroy(RnConfig *cfg)
   PetscCall(PetscFree((*cfg)->known));
   PetscCall(PetscFree((*cfg)->defaulted));
   PetscCall(PetscFree2((*cfg)->set_keys, (*cfg)->set_args));
+  PetscCall(PetscFree((*cfg)->docs));
   PetscCall(PetscFree(*cfg));
   *cfg = NULL;
   PetscFunctionReturn(0);

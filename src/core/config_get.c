@@ -33,6 +33,44 @@ const char *RnConfig_TypeName(int type)
   }
 }
 
+void RnConfigSetDescribing(RnConfig cfg, PetscBool describing) { cfg->describing = describing; }
+int RnConfigKeyCount(RnConfig cfg) { return cfg->ndocs; }
+
+void RnConfigKeyDescribe(RnConfig cfg, int i, const char **key, const char **type, const char **def, const char **range)
+{
+  *key = cfg->docs[i].key, *type = cfg->docs[i].type, *def = cfg->docs[i].def, *range = cfg->docs[i].range;
+}
+
+void RnConfig_Describe(RnConfig cfg, const char *key, const char *type, const char *def, const char *range)
+{
+  char generic[RN_KEY_LEN];
+  size_t o = 0;
+  int i;
+
+  /* list elements: model.field.[3].out is model.field.[i].out */
+  for (const char *p = key; *p && o + 4 < sizeof generic; p++) {
+    if (p[0] == '[' && isdigit((unsigned char)p[1])) {
+      memcpy(generic + o, "[i]", 3), o += 3;
+      while (isdigit((unsigned char)p[1])) p++;
+      p++; /* the closing bracket */
+    } else generic[o++] = *p;
+  }
+  generic[o] = 0;
+  for (i = 0; i < cfg->ndocs; i++)
+    if (!strcmp(cfg->docs[i].key, generic)) break;
+  if (i == cfg->ndocs) {
+    if (cfg->ndocs == RN_MAX_KEYS) return;
+    snprintf(cfg->docs[cfg->ndocs++].key, RN_KEY_LEN, "%s", generic);
+  } else if (strchr(key, '[') && strcmp(cfg->docs[i].def, def)) {
+    /* the elements of a list disagree (a default that follows the layer's input) */
+    snprintf(cfg->docs[i].def, sizeof cfg->docs[i].def, "%s", "varies");
+    return;
+  }
+  snprintf(cfg->docs[i].type, sizeof cfg->docs[i].type, "%s", type);
+  snprintf(cfg->docs[i].def, sizeof cfg->docs[i].def, "%s", def);
+  snprintf(cfg->docs[i].range, sizeof cfg->docs[i].range, "%s", range);
+}
+
 /* The setting of a key after the common checks, or NULL when absent. */
 static config_setting_t *Lookup(RnConfig cfg, const char *key)
 {
@@ -44,8 +82,12 @@ PetscErrorCode RnConfigGetInt64(RnConfig cfg, const char *key, long long def, lo
 {
   config_setting_t *s = Lookup(cfg, key);
   long long v = 0;
+  char def_text[32], range[96];
 
   PetscFunctionBeginUser;
+  snprintf(def_text, sizeof def_text, "%lld", def);
+  snprintf(range, sizeof range, "[%lld, %lld]", min, max);
+  RnConfig_Describe(cfg, key, "integer", def_text, range);
   if (!s) {
     PetscCall(RnConfig_CreateSetting(cfg, key, CONFIG_TYPE_INT64, &s));
     RnConfig_MarkDefault(cfg, key);
@@ -85,8 +127,12 @@ PetscErrorCode RnConfigGetReal(RnConfig cfg, const char *key, double def, double
 {
   config_setting_t *s = Lookup(cfg, key);
   double v = 0;
+  char def_text[32], range[96];
 
   PetscFunctionBeginUser;
+  snprintf(def_text, sizeof def_text, "%g", def);
+  snprintf(range, sizeof range, "[%g, %g]", min, max);
+  RnConfig_Describe(cfg, key, "number", def_text, range);
   if (!s) {
     PetscCall(RnConfig_CreateSetting(cfg, key, CONFIG_TYPE_FLOAT, &s));
     RnConfig_MarkDefault(cfg, key);
@@ -120,6 +166,7 @@ PetscErrorCode RnConfigGetBool(RnConfig cfg, const char *key, PetscBool def, Pet
   config_setting_t *s = Lookup(cfg, key);
 
   PetscFunctionBeginUser;
+  RnConfig_Describe(cfg, key, "bool", def ? "true" : "false", "");
   if (!s) {
     PetscCall(RnConfig_CreateSetting(cfg, key, CONFIG_TYPE_BOOL, &s));
     RnConfig_MarkDefault(cfg, key);
@@ -137,6 +184,16 @@ PetscErrorCode RnConfigGetString(RnConfig cfg, const char *key, const char *def,
   config_setting_t *s = Lookup(cfg, key);
 
   PetscFunctionBeginUser;
+  {
+    char def_text[200];
+    snprintf(def_text, sizeof def_text, def ? "\"%s\"" : "required", def);
+    RnConfig_Describe(cfg, key, "string", def_text, "");
+  }
+  if (!s && !def && cfg->describing) {
+    /* describing: a required key reads as empty */
+    value[0] = 0;
+    PetscFunctionReturn(0);
+  }
   if (!s) {
     if (!def) {
       char where[PETSC_MAX_PATH_LEN];
@@ -163,16 +220,26 @@ PetscErrorCode RnConfigGetChoice(RnConfig cfg, const char *key, const char *def,
 
   PetscFunctionBeginUser;
   PetscCall(RnConfigGetString(cfg, key, def, value, sizeof value));
-  for (int i = 0; choices[i]; i++) {
-    if (!strcmp(value, choices[i])) {
-      *index = i;
-      PetscFunctionReturn(0);
-    }
+  for (int i = 0; choices[i]; i++)
     if (strlen(allowed) + strlen(choices[i]) + 6 < sizeof allowed) {
       if (i) strcat(allowed, ", ");
       strcat(allowed, "\"");
       strcat(allowed, choices[i]);
       strcat(allowed, "\"");
+    }
+  {
+    char def_text[200];
+    snprintf(def_text, sizeof def_text, def ? "\"%s\"" : "required", def);
+    RnConfig_Describe(cfg, key, "choice", def_text, allowed);
+  }
+  if (!value[0] && !def && cfg->describing) {
+    *index = 0;
+    PetscFunctionReturn(0);
+  }
+  for (int i = 0; choices[i]; i++) {
+    if (!strcmp(value, choices[i])) {
+      *index = i;
+      PetscFunctionReturn(0);
     }
   }
   PetscCall(RnConfigError(cfg, key, "\"%s\" is not one of %s", value, allowed));
@@ -193,6 +260,12 @@ PetscErrorCode RnConfigGetPath(RnConfig cfg, const char *key, const char *def, i
 
   PetscFunctionBeginUser;
   PetscCall(RnConfigGetString(cfg, key, def, raw, sizeof raw));
+  {
+    char def_text[200];
+    snprintf(def_text, sizeof def_text, def ? "\"%s\"" : "required", def);
+    RnConfig_Describe(cfg, key, "path", def_text, must_exist == 1 ? "a readable file" : (must_exist == 2 ? "a directory" : ""));
+  }
+  if (cfg->describing) must_exist = 0;
   s = Lookup(cfg, key);
   if (!getcwd(cwd, sizeof cwd)) PetscCall(PetscStrncpy(cwd, ".", sizeof cwd));
   if (raw[0] == '/' || raw[0] == 0) PetscCall(PetscStrncpy(joined, raw, sizeof joined));
@@ -248,6 +321,22 @@ static PetscErrorCode GetNumberArray(RnConfig cfg, const char *key, PetscBool in
   int len;
 
   PetscFunctionBeginUser;
+  {
+    char def_text[200] = "", range[160];
+    size_t o = 0;
+    if (!def && ndef == 0 && minn > 0) snprintf(def_text, sizeof def_text, "required");
+    else {
+      o += (size_t)snprintf(def_text, sizeof def_text, "[");
+      for (int i = 0; i < ndef && o + 24 < sizeof def_text; i++) o += (size_t)snprintf(def_text + o, sizeof def_text - o, "%s%g", i ? ", " : "", def[i]);
+      snprintf(def_text + o, sizeof def_text - o, "]");
+    }
+    snprintf(range, sizeof range, "%d to %d entries in [%g, %g]", minn, maxn, min, max);
+    RnConfig_Describe(cfg, key, integers ? "integer array" : "number array", def_text, range);
+  }
+  if (!s && !def && ndef == 0 && minn > 0 && cfg->describing) {
+    *n = 0;
+    PetscFunctionReturn(0);
+  }
   if (!s) {
     if (!def && ndef == 0 && minn > 0) {
       char where[PETSC_MAX_PATH_LEN];
@@ -316,6 +405,7 @@ PetscErrorCode RnConfigGetLength(RnConfig cfg, const char *key, int *n)
 
   PetscFunctionBeginUser;
   RnConfig_Remember(cfg, key);
+  RnConfig_Describe(cfg, key, "list", "", "");
   *n = 0;
   if (!s) PetscFunctionReturn(0);
   if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_GROUP && config_setting_type(s) != CONFIG_TYPE_ARRAY)

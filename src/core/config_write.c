@@ -88,6 +88,52 @@ static void WriteValue(FILE *fp, config_setting_t *s, int depth)
   }
 }
 
+static void WriteResolved(RnConfig cfg, FILE *fp)
+{
+  fprintf(fp, "# resolved configuration of this run (from %s); every key, defaults included\n", cfg->source);
+  for (int i = 1; i < cfg->nfiles; i++) fprintf(fp, "# with the keys of its base %s (@include)\n", cfg->files[i].path);
+  WriteMembers(fp, config_root_setting(&cfg->lc), 0);
+}
+
+PetscErrorCode RnConfigPrint(RnConfig cfg, FILE *fp)
+{
+  int rank;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(cfg->comm, &rank));
+  if (rank == 0) {
+    WriteResolved(cfg, fp);
+    fflush(fp);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnConfigValueText(RnConfig cfg, const char *key, char *text, size_t len)
+{
+  config_setting_t *s = config_lookup(&cfg->lc, key);
+  char *buf = NULL;
+  size_t n = 0, o = 0;
+  FILE *fp;
+
+  PetscFunctionBeginUser;
+  text[0] = 0;
+  if (!s) PetscFunctionReturn(0);
+  fp = open_memstream(&buf, &n);
+  PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_MEM, "open_memstream failed");
+  WriteValue(fp, s, 0);
+  fclose(fp);
+  /* on one line: newlines and the indentation after them become one space */
+  for (size_t i = 0; buf[i] && o + 1 < len; i++) {
+    if (buf[i] == '\n') {
+      while (buf[i + 1] == ' ') i++;
+      if (o && text[o - 1] != '(' && text[o - 1] != '{' && buf[i + 1] != ')' && buf[i + 1] != '}') text[o++] = ' ';
+    } else text[o++] = buf[i];
+  }
+  text[o] = 0;
+  free(buf);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
 {
   int rank, ok = 1;
@@ -100,9 +146,7 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
     PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp", path));
     fp = fopen(tmp, "w");
     if (fp) {
-      fprintf(fp, "# resolved configuration of this run (from %s); every key, defaults included\n", cfg->source);
-      for (int i = 1; i < cfg->nfiles; i++) fprintf(fp, "# with the keys of its base %s (@include)\n", cfg->files[i].path);
-      WriteMembers(fp, config_root_setting(&cfg->lc), 0);
+      WriteResolved(cfg, fp);
       ok = fclose(fp) == 0 && rename(tmp, path) == 0;
     } else ok = 0;
   }

@@ -32,6 +32,12 @@ struct RnConfig_s {
     uint64_t checksum;
   } files[RN_MAX_CONFIG_FILES];
   int nfiles;
+  /* the keys read, described (RnConfigKeyDescribe) */
+  struct RnConfigKeyDoc {
+    char key[RN_KEY_LEN], type[24], def[200], range[400];
+  } *docs;
+  int ndocs;
+  PetscBool describing; /* describe only: required keys and paths are not checked */
 };
 
 /* config.c: the line of an integer literal libconfig would wrap modulo 2^32, or 0 */
@@ -44,6 +50,8 @@ void RnConfig_Remember(RnConfig cfg, const char *key);
 void RnConfig_MarkDefault(RnConfig cfg, const char *key);
 /* config_set.c: key and its parent groups created with the type given */
 PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, config_setting_t **out);
+/* config_get.c: record key's description (the last getter to read a key sets it) */
+void RnConfig_Describe(RnConfig cfg, const char *key, const char *type, const char *def, const char *range);
 /* config_get.c: "an integer", "a string", ... */
 const char *RnConfig_TypeName(int type);
 /* config_suggest.c: did-you-mean for a key that is absent; unknown keys reported (typos_only: only near misses) */

@@ -118,7 +118,8 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
   } else if (kind == 1) {
     char path[PETSC_MAX_PATH_LEN];
     PetscCall(RnConfigGetPath(cfg, "data.file", RN_REQUIRED, 1, path, sizeof path));
-    PetscCall(ReadCsvData(cfg, path, opt->dim, opt));
+    /* empty only when the keys are described (config.h: RnConfigSetDescribing) */
+    if (path[0]) PetscCall(ReadCsvData(cfg, path, opt->dim, opt));
   } else opt->classification = PETSC_TRUE; /* CIFAR-10: the experiment loads it, with its network */
   PetscCall(RnConfigGetReal(cfg, "model.T", 1.0, 1e-9, 1e9, &opt->T));
   PetscCall(RnConfigGetChoice(cfg, "model.cap", "smooth", RnCapKindNames, &cap));

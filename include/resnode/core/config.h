@@ -69,10 +69,29 @@ PetscBool RnConfigIsString(RnConfig cfg, const char *key);
  * involve several keys. */
 PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...) PETSC_ATTRIBUTE_FORMAT(3, 4);
 
+/* The keys the getters read, described: each getter records its key's type,
+ * default and range as it validates it, so a reference made from these
+ * records (resnode-mpi --keys) cannot disagree with the validator. In
+ * describing mode the getters only describe: a required key is not an error
+ * (it reads as empty, or as the first choice) and paths are not checked, so
+ * an experiment's options can be read from an empty config. List indices are
+ * written "[i]" (model.field.[i].type). */
+void RnConfigSetDescribing(RnConfig cfg, PetscBool describing);
+int RnConfigKeyCount(RnConfig cfg);
+/* The i-th key read (in the order first read): its type ("integer", "number",
+ * "bool", "string", "choice", "path", "integer array", "number array",
+ * "list"), default as config text ("required" when it has none) and range
+ * ("[1, 1000]", the choices, or ""). */
+void RnConfigKeyDescribe(RnConfig cfg, int i, const char **key, const char **type, const char **def, const char **range);
+
 /* Error if the file holds keys no getter asked for. */
 PetscErrorCode RnConfigCheckUnused(RnConfig cfg);
 /* Write the resolved configuration (rank 0 of the communicator). */
 PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path);
+/* The same text on fp (rank 0). */
+PetscErrorCode RnConfigPrint(RnConfig cfg, FILE *fp);
+/* The value of key as config text on one line ("" when absent). */
+PetscErrorCode RnConfigValueText(RnConfig cfg, const char *key, char *text, size_t len);
 /* Compares the config with one RnConfigWrite wrote to path, ignoring the keys
  * (and groups) of may_change (NULL-terminated): *ndiff differences, listed
  * in diff ("train.lr was 0.01, now 0.02; ..."); *ndiff = -1 with the reason

@@ -1,0 +1,23 @@
+/* appimpl.h: the app component's private header (app.h is the public one):
+ * what app.c and keys.c share. */
+#ifndef RESNODE_APPIMPL_H
+#define RESNODE_APPIMPL_H
+
+#include "resnode/app/app.h"
+#include "resnode/experiments/experiments.h"
+
+/* The experiments the binary runs, NULL-terminated (app.c). */
+extern const RnExperiment *const RnAppExperiments[];
+
+/* The keys every experiment reads (experiment, seed, verbose, run.*,
+ * output.plot), and the experiment named (app.c). */
+PetscErrorCode RnAppReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **experiment, char *run_dir, size_t len, PetscBool *plot);
+
+/* --keys: the keys of one experiment (or of all, name NULL) as markdown
+ * tables on stdout, each key with its type, default and range as the
+ * validator records them (config.h: RnConfigKeyDescribe) and its meaning
+ * from keys.c's table. Keys without a meaning, and meanings of no key, are
+ * named on stderr, and *undocumented counts them (keys.c). */
+PetscErrorCode RnAppPrintKeys(RnCtx ctx, const char *name, int *undocumented);
+
+#endif
