@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark command README.md shows runs here, shrunk to seconds, and
+# Every benchmark command docs/internals.md shows runs here, shrunk to seconds, and
 # must exit 0 printing its figures: a benchmark that crashes is found by CI,
 # not by the next person who measures. (Timings are not checked: they are
 # measured by hand, side by side, and reported with the CPU.)
@@ -8,8 +8,8 @@ MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
 B=$(dirname "$BIN")
 mkdir -p "$TMP/cifar"
 "$MAKE" "$TMP/cifar" 200 || { bad "could not generate data"; finish; exit 1; }
-# the README's benchmark lines, to be sure none is left out below
-n=$(sed -n '/^## Benchmarks/,/^## /p' "$SRC/README.md" | grep -cE '^    (mpirun|build/bench|bench/|/usr/bin/python3 bench)')
+# the benchmark lines of docs/internals.md, to be sure none is left out below
+n=$(sed -n '/^## Benchmarks/,/^## /p' "$SRC/docs/internals.md" | grep -cE '^    (mpirun|build/bench|bench/|/usr/bin/python3 bench)')
 
 # bench ARGS...: runs a benchmark command; it must exit 0 and print PATTERN ($want)
 bench() {
@@ -43,5 +43,5 @@ want='p = +300' bench "bench_stats (p x p)" mpirun --bind-to none -n 2 "$B/bench
 want='Gram of differences' bench "bench_stats gram" mpirun --bind-to none -n 2 "$B/bench/bench_stats" gram 5000
 want='[0-9] member-steps/s' bench bench_ensemble mpirun --bind-to none -n 1 "$B/bench/bench_ensemble" 2 10
 want='s on the slowest rank: [0-9.]+ member-steps/s' bench bench_cifar_ensemble mpirun --bind-to none -n 2 "$B/bench/bench_cifar_ensemble" "$TMP/cifar" 4 2 2
-[ "$ran" -eq "$n" ] && ok "all $n benchmark commands of the README covered" || bad "the README shows $n benchmark commands, $ran covered here"
+[ "$ran" -eq "$n" ] && ok "all $n benchmark commands of docs/internals.md covered" || bad "docs/internals.md shows $n benchmark commands, $ran covered here"
 finish

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Every resnode-mpi command README.md shows (and the analysis commands that
-# follow them) runs here as a user would type it, from a directory laid out
-# like a clone (build/, configs/, analysis/, data/cifar-10-batches-bin/ with
-# generated files), shrunk by --set overrides placed after the config, and
-# must exit 0 leaving a completed run. An example that crashes cannot land.
-# (scripts/run-default and run-tests are what CI runs; the jobs/slurm lines
-# run in the slurm test; scripts/get-cifar10 in get_cifar10; the install
-# lines, the same with a temporary prefix, in the install test.)
+# Every command the README and the docs/ pages show is run by a test. The
+# resnode-mpi commands (and the analysis commands that follow them) run here
+# as a user would type them, from a directory laid out like a clone
+# (build/, configs/, analysis/, data/cifar-10-batches-bin/ with generated
+# files), shrunk by --set overrides placed after the config, and must exit 0
+# leaving a completed run (--print-config, --keys, --help: printing, and
+# leaving none). Every other command is named below with the test that runs
+# it; a command that is neither run here nor named fails this test, so no
+# page can show a command that no test runs.
 . "$(dirname "$0")/lib.sh"
 MAKE=${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}
 W=$TMP/clone
 mkdir -p "$W/data/cifar-10-batches-bin"
 ln -s "$(dirname "$BIN")" "$W/build"
-ln -s "$SRC/configs" "$W/configs"
+cp -r "$SRC/configs" "$W/configs" # a copy: a config's relative paths (../data) are resolved from where it is
 ln -s "$SRC/analysis" "$W/analysis"
 "$MAKE" "$W/data/cifar-10-batches-bin" 120 || { bad "could not generate data"; finish; exit 1; }
 
-# shrink CONFIG: the overrides that make a README example take seconds
+# shrink CONFIG: the overrides that make an example take seconds
 shrink() {
   case $1 in
     *node-fit.cfg) echo "--set train.iterations=30" ;;
@@ -26,39 +27,72 @@ shrink() {
   esac
 }
 
-n=0
-last_run=""
-while IFS= read -r line; do
-  cmd=$(echo "$line" | sed 's/^    //; s/  *#.*$//')
-  case $cmd in
-    mpirun*resnode-mpi* | build/resnode-mpi*) ;;
-    /usr/bin/python3\ analysis/*) ;;
-    build/resnode-[a-z]*) ;;
-    *) continue ;;
+# the test that runs a command a page shows ("" when it runs here, "none" when no test does)
+covered_by() {
+  case $1 in
+    scripts/run-default*) echo run_default ;;
+    scripts/run-tests*) echo ".ci/run (the whole suite)" ;;
+    scripts/get-cifar10*) echo get_cifar10 ;;
+    scripts/cifar-rate-study*) echo rate_study ;;
+    scripts/update-reference*) echo reference ;;
+    scripts/build*cmake\ --install* | module\ use*) echo install ;;
+    sbatch* | RESNODE_SBATCH_OPTS=*jobs/slurm/*) echo "slurm_jobs, slurm_nodes" ;;
+    bench/bitwise-configs.sh*) echo bitwise_configs ;;
+    bench/* | build/bench/* | mpirun*build/bench/* | /usr/bin/python3\ bench/*) echo bench_smoke ;;
+    mpirun*resnode-mpi* | build/resnode-mpi* | build/resnode-[a-z]* | /usr/bin/python3\ analysis/*) echo "" ;;
+    *) echo none ;;
   esac
-  n=$((n + 1))
-  eval "set -- $cmd"
-  args=()
-  for a in "$@"; do
-    case $a in
-      *...) a="$last_run" ;; # the run directory of the example before
+}
+
+n=0
+for page in "$SRC/README.md" "$SRC"/docs/*.md; do
+  name=${page#"$SRC/"}
+  last_run=""
+  while IFS= read -r line; do
+    cmd=$(echo "$line" | sed 's/^ *//; s/  *#.*$//')
+    # a command of a code block starts with a command word (config excerpts
+    # and the usage synopsis "resnode-mpi [CONFIG] ..." do not)
+    case ${cmd%% *} in
+      */) continue ;; # a directory listing (docs/internals.md's layers)
     esac
-    args+=("$a")
-    case $a in
-      *.cfg) for s in $(shrink "$a"); do args+=("$s"); done ;;
+    case $cmd in
+      mpirun* | build/* | scripts/* | bench/* | sbatch* | srun* | RESNODE_*=* | jobs/* | module* | cmake* | /usr/bin/python3* | analysis/* | ctest* | spack*) ;;
+      *) continue ;;
     esac
-  done
-  before=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
-  (cd "$W" && timeout 300 "${args[@]}" < /dev/null > "$TMP/readme.out" 2> "$TMP/readme.err")
-  status=$?
-  err=$TMP/readme.err
-  expect_status 0 "README: $cmd"
-  if [[ $cmd == *resnode-mpi*.cfg* ]]; then
-    last_run=$(ls -td "$W"/runs/*/ 2> /dev/null | head -1)
-    last_run=${last_run%/}
+    test=$(covered_by "$cmd")
+    if [ "$test" = none ]; then
+      bad "$name shows a command that no test runs: $cmd"
+      continue
+    elif [ -n "$test" ]; then
+      ok "$name: $cmd  (run by: $test)"
+      continue
+    fi
+    n=$((n + 1))
+    eval "set -- $cmd"
+    args=()
+    for a in "$@"; do
+      case $a in
+        *...) a="$last_run" ;; # the run directory of the example before
+      esac
+      args+=("$a")
+      case $a in
+        *.cfg) [[ $cmd == *--print-config* ]] || for s in $(shrink "$a"); do args+=("$s"); done ;;
+      esac
+    done
+    before=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
+    (cd "$W" && timeout 300 "${args[@]}" < /dev/null > "$TMP/readme.out" 2> "$TMP/readme.err")
+    status=$?
+    err=$TMP/readme.err
+    expect_status 0 "$name: $cmd"
     after=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
-    [ "$after" -gt "$before" ] && grep -q '"status": "done"' "$last_run/manifest.json" && ok "  it left a completed run ($(basename "$last_run"))" || bad "  no completed run: $(tail -3 "$TMP/readme.err")"
-  fi
-done < "$SRC/README.md"
-[ "$n" -ge 8 ] && ok "$n README commands ran" || bad "only $n README commands found"
+    if [[ $cmd == *--print-config* || $cmd == *--keys* || $cmd == *--help* ]]; then
+      [ "$after" -eq "$before" ] && [ -s "$TMP/readme.out" ] && ok "  it printed, and wrote no run" || bad "  it printed $(wc -c < "$TMP/readme.out") bytes; runs $before -> $after"
+    elif [[ $cmd == *resnode-mpi*.cfg* ]]; then
+      last_run=$(ls -td "$W"/runs/*/ 2> /dev/null | head -1)
+      last_run=${last_run%/}
+      [ "$after" -gt "$before" ] && grep -q '"status": "done"' "$last_run/manifest.json" && ok "  it left a completed run ($(basename "$last_run"))" || bad "  no completed run: $(tail -3 "$TMP/readme.err")"
+    fi
+  done < <(grep -E '^    ' "$page")
+done
+[ "$n" -ge 10 ] && ok "$n commands of the README and docs/ ran here" || bad "only $n commands found"
 finish

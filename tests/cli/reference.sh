@@ -23,6 +23,13 @@ if diff -u "$TMP/page.md" "$TMP/keys.md" > "$TMP/keys.diff"; then
 else
   bad "docs/reference.md disagrees with resnode-mpi --keys: run scripts/update-reference; the difference: $(head -20 "$TMP/keys.diff")"
 fi
+# scripts/update-reference on a copy: a page with a stale table is rewritten
+# to the binary's, and the page in the tree is what it writes
+mkdir -p "$TMP/tree/scripts" "$TMP/tree/docs"
+cp "$SRC/scripts/update-reference" "$TMP/tree/scripts/"
+grep -v '`ode.rtol`' "$SRC/docs/reference.md" > "$TMP/tree/docs/reference.md"
+"$TMP/tree/scripts/update-reference" "$BIN" > "$TMP/update.out" 2>&1 && cmp -s "$TMP/tree/docs/reference.md" "$SRC/docs/reference.md" \
+  && ok "scripts/update-reference restores a stale table, and leaves the page as it is in the tree" || bad "update-reference: $(cat "$TMP/update.out"; diff "$TMP/tree/docs/reference.md" "$SRC/docs/reference.md" | head -5)"
 for e in node-fit identity ensemble cifar annulus; do
   grep -q "^## $e\$" "$TMP/keys.md" && ok "--keys lists $e" || bad "--keys lacks $e"
 done
