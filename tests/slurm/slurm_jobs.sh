@@ -9,7 +9,7 @@
 #  4. a CIFAR job whose time limit is shorter than an epoch;
 #  5. the paper's k-fold CIFAR config (shrunk), one fold an array task, and
 #     its analysis;
-#  6. the README's one-job CIFAR ensemble (cifar.sbatch, no parameter files).
+#  6. docs/cluster.md's one-job CIFAR ensemble (cifar.sbatch, no parameter files).
 # Each ends bitwise equal to an uninterrupted run, with exactly its rows.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -140,7 +140,7 @@ done
 report=$RESNODE_RUNS/cifar-$array-analysis/cifar-report.md
 [ "$(grep -c '^| \(resnet N = 2\|neural ODE\) | [012] | ' "$report" 2>/dev/null)" -eq 6 ] && grep -q '^| resnet N = 2 | 3 | ' "$report" && ok "the analysis merged the 3 folds of both models" || bad "report: $(cat "$report" resnode-analysis-$analysis.out 2>/dev/null | tail -8)"
 
-# 6. the README's one-job ensemble: cifar.sbatch with configs/cifar-ensemble.cfg,
+# 6. docs/cluster.md's one-job ensemble: cifar.sbatch with configs/cifar-ensemble.cfg,
 # one member a rank (parallel.groups = the task count), no parameter files;
 # the analysis works from its gram.csv alone
 jid=$(RESNODE_RUN_DIR=$TMP/runs/onejob sbatch --parsable --ntasks=2 --time=10 --output="$TMP/onejob-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-ensemble.cfg" \
