@@ -25,7 +25,7 @@ const RnExperiment *const RnAppExperiments[] = {&RnExperimentNodeFit, &RnExperim
 static void PrintUsage(void)
 {
   printf("usage: resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]\n"
-         "       resnode-mpi CONFIG [--set ...] --print-config\n"
+         "       resnode-mpi CONFIG [--set ...] --print-config | --plan\n"
          "       resnode-mpi --keys [EXPERIMENT]\n"
          "  CONFIG          a libconfig file (configs/*.cfg); without it the embedded\n"
          "                  default (the test-equation fit) runs. Its @include \"BASE\"\n"
@@ -34,6 +34,9 @@ static void PrintUsage(void)
          "  --resume DIR    continue the run in DIR from its newest complete checkpoint\n"
          "  --print-config  print the resolved, validated config (every default\n"
          "                  filled in) and exit; nothing is written\n"
+         "  --plan          time a few steps of every unit on the ranks given, then\n"
+         "                  print the units, peak memory per rank, the estimated wall\n"
+         "                  time and the Slurm --time to ask for; no run is kept\n"
          "  --keys [EXP]    every key of EXP (or of every experiment): type, default,\n"
          "                  range, meaning\n"
          "  --help, --version\n"
@@ -47,6 +50,7 @@ typedef struct {
   int nsets;
   const char **sets;
   PetscBool print_config; /* --print-config */
+  PetscBool plan;         /* --plan */
   PetscBool keys;         /* --keys [EXPERIMENT] */
   const char *keys_experiment;
 } RnArgs;
@@ -92,6 +96,8 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
       args->resume_dir = argv[++i];
     } else if (!strcmp(argv[i], "--print-config")) {
       args->print_config = PETSC_TRUE;
+    } else if (!strcmp(argv[i], "--plan")) {
+      args->plan = PETSC_TRUE;
     } else if (!strcmp(argv[i], "--keys")) {
       args->keys = PETSC_TRUE;
       if (i + 1 < argc && argv[i + 1][0] != '-') {
@@ -113,6 +119,7 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
   }
   petsc_argv[*petsc_argc] = NULL;
   if (args->keys && (args->config_path || args->nsets || args->resume_dir || args->print_config)) return UsageError("--keys takes no config, --set, --resume or --print-config: it lists the keys of an experiment%s", "", NULL);
+  if (args->plan && (args->resume_dir || args->print_config)) return UsageError("--plan measures a new run of a config: not with --resume or --print-config%s", "", NULL);
   if (args->print_config && args->resume_dir) return UsageError("--print-config with --resume: the run's resolved config is %s/config.cfg", args->resume_dir, NULL);
   /* PETSc reads an options file in PetscInitialize, and a missing one is a
    * traceback there: check it first */
@@ -322,6 +329,15 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   if (args->print_config) {
     /* validated, every default filled in; nothing written */
     PetscCall(RnConfigPrint(cfg, stdout));
+    PetscCall(PetscFree(options));
+    PetscCall(RnConfigDestroy(&cfg));
+    *exit_code = RN_EXIT_OK;
+    PetscFunctionReturn(0);
+  }
+  if (args->plan) {
+    PetscBool adaptive = PETSC_FALSE;
+    if (RnConfigHas(cfg, "ode.adaptive")) PetscCall(RnConfigGetBool(cfg, "ode.adaptive", PETSC_FALSE, &adaptive));
+    PetscCall(RnAppPlan(ctx, experiment, options, run_dir, adaptive, argc, argv));
     PetscCall(PetscFree(options));
     PetscCall(RnConfigDestroy(&cfg));
     *exit_code = RN_EXIT_OK;

@@ -20,4 +20,10 @@ PetscErrorCode RnAppReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **exp
  * named on stderr, and *undocumented counts them (keys.c). */
 PetscErrorCode RnAppPrintKeys(RnCtx ctx, const char *name, int *undocumented);
 
+/* --plan: run the experiment measured, in a scratch directory beside
+ * run_dir that is removed, and report the units, their times, the peak
+ * memory per rank, the wall time and the --time to ask for; adaptive: the
+ * ODE's steps are adaptive, and the estimate a lower bound (plan.c). */
+PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv);
+
 #endif

@@ -3,6 +3,15 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RN_PLAN_MAX_RECORDS 4096
+
+/* --plan (trainer.h): one plan a process */
+static int rn_plan_steps;
+static RnPlanRecord *rn_plan_records;
+static int rn_plan_nrecords;
 
 struct RnTrainer_s {
   RnCtx ctx;
@@ -13,6 +22,9 @@ struct RnTrainer_s {
   double start; /* wall time of this attempt's first step */
   PetscBool started;
   RnRunDir owned;                     /* a unit's directory, destroyed with the trainer */
+  PetscBool planning, plan_warm;      /* --plan: measuring; past the warm-up step */
+  double plan_mark;                   /* --plan: the time of the last step */
+  RnPlanRecord plan;
   char resume_dir[PETSC_MAX_PATH_LEN]; /* what --resume takes: the run's directory */
 };
 
@@ -87,6 +99,17 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
   tr->total = total;
   tr->start = RnWallTime();
   *first = tr->first;
+  if (rn_plan_steps > 0) {
+    tr->planning = PETSC_TRUE;
+    tr->plan_mark = tr->start;
+    PetscCall(PetscStrncpy(tr->plan.name, tr->experiment, sizeof tr->plan.name));
+    if (tr->owned) {
+      const char *slash = strrchr(tr->owned->path, '/');
+      PetscCall(PetscStrncpy(tr->plan.name, slash ? slash + 1 : tr->owned->path, sizeof tr->plan.name));
+    }
+    tr->plan.total = total - tr->first;
+    tr->plan.start = tr->start;
+  }
   PetscFunctionReturn(0);
 }
 
@@ -96,6 +119,15 @@ PetscErrorCode RnTrainerStepDone(RnTrainer tr, long long done, PetscBool final, 
 
   PetscFunctionBeginUser;
   PetscCheck(tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStepDone before RnTrainerStart");
+  if (tr->planning) {
+    /* measured, not run: no checkpoint */
+    const double now = RnWallTime();
+    if (done > tr->last_done && tr->plan_warm) tr->plan.seconds += now - tr->plan_mark, tr->plan.timed += done - tr->last_done;
+    if (done > tr->last_done) tr->plan_warm = PETSC_TRUE;
+    tr->plan_mark = now;
+    tr->last_done = done;
+    PetscFunctionReturn(0);
+  }
   tr->last_done = done;
   if (final) tr->last_final = done;
   PetscCall(RnCheckpointerStep(tr->ck, done, final, &stop));
@@ -124,6 +156,10 @@ PetscErrorCode RnTrainerFinish(RnTrainer tr)
 {
   PetscFunctionBeginUser;
   PetscCall(RnProgressEnd(tr->ctx));
+  if (tr->planning) {
+    if (tr->ctx->world_rank == 0 && rn_plan_nrecords < RN_PLAN_MAX_RECORDS) rn_plan_records[rn_plan_nrecords++] = tr->plan;
+    PetscFunctionReturn(0);
+  }
   if (tr->last_final != tr->last_done || tr->last_done == 0) PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
   PetscFunctionReturn(0);
 }
@@ -136,4 +172,34 @@ PetscErrorCode RnTrainerDestroy(RnTrainer *tr)
   PetscCall(RnRunDirDestroy(&(*tr)->owned));
   PetscCall(PetscFree(*tr));
   PetscFunctionReturn(0);
+}
+
+void RnTrainerPlanBegin(int steps)
+{
+  rn_plan_steps = steps;
+  if (!rn_plan_records) rn_plan_records = calloc(RN_PLAN_MAX_RECORDS, sizeof *rn_plan_records);
+  rn_plan_nrecords = 0;
+}
+
+PetscBool RnTrainerPlanning(RnTrainer tr) { return tr->planning; }
+PetscBool RnTrainerPlanDone(RnTrainer tr) { return tr->planning && tr->plan.timed >= rn_plan_steps ? PETSC_TRUE : PETSC_FALSE; }
+
+PetscErrorCode RnTrainerPlanPeriod(RnTrainer tr, long long steps, double seconds)
+{
+  PetscFunctionBeginUser;
+  tr->plan.period_steps = steps, tr->plan.period_seconds = seconds;
+  PetscFunctionReturn(0);
+}
+
+int RnTrainerPlanRecords(const RnPlanRecord **records)
+{
+  *records = rn_plan_records;
+  return rn_plan_nrecords;
+}
+
+double RnPlanRecordSeconds(const RnPlanRecord *r)
+{
+  const double per_step = r->timed > 0 ? r->seconds / (double)r->timed : 0.0;
+  const double periods = r->period_steps > 0 ? (double)r->total / (double)r->period_steps : 0.0;
+  return per_step * (double)r->total + periods * r->period_seconds;
 }

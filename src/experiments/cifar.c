@@ -330,6 +330,23 @@ typedef struct {
   PetscBool named; /* the kernels are named in the log and manifest */
 } CifarRunCtx;
 
+/* --plan: an epoch's evaluation (held-out and test images) timed on a
+ * part of it, one evaluation batch a rank, and scaled to all its images. */
+static PetscErrorCode PlanEvaluation(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, const CifarRunCtx *rc, const UnitData *ud, const double *stdp, const double *theta, RnTrainer tr, int spe)
+{
+  const int nval = ud->nval, ntest = rc->test ? rc->test->n : 0, images = nval + ntest;
+  const int measured = PetscMin(nval > 0 ? nval : ntest, o->eval_batch * ctx->group_size);
+  double t0, acc, loss;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Barrier(ctx->group));
+  t0 = RnWallTime();
+  if (nval > 0) PetscCall(Evaluate(ctx, m, o, rc->all, ud->val, measured, ud->mean, stdp, theta, &acc, &loss));
+  else PetscCall(Evaluate(ctx, m, o, rc->test, NULL, measured, ud->mean, stdp, theta, &acc, &loss));
+  PetscCall(RnTrainerPlanPeriod(tr, spe, measured > 0 ? (RnWallTime() - t0) * images / measured : 0.0));
+  PetscFunctionReturn(0);
+}
+
 /* One unit, start (or checkpoint) to end, on this rank's group. */
 static PetscErrorCode TrainUnit(void *run, int unit)
 {
@@ -427,9 +444,14 @@ static PetscErrorCode TrainUnit(void *run, int unit)
          * at after every step (the epoch's last step after its evaluation) */
         PetscCall(SaveUnitState(&us, &m, optim, loss_sum, correct));
         PetscCall(RnTrainerStepDone(tr, (long long)epoch * spe + step + 1, PETSC_FALSE, "step %d/%d of epoch %d of %s%s", step + 1, spe, epoch + 1, describe, fold_name));
+        if (RnTrainerPlanDone(tr)) break; /* --plan: measured enough */
       }
     }
     PetscCall(RnProgressEnd(view));
+    if (RnTrainerPlanDone(tr)) {
+      PetscCall(PlanEvaluation(ctx, &m, o, rc, ud, stdp, us.theta, tr, spe));
+      break;
+    }
     PetscCall(Evaluate(ctx, &m, o, rc->all, ud->val, ud->nval, ud->mean, stdp, us.theta, &val_acc, &vloss));
     PetscCall(Evaluate(ctx, &m, o, rc->test, NULL, rc->test->n, ud->mean, stdp, us.theta, &test_acc, &tloss));
     train_loss = loss_sum / ((double)spe * o->batch), train_acc = correct / ((double)spe * o->batch);
@@ -535,4 +557,4 @@ static PetscErrorCode CifarRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar", RnExperimentOdePrefixes, PETSC_TRUE};
+const RnExperiment RnExperimentCifar = {"cifar", "CIFAR-10: tied ResNets of depth N and the neural ODE, data-parallel; accuracy vs N", CifarReadOptions, CifarGroupCount, CifarRun, "plot-cifar", RnExperimentOdePrefixes, PETSC_TRUE, "epoch"};

@@ -586,6 +586,8 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
   total = (long long)s.S * s.U;
   PetscCall(RnTrainerStart(tr, total, &resumed));
+  /* --plan: a round is a record interval (every unit's steps to the next record) */
+  if (RnTrainerPlanning(tr)) PetscCall(RnTrainerPlanPeriod(tr, (long long)eo->record_every * s.U, 0.0));
   if (resumed == 0) {
     for (int pos = 0; pos < s.U; pos++) {
       const int k = s.order[pos], u = s.group_id * s.U + k;
@@ -611,6 +613,8 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     if (pos == s.U - 1 && j == j1 - 1 ? PETSC_TRUE : t % PetscMax(1, total / 200) == 0)
       PetscCall(RnProgress(ctx, "record %d/%d  SGD step %d/%d of unit %d/%d  %.1f s  ETA %.0f s", i + 1, s.nrec - 1, j + 1, s.S, pos + 1, s.U, RnWallTime() - start, RnTrainerETA(tr, t + 1)));
     PetscCall(RnTrainerStepDone(tr, t + 1, PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
+    /* --plan: one record interval holds every unit (each depth) and a record's statistics */
+    if (RnTrainerPlanning(tr) && pos == s.U - 1 && j == j1 - 1) break;
   }
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));
@@ -635,4 +639,4 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_FALSE};
+const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_FALSE, "record interval"};

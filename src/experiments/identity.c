@@ -167,6 +167,7 @@ static PetscErrorCode TrainOne(RnCtx ctx, const IdentityOptions *o, int r, int f
       break;
     }
     PetscCall(RnTrainerStepDone(tr, base + epoch + 1, PETSC_FALSE, "the %s net, epoch %d", residual ? "residual" : "plain", epoch + 1));
+    if (RnTrainerPlanDone(tr)) break; /* --plan: measured enough */
   }
   PetscCall(RnProgressEnd(ctx));
   PetscCall(RnOptimDestroy(&optim));
@@ -195,7 +196,7 @@ static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnTrainerAddState(tr, "final_mse", st.final_mse, sizeof st.final_mse, 0));
   PetscCall(RnTrainerOpenMetrics(tr, "train.csv", "group,member,N,model,epoch,mse,grad_norm_1,grad_norm_2,grad_norm_3,grad_norm_4", &csv));
   PetscCall(RnTrainerStart(tr, 2LL * o->max_epochs, &first));
-  for (int r = (int)(first / o->max_epochs); r < 2; r++) PetscCall(TrainOne(ctx, o, r, r == first / o->max_epochs ? (int)(first % o->max_epochs) : 0, tr, csv, &st));
+  for (int r = (int)(first / o->max_epochs); r < 2 && !RnTrainerPlanDone(tr); r++) PetscCall(TrainOne(ctx, o, r, r == first / o->max_epochs ? (int)(first % o->max_epochs) : 0, tr, csv, &st));
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));
   PetscCall(RnMetricsOpen(rd, "summary.csv", "model,epochs_to_target,final_mse,target_mse,max_epochs", &summary));
@@ -211,4 +212,4 @@ static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun, "plot-identity", NULL, PETSC_FALSE};
+const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun, "plot-identity", NULL, PETSC_FALSE, "epoch"};

@@ -171,6 +171,7 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
                            RnTrainerETA(tr, it + 1)));
     }
     PetscCall(RnTrainerStepDone(tr, it + 1, PETSC_FALSE, "iteration %d", it + 1));
+    if (RnTrainerPlanDone(tr)) break; /* --plan: measured enough */
   }
   PetscCall(RnTrainerFinish(tr));
   PetscCall(RnTrainerDestroy(&tr));
@@ -219,4 +220,4 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
 /* the model's ODE (-ts_*) and the data's own (-rn_data_ts_*) */
 static const char *const nodefit_prefixes[] = {"", "rn_data_", NULL};
 
-const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun, "plot-node-fit", nodefit_prefixes, PETSC_FALSE};
+const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun, "plot-node-fit", nodefit_prefixes, PETSC_FALSE, "iteration"};

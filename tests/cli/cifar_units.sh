@@ -70,8 +70,16 @@ same_units "$TMP/two" "$TMP/cut" "resumed on 1 group against uninterrupted on 2"
 run_on 2 2 "$TMP/fail" --set 'model.depths=[4]' --set data.folds=1 --set data.validation=100 --set 'model.precision="float64"' --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.max_steps=1
 expect_status 2 "an error in the ODE's group ends the job with its status"
 grep -q '"status": "failed"' "$TMP/fail/manifest.json" && grep -q '"reason": "bad input: .*max_steps' "$TMP/fail/manifest.json" && ok "manifest: failed, with the ODE group's error" || bad "manifest: $(grep -E 'status|reason' "$TMP/fail/manifest.json")"
+# (the ODE fails at its first solve, while the other group sets its unit up:
+# whether that unit has started when the stop comes depends on the machine's
+# load, and both outcomes are right: it checkpoints the unit where it
+# stopped, or it takes no unit at all)
 step=$(ls "$TMP"/fail/units/resnet-N4/checkpoints/ 2> /dev/null | sed -n 's/ckpt-0*\([0-9]*\)\.done/\1/p' | tail -1)
-[ -n "$step" ] && [ "$step" -lt 111 ] && ok "the other group stopped within its unit and checkpointed it (step $step of 111)" || bad "the ResNet unit's checkpoints: $(ls "$TMP/fail/units/resnet-N4/checkpoints" 2>&1)"
+if [ -d "$TMP/fail/units/resnet-N4" ]; then
+  [ -n "$step" ] && [ "$step" -lt 111 ] && ok "the other group stopped within its unit and checkpointed it (step $step of 111)" || bad "the ResNet unit's checkpoints: $(ls "$TMP/fail/units/resnet-N4/checkpoints" 2>&1)"
+else
+  [ -z "$step" ] && ok "the other group had not started its unit when the error came, and started none" || bad "a checkpoint of a unit that never started: $step"
+fi
 
 # "auto": the group count with the least predicted wall time, said in the log
 timeout 300 mpirun -x OMP_NUM_THREADS --bind-to none -n 2 "$BIN" "$SRC/configs/cifar-small.cfg" "${args[@]}" --set 'parallel.groups="auto"' --set train.epochs=1 --set "run.dir=\"$TMP/auto\"" > "$TMP/auto.out" 2>&1

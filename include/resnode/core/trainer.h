@@ -55,4 +55,29 @@ double RnTrainerETA(RnTrainer tr, long long done);
 PetscErrorCode RnTrainerFinish(RnTrainer tr);
 PetscErrorCode RnTrainerDestroy(RnTrainer *tr);
 
+/* --plan: a job measured, not run (app.c). After RnTrainerPlanBegin(steps)
+ * every trainer writes no checkpoint, times its steps after a first one
+ * (warm-up: first calls, allocations), and RnTrainerPlanDone turns true once
+ * `steps` steps are timed: the experiment leaves its loop there (measuring
+ * once the work it does once a period, such as an evaluation, and naming it
+ * with RnTrainerPlanPeriod), and finishes. Each trainer leaves a record on
+ * the rank 0 of its communicator (a unit's: its group's leader). */
+#define RN_PLAN_NAME_LEN 64
+typedef struct {
+  char name[RN_PLAN_NAME_LEN]; /* the unit's name, or the experiment's */
+  long long total;             /* the steps of the whole run (unit) */
+  long long timed;             /* the steps timed */
+  double seconds;              /* their time */
+  long long period_steps;      /* steps of an epoch or round (0: no period work) */
+  double period_seconds;       /* the work once a period, measured */
+  double start;                /* wall time of its first step (RnWallTime) */
+} RnPlanRecord;
+void RnTrainerPlanBegin(int steps);
+PetscBool RnTrainerPlanning(RnTrainer tr);
+PetscBool RnTrainerPlanDone(RnTrainer tr);
+PetscErrorCode RnTrainerPlanPeriod(RnTrainer tr, long long steps, double seconds);
+/* This rank's records; the estimate of one: its whole time. */
+int RnTrainerPlanRecords(const RnPlanRecord **records);
+double RnPlanRecordSeconds(const RnPlanRecord *record);
+
 #endif

@@ -27,6 +27,9 @@ typedef struct {
   /* Its state is per unit (units.h: RnUnitQueue): a resume may change
    * parallel.* (the ranks, nodes and groups it continues on). */
   PetscBool units_resume_anywhere;
+  /* --plan (trainer.h: RnTrainerPlanBegin): what its trainer's steps make
+   * up, "epoch", "iteration", ...; NULL: no plan (a unit is one step) */
+  const char *plan_period;
 } RnExperiment;
 
 extern const char *const RnExperimentOdePrefixes[]; /* {"", NULL}: the model's ODE */

@@ -1,0 +1,146 @@
+/* plan.c: resnode-mpi CONFIG --plan, a job measured before it is submitted.
+ *
+ * The experiment runs as configured (the full batch and data set, on the
+ * ranks and groups given) in a scratch run directory beside run.dir, which
+ * is removed afterwards; its trainers time a few steps of every unit after
+ * a warm-up step, and the work done once an epoch or round (trainer.h:
+ * RnTrainerPlanBegin). Each unit's time is its steps at the measured rate;
+ * the queue's groups take units largest first; set-up is measured; a --time
+ * with a stated margin follows. */
+/* nftw (POSIX XSI) */
+#define _XOPEN_SOURCE 700
+#include "appimpl.h"
+#include "resnode/core/trainer.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define RN_PLAN_STEPS         3     /* steps timed a unit, after a warm-up step */
+#define RN_PLAN_MARGIN        0.25  /* --time: the estimate plus this fraction ... */
+#define RN_PLAN_SLACK_SECONDS 120.0 /* ... and this (start-up, the last checkpoint, a slower node) */
+#define RN_PLAN_FD_MAX        16    /* file descriptors nftw may hold */
+
+static int RemoveEntry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+/* "1 h 02 min", "3 min 04 s", "12.3 s" */
+static void Duration(double seconds, char *buf, size_t len)
+{
+  const long s = lround(seconds);
+  if (seconds < 60) snprintf(buf, len, "%.1f s", seconds);
+  else if (s < 3600) snprintf(buf, len, "%ld min %02ld s", s / 60, s % 60);
+  else snprintf(buf, len, "%ld h %02ld min", s / 3600, (s % 3600) / 60);
+}
+
+/* every rank's records on rank 0 (a unit's is on its group's leader) */
+static PetscErrorCode GatherRecords(RnCtx ctx, RnPlanRecord **all, int *nall)
+{
+  const RnPlanRecord *mine;
+  const int n = RnTrainerPlanRecords(&mine);
+  int *counts = NULL, *displs = NULL, bytes = n * (int)sizeof(RnPlanRecord), total = 0;
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank == 0) PetscCall(PetscMalloc2(ctx->world_size, &counts, ctx->world_size, &displs));
+  PetscCallMPI(MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, ctx->world));
+  if (ctx->world_rank == 0)
+    for (int r = 0; r < ctx->world_size; r++) displs[r] = total, total += counts[r];
+  PetscCall(PetscMalloc(PetscMax(total, 1), all));
+  PetscCallMPI(MPI_Gatherv(mine, bytes, MPI_BYTE, *all, counts, displs, MPI_BYTE, 0, ctx->world));
+  *nall = total / (int)sizeof(RnPlanRecord);
+  if (ctx->world_rank == 0) PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
+static int ByTimeDescending(const void *a, const void *b)
+{
+  const double x = RnPlanRecordSeconds(a), y = RnPlanRecordSeconds(b);
+  return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+/* The busiest group's time when the groups take the units largest first,
+ * each the next when it is free (the unit queue, units.h). */
+static double QueueWall(RnPlanRecord *r, int n, int groups)
+{
+  double *load, wall = 0;
+  load = calloc((size_t)groups, sizeof *load);
+  qsort(r, (size_t)n, sizeof *r, ByTimeDescending);
+  for (int i = 0; i < n; i++) {
+    int g = 0;
+    for (int k = 1; k < groups; k++)
+      if (load[k] < load[g]) g = k;
+    load[g] += RnPlanRecordSeconds(&r[i]);
+  }
+  for (int g = 0; g < groups; g++) wall = PetscMax(wall, load[g]);
+  free(load);
+  return wall;
+}
+
+PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv)
+{
+  char scratch[PETSC_MAX_PATH_LEN + 32], cpu[256], text[64];
+  RnRunDir rd = NULL;
+  RnPlanRecord *records = NULL;
+  int nrecords = 0, pid = (int)getpid();
+  double t0, setup = 0, work = 0, wall, peak, peak_max, peak_min;
+  struct rusage ru;
+
+  PetscFunctionBeginUser;
+  RnInputCheck(experiment->plan_period, ctx->world, "--plan: %s trains each unit in one step, so there are no steps to time: run it shrunk instead (fewer epochs), which takes minutes", experiment->name);
+  PetscCallMPI(MPI_Bcast(&pid, 1, MPI_INT, 0, ctx->world));
+  PetscCall(PetscSNPrintf(scratch, sizeof scratch, "%s.plan-%d", run_dir, pid));
+  PetscCall(RnLog(ctx, "plan: %s on %d rank(s) in %d group(s) of %d: timing %d steps of every unit after a warm-up step, in %s (removed afterwards)\n", experiment->name, ctx->world_size, ctx->group_count,
+                  ctx->group_size, RN_PLAN_STEPS, scratch));
+  RnTrainerPlanBegin(RN_PLAN_STEPS);
+  PetscCall(RnRunDirCreate(ctx, scratch, experiment->name, argc, argv, PETSC_FALSE, &rd));
+  t0 = RnWallTime();
+  PetscCall(experiment->run(ctx, rd, options));
+  PetscCall(RnRunDirDestroy(&rd));
+  getrusage(RUSAGE_SELF, &ru);
+  peak = ru.ru_maxrss / 1024.0;
+  PetscCallMPI(MPI_Reduce(&peak, &peak_max, 1, MPI_DOUBLE, MPI_MAX, 0, ctx->world));
+  PetscCallMPI(MPI_Reduce(&peak, &peak_min, 1, MPI_DOUBLE, MPI_MIN, 0, ctx->world));
+  PetscCall(GatherRecords(ctx, &records, &nrecords));
+  if (ctx->world_rank == 0) {
+    double first = INFINITY;
+    nftw(scratch, RemoveEntry, RN_PLAN_FD_MAX, FTW_DEPTH | FTW_PHYS);
+    PetscCall(RnLog(ctx, "plan: %-28s %12s %10s %14s %12s\n", "unit", "steps", "s/step", "s/" "period", "estimate"));
+    for (int i = 0; i < nrecords; i++) {
+      const RnPlanRecord *r = &records[i];
+      const double per_step = r->timed ? r->seconds / (double)r->timed : 0.0;
+      const double per_period = r->period_steps ? per_step * (double)r->period_steps + r->period_seconds : per_step;
+      first = PetscMin(first, r->start);
+      Duration(RnPlanRecordSeconds(r), text, sizeof text);
+      PetscCall(RnLog(ctx, "plan: %-28s %12lld %10.4g %14.4g %12s\n", r->name, r->total, per_step, per_period, text));
+    }
+    PetscCall(RnLog(ctx, "plan: (a period is one %s%s)\n", experiment->plan_period, strcmp(experiment->plan_period, "epoch") ? "" : ": its training steps and its evaluation"));
+    if (nrecords > 0) setup = first - t0;
+    /* units of one trainer each (cifar) go through the queue; a run of one trainer is that trainer */
+    work = nrecords > 1 ? QueueWall(records, nrecords, ctx->group_count) : (nrecords ? RnPlanRecordSeconds(&records[0]) : 0.0);
+    wall = PetscMax(setup, 0.0) + work;
+    RnCpuDescribe(cpu, sizeof cpu);
+    {
+      char work_text[64];
+      Duration(PetscMax(setup, 0.0), text, sizeof text);
+      Duration(work, work_text, sizeof work_text);
+      PetscCall(RnLog(ctx, "plan: set-up (data, models) %s; then training %s on the busiest of %d group(s)\n", text, work_text, ctx->group_count));
+    }
+    PetscCall(RnLog(ctx, "plan: peak resident memory per rank %.0f to %.0f MB, measured on this configuration (its full batch and data set; a run's memory does not grow with its steps)\n", peak_min, peak_max));
+    if (adaptive)
+      PetscCall(RnLog(ctx, "plan: warning: the ODE takes adaptive steps (ode.adaptive): a step costs what its solves take, which often grows as the field trains (node-fit's from 16 solver steps to 96); the estimate is the rate of the first steps, a lower bound\n"));
+    Duration(wall, text, sizeof text);
+    PetscCall(RnLog(ctx, "plan: estimated wall time: %.0f s (%s), on %d rank(s) of this kind of node (%s)\n", wall, text, ctx->world_size, cpu));
+    {
+      const long minutes = (long)ceil((wall * (1.0 + RN_PLAN_MARGIN) + RN_PLAN_SLACK_SECONDS) / 60.0);
+      PetscCall(RnLog(ctx, "plan: request --time=%ld:%02ld:00 (the estimate plus %.0f%% and %.0f s for start-up and the last checkpoint)\n", minutes / 60, minutes % 60, 100 * RN_PLAN_MARGIN, RN_PLAN_SLACK_SECONDS));
+    }
+  }
+  PetscCall(PetscFree(records));
+  PetscFunctionReturn(0);
+}
