@@ -66,7 +66,7 @@ static int ByTimeDescending(const void *a, const void *b)
 
 /* The busiest group's time when the groups take the units largest first,
  * each the next when it is free (the unit queue, units.h). */
-static double QueueWall(RnPlanRecord *r, int n, int groups)
+static double QueueWall(RnPlanRecord *r, int n, int groups, int *group_of)
 {
   double *load, wall = 0;
   load = calloc((size_t)groups, sizeof *load);
@@ -76,6 +76,7 @@ static double QueueWall(RnPlanRecord *r, int n, int groups)
     for (int k = 1; k < groups; k++)
       if (load[k] < load[g]) g = k;
     load[g] += RnPlanRecordSeconds(&r[i]);
+    group_of[i] = g;
   }
   for (int g = 0; g < groups; g++) wall = PetscMax(wall, load[g]);
   free(load);
@@ -121,8 +122,25 @@ PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *option
     }
     PetscCall(RnLog(ctx, "plan: (a period is one %s%s)\n", experiment->plan_period, strcmp(experiment->plan_period, "epoch") ? "" : ": its training steps and its evaluation"));
     if (nrecords > 0) setup = first - t0;
-    /* units of one trainer each (cifar) go through the queue; a run of one trainer is that trainer */
-    work = nrecords > 1 ? QueueWall(records, nrecords, ctx->group_count) : (nrecords ? RnPlanRecordSeconds(&records[0]) : 0.0);
+    /* units of one trainer each (cifar) go through the queue, largest first;
+     * a run of one trainer (node-fit, identity, the ensemble's lockstep
+     * groups) is that trainer */
+    if (nrecords > 1) {
+      int *group_of;
+      PetscCall(PetscMalloc1(nrecords, &group_of));
+      work = QueueWall(records, nrecords, ctx->group_count, group_of);
+      for (int g = 0; g < ctx->group_count; g++) {
+        char line[1024] = "";
+        int count = 0;
+        for (int i = 0; i < nrecords; i++)
+          if (group_of[i] == g && strlen(line) + strlen(records[i].name) + 3 < sizeof line) {
+            if (count++) strcat(line, ", ");
+            strcat(line, records[i].name);
+          }
+        PetscCall(RnLog(ctx, "plan: group %d (%d rank(s)) is predicted to train %d unit(s): %s\n", g, ctx->group_size, count, count ? line : "none"));
+      }
+      PetscCall(PetscFree(group_of));
+    } else work = nrecords ? RnPlanRecordSeconds(&records[0]) : 0.0;
     wall = PetscMax(setup, 0.0) + work;
     RnCpuDescribe(cpu, sizeof cpu);
     {

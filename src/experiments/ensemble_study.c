@@ -25,6 +25,7 @@
 #include "resnode/models/cifar.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -527,6 +528,72 @@ static PetscErrorCode WriteRates(RnCtx ctx, RnRunDir rd, const EnsembleExpOption
   PetscFunctionReturn(0);
 }
 
+/* The SGD steps every unit of the world has taken once `done` iterations of
+ * this schedule are complete: the trainer's step count. It does not depend
+ * on the group count, so a run continues on any number of groups. In record
+ * interval i (SGD steps [j0, j1), L = j1 - j0), a group's slots advance one
+ * after another: those before position pos are at j1, the one at pos at j + 1,
+ * the rest at j0; a group's real units hold its first positions. */
+static long long WorldUnitSteps(const RnEnsembleOptions *eo, const Schedule *s, long long done)
+{
+  long long last, t0, sum = 0;
+  int i, j0, j1, L, pos, j;
+
+  if (done <= 0) return 0;
+  last = done - 1;
+  i = (int)PetscMin(last / ((long long)eo->record_every * s->U), (long long)s->nrec - 2);
+  j0 = RnEnsembleRecordStep(eo, i), j1 = RnEnsembleRecordStep(eo, i + 1), L = j1 - j0;
+  t0 = (long long)j0 * s->U;
+  pos = (int)((last - t0) / L), j = j0 + (int)((last - t0) % L);
+  for (int g = 0; g < s->groups; g++) {
+    const int n = (int)PetscMax(0, PetscMin((long long)s->U, (long long)s->units - (long long)g * s->U));
+    sum += (long long)n * j0 + (long long)PetscMin(n, pos) * L + (pos < n ? j + 1 - j0 : 0);
+  }
+  (void)j1;
+  return sum;
+}
+
+/* A resumed run's units may have been checkpointed by another group count,
+ * anywhere inside a record interval: every group brings its units to the
+ * interval's end (units are independent: the order does not change a bit),
+ * the record is reached, and the schedule starts at the next interval.
+ * Returns the iteration to go on from. Collective on the world. */
+static PetscErrorCode CatchUp(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, Recorder *rc, long long *t_next)
+{
+  const RnEnsembleOptions *eo = &o->ens;
+  int mine[2] = {INT_MAX, INT_MAX}, lo, hi, i = 0, j1; /* the least step, and minus the most */
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < s->U; k++)
+    if (s->group_id * s->U + k < s->units) {
+      const int steps = RnEnsembleMemberSteps(ens, SlotState(s, slots, k));
+      mine[0] = PetscMin(mine[0], steps), mine[1] = PetscMin(mine[1], -steps);
+    }
+  {
+    int world[2];
+    PetscCallMPI(MPI_Allreduce(mine, world, 2, MPI_INT, MPI_MIN, ctx->world));
+    lo = world[0], hi = -world[1];
+  }
+  while (i + 1 < s->nrec - 1 && RnEnsembleRecordStep(eo, i + 1) <= lo) i++;
+  j1 = RnEnsembleRecordStep(eo, i + 1);
+  if (lo == hi && lo == RnEnsembleRecordStep(eo, i)) {
+    /* at a record: it was reached before the checkpoint */
+    *t_next = (long long)lo * s->U;
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(hi <= j1, ctx->world, RN_ERR_INPUT, "ensemble: the checkpoint's units are at SGD steps %d to %d, more than one record interval apart; the checkpoint is not this run's", lo, hi);
+  for (int pos = 0; pos < s->U; pos++) {
+    const int k = s->order[pos];
+    double *state = SlotState(s, slots, k);
+    if (s->group_id * s->U + k >= s->units || RnEnsembleMemberSteps(ens, state) == j1) continue;
+    while (RnEnsembleMemberSteps(ens, state) < j1) PetscCall(RnEnsembleMemberAdvance(ens, state, 1));
+    PetscCall(RnEnsembleMemberRecord(ens, state, SlotRisk(s, slots, k)));
+  }
+  PetscCall(RecordReached(ctx, rd, o, s, ens, slots, i + 1, rc));
+  *t_next = (long long)j1 * s->U;
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
 {
   EnsembleExpOptions *o = options;
@@ -579,15 +646,22 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
    * step of one unit of every group, so a checkpoint can fall anywhere */
   PetscCall(PetscCalloc1((size_t)s.U * s.slot_len, &slots));
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "ensemble", &tr));
-  PetscCall(RnTrainerAddGroupState(tr, "units", slots, sizeof(double) * s.U * s.slot_len));
+  /* each unit's slot is a field of its own, written and read by the group
+   * that holds it: a run continues on any number of groups */
+  for (int u = 0; u < s.units; u++) {
+    char name[32];
+    const int g = u / s.U;
+    PetscCall(PetscSNPrintf(name, sizeof name, "unit.%d", u));
+    PetscCall(RnTrainerAddState(tr, name, g == s.group_id ? SlotRisk(&s, slots, u % s.U) : NULL, sizeof(double) * s.slot_len, g * s.group_size));
+  }
   PetscCall(RnTrainerAddState(tr, "sup", rc.sup, sizeof(double) * 3 * s.D, 0));
   PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &rc.records_csv));
   PetscCall(RnTrainerOpenMetrics(tr, "stats.csv", "N,step,time,e_theta,e_theta_se,s_theta,s_theta_se,e_R,e_R_se", &rc.stats_csv));
   PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
-  total = (long long)s.S * s.U;
-  PetscCall(RnTrainerStart(tr, total, &resumed));
+  total = (long long)s.S * s.U; /* iterations of this schedule; the trainer counts the world's unit steps */
+  PetscCall(RnTrainerStart(tr, (long long)s.S * s.units, &resumed));
   /* --plan: a round is a record interval (every unit's steps to the next record) */
-  if (RnTrainerPlanning(tr)) PetscCall(RnTrainerPlanPeriod(tr, (long long)eo->record_every * s.U, 0.0));
+  if (RnTrainerPlanning(tr)) PetscCall(RnTrainerPlanPeriod(tr, (long long)eo->record_every * s.units, 0.0));
   if (resumed == 0) {
     for (int pos = 0; pos < s.U; pos++) {
       const int k = s.order[pos], u = s.group_id * s.U + k;
@@ -596,6 +670,11 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
       PetscCall(RnEnsembleMemberRecord(ens, SlotState(&s, slots, k), SlotRisk(&s, slots, k)));
     }
     PetscCall(RecordReached(ctx, rd, o, &s, ens, slots, 0, &rc));
+  }
+  {
+    long long t_start = 0;
+    if (resumed > 0) PetscCall(CatchUp(ctx, rd, o, &s, ens, slots, &rc, &t_start));
+    resumed = t_start;
   }
   for (long long t = resumed; t < total; t++) {
     /* t -> record interval i (SGD steps [j0, j1)), the unit at position pos, its step j */
@@ -612,7 +691,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     if (pos == s.U - 1 && j == j1 - 1) PetscCall(RecordReached(ctx, rd, o, &s, ens, slots, i + 1, &rc));
     if (pos == s.U - 1 && j == j1 - 1 ? PETSC_TRUE : t % PetscMax(1, total / 200) == 0)
       PetscCall(RnProgress(ctx, "record %d/%d  SGD step %d/%d of unit %d/%d  %.1f s  ETA %.0f s", i + 1, s.nrec - 1, j + 1, s.S, pos + 1, s.U, RnWallTime() - start, RnTrainerETA(tr, t + 1)));
-    PetscCall(RnTrainerStepDone(tr, t + 1, PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
+    PetscCall(RnTrainerStepDone(tr, WorldUnitSteps(eo, &s, t + 1), PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
     /* --plan: one record interval holds every unit (each depth) and a record's statistics */
     if (RnTrainerPlanning(tr) && pos == s.U - 1 && j == j1 - 1) break;
   }
@@ -639,4 +718,4 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_FALSE, "record interval"};
+const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_TRUE, "record interval"};

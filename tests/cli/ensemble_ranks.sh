@@ -93,4 +93,62 @@ print("worst %.2e" % worst)
 sys.exit(0 if worst < 1e-10 else 1)
 PY
 [ $? -eq 0 ] && ok "Gram path on 2 and 1 ranks = p x p path: laws and the M leading eigenvalues ($(cat "$TMP/gram.txt"))" || bad "Gram vs p x p: $(cat "$TMP/gram.txt")"
+# an ensemble stopped on 4 ranks (4 groups of one rank) within a record
+# interval, and resumed on half its ranks (2 groups) and on one: each unit's
+# state is a checkpoint field of its own, so any group count continues the
+# run (given the ranks per group: a group's sums depend on them). The
+# parameters of every record and records.csv are bitwise the uninterrupted
+# run's, every table has exactly its rows, and the statistics (sums over
+# columns split over the ranks) agree to rounding
+half=(--set parallel.groups=4 --set ensemble.members=8 --set 'ensemble.depths=[2, 4]' --set sgd.steps=400 --set sgd.record_every=40 --set checkpoint.every_steps=500 --set output.plot=false --set 'ensemble.save_parameters="every"')
+rn 4 "$SRC/configs/ensemble.cfg" "${half[@]}" --set "run.dir=\"$TMP/href\""
+expect_status 0 "the uninterrupted ensemble on 4 ranks"
+# (the signal's arrival is up to mpirun: a stop on a record's step is tried again)
+for attempt in 1 2 3; do
+  rm -rf "$TMP/hcut" "$TMP/hcut.out" "$TMP/hcut.err"
+  mpirun --bind-to none -n 4 "$BIN" "$SRC/configs/ensemble.cfg" "${half[@]}" --set "run.dir=\"$TMP/hcut\"" > "$TMP/hcut.out" 2> "$TMP/hcut.err" &
+  pid=$!
+  for i in $(seq 1 1200); do
+    [ -f "$TMP/hcut/records.csv" ] && [ "$(wc -l < "$TMP/hcut/records.csv")" -gt 60 ] && break
+    sleep 0.05
+  done
+  kill -USR1 $pid
+  wait $pid
+  status=$?
+  err=$TMP/hcut.err
+  within=$(grep -o "checkpoint of SGD step [0-9]* of 400," "$err" | grep -o "step [0-9]*" | grep -o "[0-9]*")
+  [ "$status" -eq 3 ] && [ -n "$within" ] && [ $((within % 40)) -ne 0 ] && break
+done
+expect_status 3 "SIGUSR1 stops the ensemble on 4 ranks"
+[ -n "$within" ] && [ $((within % 40)) -ne 0 ] && ok "the checkpoint is within a record interval (SGD step $within, attempt $attempt)" || bad "no checkpoint within an interval: $(grep -m1 'checkpoint of' "$err")"
+cp -r "$TMP/hcut" "$TMP/hcut1"
+rn 2 --resume "$TMP/hcut" --set parallel.groups=2
+expect_status 0 "resumed on 2 ranks in 2 groups (it started on 4)"
+rn 1 --resume "$TMP/hcut1" --set parallel.groups=1
+expect_status 0 "resumed on 1 rank (it started on 4)"
+for d in hcut hcut1; do
+  n=0 m=0
+  for f in "$TMP"/href/snapshots/theta-step*.bin; do
+    m=$((m + 1))
+    cmp -s "$f" "$TMP/$d/snapshots/${f##*/}" && n=$((n + 1))
+  done
+  [ "$m" -eq 11 ] && [ "$n" -eq "$m" ] && ok "$d: the parameters of all $m records bitwise the uninterrupted run's" || bad "$d: $n of $m record files equal"
+  cmp -s "$TMP/href/records.csv" "$TMP/$d/records.csv" && ok "$d: records.csv identical" || bad "$d: records.csv: $(diff "$TMP/href/records.csv" "$TMP/$d/records.csv" | head -3)"
+  /usr/bin/python3 - "$TMP/href" "$TMP/$d" > "$TMP/$d.txt" <<'PY'
+import csv, sys
+worst = 0.0
+for f in ("stats.csv", "gram.csv", "sup.csv", "rates.csv", "laws.csv", "spectrum.csv"):
+    ref = list(csv.reader(open("%s/%s" % (sys.argv[1], f))))
+    got = list(csv.reader(open("%s/%s" % (sys.argv[2], f))))
+    assert len(got) == len(ref) and got[0] == ref[0], (f, len(got), len(ref))
+    for a, b in zip(ref[1:], got[1:]):
+        assert a[:2] == b[:2], (f, a[:2], b[:2])
+        for x, y in zip(a, b):
+            if x != y:
+                worst = max(worst, abs(float(x) - float(y)) / max(abs(float(x)), 1e-300))
+print("worst relative difference %.1e" % worst)
+sys.exit(0 if worst < 1e-9 else 1)
+PY
+  [ $? -eq 0 ] && ok "$d: every statistics table has exactly the uninterrupted run's rows, values to rounding ($(cat "$TMP/$d.txt"))" || bad "$d: $(cat "$TMP/$d.txt")"
+done
 finish

@@ -4,8 +4,8 @@
 # as a user would type them, from a directory laid out like a clone
 # (build/, configs/, analysis/, data/cifar-10-batches-bin/ with generated
 # files), shrunk by --set overrides placed after the config, and must exit 0
-# leaving a completed run (--print-config, --keys, --help: printing, and
-# leaving none). Every other command is named below with the test that runs
+# leaving a completed run (--print-config, --keys, --help, --plan: printing,
+# and leaving none). Every other command is named below with the test that runs
 # it; a command that is neither run here nor named fails this test, so no
 # page can show a command that no test runs.
 . "$(dirname "$0")/lib.sh"
@@ -85,7 +85,7 @@ for page in "$SRC/README.md" "$SRC"/docs/*.md; do
     err=$TMP/readme.err
     expect_status 0 "$name: $cmd"
     after=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
-    if [[ $cmd == *--print-config* || $cmd == *--keys* || $cmd == *--help* ]]; then
+    if [[ $cmd == *--print-config* || $cmd == *--keys* || $cmd == *--help* || $cmd == *--plan* ]]; then
       [ "$after" -eq "$before" ] && [ -s "$TMP/readme.out" ] && ok "  it printed, and wrote no run" || bad "  it printed $(wc -c < "$TMP/readme.out") bytes; runs $before -> $after"
     elif [[ $cmd == *resnode-mpi*.cfg* ]]; then
       last_run=$(ls -td "$W"/runs/*/ 2> /dev/null | head -1)

@@ -50,13 +50,13 @@ raw = bytearray(open(sys.argv[1], "rb").read())
 nf = struct.unpack_from("<I", raw, 12)[0]
 for i in range(nf):
     name, size, _, off = struct.unpack_from("<48sQQQ", raw, 24 + 72 * i)
-    if name.rstrip(b"\0") == b"units.1":
+    if name.rstrip(b"\0") == b"unit.18":  # a unit of group 1 (36 units, 18 a group)
         raw[off + size // 2] ^= 0x40
 open(sys.argv[1], "wb").write(raw)
 PY
 rn 2 --resume "$TMP/ecut"
 expect_status 0 "resume of the ensemble"
-grep -q "checkpoint skipped: .*checksum mismatch in field 'units.1'" "$out" && ok "the damaged units of group 1 reported, the previous checkpoint used" || bad "no report of the damaged field: $(grep -m2 'checkpoint\|resumed' "$out")"
+grep -q "checkpoint skipped: .*checksum mismatch in field 'unit.18'" "$out" && ok "the damaged unit of group 1 reported, the previous checkpoint used" || bad "no report of the damaged field: $(grep -m2 'checkpoint\|resumed' "$out")"
 cmp -s "$TMP/eref/records.csv" "$TMP/ecut/records.csv" && ok "records.csv identical to the uninterrupted run's ($(wc -l < "$TMP/ecut/records.csv") lines)" || bad "records.csv: $(wc -l < "$TMP/ecut/records.csv") lines, uninterrupted $(wc -l < "$TMP/eref/records.csv")"
 for f in stats.csv gram.csv sup.csv laws.csv spectrum.csv; do
   cmp -s "$TMP/eref/$f" "$TMP/ecut/$f" && ok "$f identical" || bad "$f differs: $(diff "$TMP/eref/$f" "$TMP/ecut/$f" | head -3)"
