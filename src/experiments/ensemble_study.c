@@ -642,8 +642,9 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
                        "statistics as each is reached (laws by %s), parameters saved: %s\n",
                   s.M, eo->ndepths, eo->limit ? " + the ODE limit" : "", (int)s.p, eo->steps, eo->eta, eo->sigma, eo->batch, s.groups, s.group_size, s.U, s.nrec,
                   rc.gram_laws ? "M x M products" : "the p x p covariance", rn_save_names[o->save]));
-  /* a group's units are its checkpoint state; a trainer step is one SGD
-   * step of one unit of every group, so a checkpoint can fall anywhere */
+  /* a group's units are its checkpoint state; a loop iteration is one SGD
+   * step of one unit of every group, so a checkpoint can fall anywhere (the
+   * trainer counts the world's unit steps: WorldUnitSteps) */
   PetscCall(PetscCalloc1((size_t)s.U * s.slot_len, &slots));
   PetscCall(RnTrainerCreate(ctx, rd, &o->checkpoint, "ensemble", &tr));
   /* each unit's slot is a field of its own, written and read by the group
