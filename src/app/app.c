@@ -306,6 +306,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscFunctionReturn(0);
   }
   PetscCall(RnConfigCreate(ctx->world, &cfg));
+  RnConfigSetMeanings(cfg, RnAppKeyMeaning, (void *)&experiment);
   if (args->config_path) PetscCall(RnConfigLoadFile(cfg, args->config_path));
   else if (args->resume_dir) {
     /* resuming without a config: the run's own resolved config */

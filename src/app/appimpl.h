@@ -19,6 +19,9 @@ PetscErrorCode RnAppReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **exp
  * from keys.c's table. Keys without a meaning, and meanings of no key, are
  * named on stderr, and *undocumented counts them (keys.c). */
 PetscErrorCode RnAppPrintKeys(RnCtx ctx, const char *name, int *undocumented);
+/* A key's meaning for the validator's messages (config.h: RnKeyMeaningFn);
+ * experiment points to the run's experiment, NULL until it is known (keys.c). */
+const char *RnAppKeyMeaning(const char *key, void *experiment);
 
 /* --plan: run the experiment measured, in a scratch directory beside
  * run_dir that is removed, and report the units, their times, the peak

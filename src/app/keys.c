@@ -1,5 +1,6 @@
 /* keys.c: the key reference (resnode-mpi --keys), the one place where the
- * meaning of every key is written.
+ * meaning of every key is written; the validator's messages quote it (a
+ * missing key, a did-you-mean: RnAppKeyMeaning).
  *
  * A key's type, default and range are not written here: the getters record
  * them as they validate (config.h: RnConfigKeyDescribe), so the reference
@@ -185,15 +186,24 @@ typedef struct {
   char key[160], type[24], def[200], range[400];
 } KeyRow;
 
+/* The meaning of key in experiment (NULL: any experiment's) */
 static const KeyDoc *FindDoc(const char *experiment, const char *key)
 {
-  const KeyDoc *generic = NULL;
+  const KeyDoc *generic = NULL, *any = NULL;
   for (const KeyDoc *d = rn_key_docs; d->key; d++) {
     if (strcmp(d->key, key)) continue;
-    if (d->experiment && !strcmp(d->experiment, experiment)) return d;
+    if (d->experiment && experiment && !strcmp(d->experiment, experiment)) return d;
     if (!d->experiment) generic = d;
+    else if (!any) any = d;
   }
-  return generic;
+  return generic ? generic : (experiment ? NULL : any);
+}
+
+const char *RnAppKeyMeaning(const char *key, void *experiment)
+{
+  const RnExperiment *const *e = experiment;
+  const KeyDoc *d = FindDoc(e && *e ? (*e)->name : NULL, key);
+  return d ? d->meaning : NULL;
 }
 
 /* text with '|' escaped, for a markdown cell */

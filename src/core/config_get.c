@@ -36,6 +36,15 @@ const char *RnConfig_TypeName(int type)
 void RnConfigSetDescribing(RnConfig cfg, PetscBool describing) { cfg->describing = describing; }
 int RnConfigKeyCount(RnConfig cfg) { return cfg->ndocs; }
 
+void RnConfigSetMeanings(RnConfig cfg, RnKeyMeaningFn meaning, void *ctx) { cfg->meaning = meaning, cfg->meaning_ctx = ctx; }
+
+void RnConfig_MeaningNote(RnConfig cfg, const char *key, char *note, size_t len)
+{
+  const char *m = cfg->meaning ? cfg->meaning(key, cfg->meaning_ctx) : NULL;
+  if (m) snprintf(note, len, " (%s: %s)", key, m);
+  else note[0] = 0;
+}
+
 void RnConfigKeyDescribe(RnConfig cfg, int i, const char **key, const char **type, const char **def, const char **range)
 {
   *key = cfg->docs[i].key, *type = cfg->docs[i].type, *def = cfg->docs[i].def, *range = cfg->docs[i].range;
@@ -200,7 +209,10 @@ PetscErrorCode RnConfigGetString(RnConfig cfg, const char *key, const char *def,
       RnConfig_Where(cfg, key, NULL, where, sizeof where);
       char hint[RN_KEY_LEN + 96];
       RnConfig_MissingHint(cfg, key, hint, sizeof hint);
-      RnInputError(cfg->comm, "%s: %s: missing; expected a \"string\"%s", where, key, hint);
+      char note[512] = "";
+      /* what the key is for, unless a misspelling of it says more */
+      if (!hint[0]) RnConfig_MeaningNote(cfg, key, note, sizeof note);
+      RnInputError(cfg->comm, "%s: %s: missing; expected a \"string\"%s%s", where, key, note, hint);
     }
     PetscCall(RnConfig_CreateSetting(cfg, key, CONFIG_TYPE_STRING, &s));
     RnConfig_MarkDefault(cfg, key);

@@ -124,8 +124,12 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
           if (!strncmp(cfg->known[k], key, strlen(key)) && cfg->known[k][strlen(key)] == '.') is_group_of_known = PETSC_TRUE;
         if (!same_group || is_group_of_known || RnEditDistance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2 || !cfg->defaulted[best_index]) continue;
       }
-      if (best && bestd <= PetscMax(2, (int)strlen(key) / 3)) PetscCall(RnConfigError(cfg, key, "unknown key; did you mean '%s'?", best));
-      if (!typos_only) PetscCall(RnConfigError(cfg, key, "unknown key (not used by this experiment); see README.md for the keys of each experiment"));
+      if (best && bestd <= PetscMax(2, (int)strlen(key) / 3)) {
+        char note[512];
+        RnConfig_MeaningNote(cfg, best, note, sizeof note);
+        PetscCall(RnConfigError(cfg, key, "unknown key; did you mean '%s'?%s", best, note));
+      }
+      if (!typos_only) PetscCall(RnConfigError(cfg, key, "unknown key (not used by this experiment); resnode-mpi --keys EXPERIMENT lists an experiment's keys"));
     }
   }
   PetscFunctionReturn(0);

@@ -38,6 +38,8 @@ struct RnConfig_s {
   } *docs;
   int ndocs;
   PetscBool describing; /* describe only: required keys and paths are not checked */
+  RnKeyMeaningFn meaning; /* a key's meaning for messages, or NULL */
+  void *meaning_ctx;
 };
 
 /* config.c: the line of an integer literal libconfig would wrap modulo 2^32, or 0 */
@@ -52,6 +54,8 @@ void RnConfig_MarkDefault(RnConfig cfg, const char *key);
 PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, config_setting_t **out);
 /* config_get.c: record key's description (the last getter to read a key sets it) */
 void RnConfig_Describe(RnConfig cfg, const char *key, const char *type, const char *def, const char *range);
+/* config_get.c: " (key: its meaning)" for a message, or "" */
+void RnConfig_MeaningNote(RnConfig cfg, const char *key, char *note, size_t len);
 /* config_get.c: "an integer", "a string", ... */
 const char *RnConfig_TypeName(int type);
 /* config_suggest.c: did-you-mean for a key that is absent; unknown keys reported (typos_only: only near misses) */

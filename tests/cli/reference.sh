@@ -111,6 +111,16 @@ PY
   [ $? -eq 0 ] && ok "$e: every default of --keys is the value --print-config fills in ($(head -1 "$TMP/compare.txt"))" || bad "$e: $(cat "$TMP/compare.txt")"
 done
 
+# the validator's messages take a key's meaning from the same table
+printf 'experiment = "cifar";\n' > "$TMP/nodir.cfg"
+rn 1 "$TMP/nodir.cfg"
+expect_status 2 "a cifar config without data.dir"
+expect_message "data.dir: missing; expected a \"string\" (data.dir: $(grep '^| `data.dir` | path |' "$TMP/keys.md" | head -1 | awk -F' [|] ' '{print $5}' | sed 's/ |$//')" "the missing key's meaning, as --keys gives it"
+printf 'experiment = "node-fit";\node = { sovler = "rk4"; };\n' > "$TMP/typo.cfg"
+rn 1 "$TMP/typo.cfg"
+expect_status 2 "a misspelled key"
+expect_message "did you mean 'ode.solver'? (ode.solver: a TSRK type" "the did-you-mean names the key's meaning"
+
 # --print-config: validated, nothing written, and it resolves to itself
 mkdir -p "$TMP/cwd"
 (cd "$TMP/cwd" && timeout 120 mpirun -n 2 "$BIN" "$SRC/configs/cifar-small.cfg" --set "data.dir=\"$TMP/data\"" --set train.lr=0.5 --print-config > "$TMP/small.cfg" 2> "$TMP/small.err")

@@ -77,6 +77,10 @@ PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...
  * an experiment's options can be read from an empty config. List indices are
  * written "[i]" (model.field.[i].type). */
 void RnConfigSetDescribing(RnConfig cfg, PetscBool describing);
+/* The one-line meaning of a key (NULL: none), shown in the messages about
+ * it: a did-you-mean, a missing key. The app layer holds the meanings. */
+typedef const char *(*RnKeyMeaningFn)(const char *key, void *ctx);
+void RnConfigSetMeanings(RnConfig cfg, RnKeyMeaningFn meaning, void *ctx);
 int RnConfigKeyCount(RnConfig cfg);
 /* The i-th key read (in the order first read): its type ("integer", "number",
  * "bool", "string", "choice", "path", "integer array", "number array",
