@@ -66,10 +66,12 @@ static int ByTimeDescending(const void *a, const void *b)
 
 /* The busiest group's time when the groups take the units largest first,
  * each the next when it is free (the unit queue, units.h). */
-static double QueueWall(RnPlanRecord *r, int n, int groups, int *group_of)
+static PetscErrorCode QueueWall(RnPlanRecord *r, int n, int groups, int *group_of, double *wall)
 {
-  double *load, wall = 0;
-  load = calloc((size_t)groups, sizeof *load);
+  double *load;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscCalloc1(groups, &load));
   qsort(r, (size_t)n, sizeof *r, ByTimeDescending);
   for (int i = 0; i < n; i++) {
     int g = 0;
@@ -78,9 +80,10 @@ static double QueueWall(RnPlanRecord *r, int n, int groups, int *group_of)
     load[g] += RnPlanRecordSeconds(&r[i]);
     group_of[i] = g;
   }
-  for (int g = 0; g < groups; g++) wall = PetscMax(wall, load[g]);
-  free(load);
-  return wall;
+  *wall = 0;
+  for (int g = 0; g < groups; g++) *wall = PetscMax(*wall, load[g]);
+  PetscCall(PetscFree(load));
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv)
@@ -128,7 +131,7 @@ PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *option
     if (nrecords > 1) {
       int *group_of;
       PetscCall(PetscMalloc1(nrecords, &group_of));
-      work = QueueWall(records, nrecords, ctx->group_count, group_of);
+      PetscCall(QueueWall(records, nrecords, ctx->group_count, group_of, &work));
       for (int g = 0; g < ctx->group_count; g++) {
         char line[1024] = "";
         int count = 0;

@@ -53,24 +53,33 @@ MPI_Comm RnConfigComm(RnConfig cfg) { return cfg->comm; }
 /* libconfig 1.5 reads an integer literal beyond 32 bits without an L suffix
  * modulo 2^32 (4294967299 becomes 3): find such a literal in text (outside
  * strings and comments) and return its line, or 0. */
+int RnConfig_SkipStringOrComment(const char **pp, int *line)
+{
+  const char *p = *pp;
+  if (*p == '"') {
+    for (p++; *p && *p != '"'; p++) {
+      if (*p == '\\' && p[1]) p++;
+      if (*p == '\n') (*line)++;
+    }
+  } else if (*p == '#' || (*p == '/' && p[1] == '/')) {
+    while (p[1] && p[1] != '\n') p++;
+  } else if (*p == '/' && p[1] == '*') {
+    for (p += 2; *p && !(*p == '*' && p[1] == '/'); p++)
+      if (*p == '\n') (*line)++;
+    if (*p) p++;
+  } else return 0;
+  *pp = p;
+  return *p ? 1 : -1;
+}
+
 int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len)
 {
   int line = 1;
   for (const char *p = text; *p; p++) {
+    int skipped;
     if (*p == '\n') line++;
-    else if (*p == '"') {
-      for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1]) p++;
-        if (*p == '\n') line++;
-      }
-      if (!*p) break;
-    } else if (*p == '#' || (*p == '/' && p[1] == '/')) {
-      while (p[1] && p[1] != '\n') p++;
-    } else if (*p == '/' && p[1] == '*') {
-      for (p += 2; *p && !(*p == '*' && p[1] == '/'); p++)
-        if (*p == '\n') line++;
-      if (!*p) break;
-      p++;
+    else if ((skipped = RnConfig_SkipStringOrComment(&p, &line))) {
+      if (skipped < 0) break;
     } else if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '_'))) {
       /* hexadecimal: libconfig keeps the low 32 bits without an L suffix */
       const char *q = p + 2;

@@ -69,12 +69,10 @@ static const char *Remember(RnConfig cfg, const char *path, const char *text, si
   return cfg->files[cfg->nfiles++].path;
 }
 
-/* Copy the value of src into dst (same type), keeping src's line and naming file. */
-static void CopyValue(config_setting_t *dst, const config_setting_t *src, const char *file)
+int RnConfig_CopyValue(config_setting_t *dst, const config_setting_t *src, const char *file)
 {
   const int type = config_setting_type(src);
-  dst->line = src->line;
-  dst->file = file;
+  if (file) dst->line = src->line, dst->file = file;
   config_setting_set_format(dst, (short)config_setting_get_format(src));
   switch (type) {
   case CONFIG_TYPE_INT:
@@ -95,9 +93,11 @@ static void CopyValue(config_setting_t *dst, const config_setting_t *src, const 
   default: /* group, array, list: their elements, in order */
     for (int i = 0; i < config_setting_length(src); i++) {
       const config_setting_t *e = config_setting_get_elem(src, (unsigned)i);
-      CopyValue(config_setting_add(dst, type == CONFIG_TYPE_GROUP ? config_setting_name(e) : NULL, config_setting_type(e)), e, file);
+      config_setting_t *n = config_setting_add(dst, type == CONFIG_TYPE_GROUP ? config_setting_name(e) : NULL, config_setting_type(e));
+      if (!n || RnConfig_CopyValue(n, e, file)) return -1;
     }
   }
+  return 0;
 }
 
 /* src's members over dst's, key by key: groups merge, everything else replaces. */
@@ -112,7 +112,8 @@ static void Merge(config_setting_t *dst, const config_setting_t *src, const char
       continue;
     }
     if (old) config_setting_remove(dst, name);
-    CopyValue(config_setting_add(dst, name, config_setting_type(m)), m, file);
+    /* libconfig checked the file's arrays: no element can be refused */
+    (void)RnConfig_CopyValue(config_setting_add(dst, name, config_setting_type(m)), m, file);
   }
 }
 
@@ -127,20 +128,12 @@ static PetscErrorCode TakeIncludes(RnConfig cfg, const char *path, char *text, i
   PetscFunctionBeginUser;
   *ninc = 0;
   for (char *p = text; *p; p++) {
+    const char *skip = p;
+    int skipped;
     if (*p == '\n') line++;
-    else if (*p == '"') {
-      for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1]) p++;
-        if (*p == '\n') line++;
-      }
-      if (!*p) break;
-    } else if (*p == '#' || (*p == '/' && p[1] == '/')) {
-      while (p[1] && p[1] != '\n') p++;
-    } else if (*p == '/' && p[1] == '*') {
-      for (p += 2; *p && !(*p == '*' && p[1] == '/'); p++)
-        if (*p == '\n') line++;
-      if (!*p) break;
-      p++;
+    else if ((skipped = RnConfig_SkipStringOrComment(&skip, &line))) {
+      if (skipped < 0) break;
+      p = text + (skip - text);
     } else if (*p == '{' || *p == '(' || *p == '[') depth++;
     else if (*p == '}' || *p == ')' || *p == ']') depth--;
     else if (!strncmp(p, RN_INCLUDE_DIRECTIVE, strlen(RN_INCLUDE_DIRECTIVE))) {

@@ -52,8 +52,6 @@ PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, c
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode CopySetting(RnConfig cfg, config_setting_t *from, config_setting_t *to);
-
 /* A value written without quotes that can only mean a string: letters,
  * digits and _ . / + - : (a solver name, a path), not starting like a number. */
 static int BareWord(const char *v)
@@ -105,27 +103,10 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
   value = config_lookup(&tmp, "v");
   type = config_setting_type(value);
   PetscCall(RnConfig_CreateSetting(cfg, key, type, &target));
-  /* copy the parsed value: scalars directly, aggregates by re-parsing into place */
-  switch (type) {
-  case CONFIG_TYPE_INT:
-    config_setting_set_int(target, config_setting_get_int(value));
-    break;
-  case CONFIG_TYPE_INT64:
-    config_setting_set_int64(target, config_setting_get_int64(value));
-    break;
-  case CONFIG_TYPE_FLOAT:
-    config_setting_set_float(target, config_setting_get_float(value));
-    break;
-  case CONFIG_TYPE_BOOL:
-    config_setting_set_bool(target, config_setting_get_bool(value));
-    break;
-  case CONFIG_TYPE_STRING:
-    config_setting_set_string(target, config_setting_get_string(value));
-    break;
-  default: {
-    /* arrays, lists and groups: copy element by element (recursively) */
-    PetscCall(CopySetting(cfg, value, target));
-  }
+  /* the parsed value, elements recursively; a --set names no file */
+  if (RnConfig_CopyValue(target, value, NULL)) {
+    config_destroy(&tmp);
+    RnInputError(cfg->comm, "--set %s: cannot copy the value (mixed types in an array?)", assignment);
   }
   config_destroy(&tmp);
   (void)parent;
@@ -137,33 +118,3 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode CopySetting(RnConfig cfg, config_setting_t *from, config_setting_t *to)
-{
-  PetscFunctionBeginUser;
-  for (int i = 0; i < config_setting_length(from); i++) {
-    config_setting_t *e = config_setting_get_elem(from, (unsigned)i), *n;
-    int type = config_setting_type(e);
-    n = config_setting_add(to, config_setting_type(to) == CONFIG_TYPE_GROUP ? config_setting_name(e) : NULL, type);
-    RnInputCheck(n, cfg->comm, "cannot copy a --set value (mixed types in an array?)");
-    switch (type) {
-    case CONFIG_TYPE_INT:
-      config_setting_set_int(n, config_setting_get_int(e));
-      break;
-    case CONFIG_TYPE_INT64:
-      config_setting_set_int64(n, config_setting_get_int64(e));
-      break;
-    case CONFIG_TYPE_FLOAT:
-      config_setting_set_float(n, config_setting_get_float(e));
-      break;
-    case CONFIG_TYPE_BOOL:
-      config_setting_set_bool(n, config_setting_get_bool(e));
-      break;
-    case CONFIG_TYPE_STRING:
-      config_setting_set_string(n, config_setting_get_string(e));
-      break;
-    default:
-      PetscCall(CopySetting(cfg, e, n));
-    }
-  }
-  PetscFunctionReturn(0);
-}

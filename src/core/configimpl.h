@@ -42,6 +42,14 @@ struct RnConfig_s {
   void *meaning_ctx;
 };
 
+/* config.c: a string or comment starting at *p is skipped: *p is left on its
+ * last character and its newlines counted into *line; returns 1, 0 when none
+ * starts there, -1 when the text ends inside it */
+int RnConfig_SkipStringOrComment(const char **p, int *line);
+/* config_include.c: the value of src into dst (of src's type), elements
+ * recursively; a file given: the settings keep src's line and name the file.
+ * 0, or -1 when an element cannot be added (mixed types in an array) */
+int RnConfig_CopyValue(config_setting_t *dst, const config_setting_t *src, const char *file);
 /* config.c: the line of an integer literal libconfig would wrap modulo 2^32, or 0 */
 int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len);
 /* config.c: "FILE:LINE" or "--set k=v", where key comes from */

@@ -3,14 +3,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define RN_PLAN_MAX_RECORDS 4096
 
 /* --plan (trainer.h): one plan a process */
 static int rn_plan_steps;
-static RnPlanRecord *rn_plan_records;
+static RnPlanRecord rn_plan_records[RN_PLAN_MAX_RECORDS];
 static int rn_plan_nrecords;
 
 struct RnTrainer_s {
@@ -177,7 +176,6 @@ PetscErrorCode RnTrainerDestroy(RnTrainer *tr)
 void RnTrainerPlanBegin(int steps)
 {
   rn_plan_steps = steps;
-  if (!rn_plan_records) rn_plan_records = calloc(RN_PLAN_MAX_RECORDS, sizeof *rn_plan_records);
   rn_plan_nrecords = 0;
 }
 
