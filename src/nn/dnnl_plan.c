@@ -366,6 +366,8 @@ PetscErrorCode DnnlPlanGet(DnnlProgram p, int batch, Plan **out)
   Plan *victim = &p->plans[0];
 
   PetscFunctionBeginUser;
+  /* batch 0 marks an empty slot */
+  PetscCheck(batch > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "a oneDNN plan needs a batch of at least one sample, got %d", batch);
   p->clock++;
   for (int i = 0; i < RN_MAX_PLANS; i++)
     if (p->plans[i].batch == batch) {

@@ -349,10 +349,21 @@ PetscErrorCode RnNetSetUp(RnNet net)
 static inline double *TapeAct(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->impl->act_offset[i]; }
 static inline double *TapeLayer(RnNet net, int batch, double *tape, int i) { return tape + (size_t)batch * (size_t)net->impl->ltape_offset[i]; }
 
+/* A rank's share of a batch split over a group may be empty (an evaluation
+ * batch's tail): nothing to compute, unless a batch norm in training sums
+ * its statistics over the group, which the rank must join. */
+static PetscBool NetSumsOverGroup(RnNet net)
+{
+  for (int i = 0; i < net->nlayers; i++)
+    if (net->layers[i]->type == RN_LAYER_BATCHNORM && net->layers[i]->training) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
 PetscErrorCode RnNetForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   PetscFunctionBeginUser;
   PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
+  if (batch == 0 && !NetSumsOverGroup(net)) PetscFunctionReturn(0);
   PetscCall(net->impl->backend->forward(net, batch, theta, x, y, tape));
   PetscFunctionReturn(0);
 }
@@ -361,6 +372,7 @@ PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const do
 {
   PetscFunctionBeginUser;
   PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
+  if (batch == 0 && !NetSumsOverGroup(net)) PetscFunctionReturn(0);
   PetscCall(net->impl->backend->backward(net, batch, theta, x, dy, dx, dtheta, tape));
   PetscFunctionReturn(0);
 }

@@ -26,6 +26,7 @@ typedef struct {
   PetscInt nstem, nblock, nhead, n; /* parameter counts; n = all */
   int N;                            /* 0: the ODE */
   RnPrecision precision;
+  PetscBool training; /* batch norms on batch statistics, summed over the group */
   /* work for a local batch */
   int cap;
   double *x, *tape_stem, *h0, *hT, *tape_head, *logits, *dlogits, *dhT, *dh0;
@@ -47,7 +48,11 @@ PetscErrorCode RnCifarModelInit(RnCifarModel *m, uint64_t seed, uint32_t member,
 /* Work buffers for local batches of up to `batch` images (m->x, m->labels are the input). */
 PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
 /* Forward, and backward when grad != NULL (the gradient of the mean loss
- * over global_batch images is added to grad); local loss sum and hits. */
+ * over global_batch images is added to grad); local loss sum and hits. An
+ * evaluation batch may leave a rank no image (its tail is split over the
+ * group): with batch = 0 the rank adds nothing but still takes part in the
+ * ODE's steps over the group. In training every rank needs an image, since
+ * the batch norms sum their statistics over the group. */
 PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct);
 /* How its float32 convolutions compute (layers.h: RnConvAlgorithm); before the first pass. */
 PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm algorithm);
