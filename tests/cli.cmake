@@ -44,7 +44,7 @@ rn_add_cli_test(install LABELS install TIMEOUT 900)
 rn_add_cli_test(run_default LABELS readme)
 # A cluster of 3 hosts made of network namespaces (tests/multinode/)
 add_test(NAME multinode COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/multinode/multinode.sh)
-set_tests_properties(multinode PROPERTIES LABELS "multinode;cli" TIMEOUT 600 PROCESSORS 2 RUN_SERIAL TRUE
+set_tests_properties(multinode PROPERTIES LABELS "multinode;cli" TIMEOUT 900 PROCESSORS 2 RUN_SERIAL TRUE
   ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR};RN_MAKE_CIFAR=$<TARGET_FILE:rn_make_cifar>")
 # ... with Slurm on it: one slurmd a node, MpiDefault=pmix (tests/multinode/slurm_nodes.sh)
 add_test(NAME slurm_nodes COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/multinode/slurm_nodes.sh)

@@ -173,6 +173,9 @@ export OMPI_MCA_btl=self,vader,tcp
 export OMPI_MCA_btl_tcp_if_include=$SUBNET.0/24
 export OMPI_MCA_oob_tcp_if_include=$SUBNET.0/24
 export OMPI_MCA_plm_rsh_no_tree_spawn=1
+# the nodes' slots are made up (every node shares this machine's cores): ranks
+# waiting in MPI yield, as Open MPI does by itself on a node it knows is oversubscribed
+export OMPI_MCA_mpi_yield_when_idle=1
 ENV
 for i in $(seq 1 "$n"); do
   ip -n "rn$i" link show eth0 | grep -q "state UP" || { echo "cluster.sh: node rn$i's link is not up" >&2; exit 1; }
