@@ -164,6 +164,37 @@ static void test_unsupported_layer(void)
   RnNetDestroy(&net);
 }
 
+/* An empty share of a batch (an evaluation batch's tail split over a group):
+ * a compiled net does nothing and writes nothing; a training batch norm,
+ * which must join its group's sums, is a clear error, not a crash. */
+static void test_empty_share(void)
+{
+  const Kind kinds[] = {L_CONV_RELU, L_BN};
+  const double sentinel = 1234.5;
+  double x = 0, y = sentinel, tape = 0;
+  PetscErrorCode err;
+
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    RnNet net = MakeNet(kinds[k]);
+    double *theta = malloc(sizeof(double) * (size_t)net->nparams);
+    RnNetInit(net, 5, 0, 0, theta);
+    RN_TEST_OK(RnNetSetPrecision(net, RN_PRECISION_FLOAT32));
+    RN_TEST_OK(RnNetSetTraining(net, PETSC_FALSE));
+    RN_TEST_OK(RnNetForward(net, 0, theta, &x, &y, &tape));
+    RN_TEST_OK(RnNetBackward(net, 0, theta, &x, &x, &y, theta, &tape));
+    CU_ASSERT_EQUAL(y, sentinel);
+    if (kinds[k] == L_BN) {
+      RN_TEST_OK(RnNetSetTraining(net, PETSC_TRUE));
+      PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+      err = RnNetForward(net, 0, theta, &x, &y, &tape);
+      PetscPopErrorHandler();
+      CU_ASSERT_NOT_EQUAL(err, 0);
+    }
+    free(theta);
+    RnNetDestroy(&net);
+  }
+}
+
 typedef struct {
   RnCifarModel m;
   int batch, first;
@@ -277,7 +308,7 @@ static void test_float32_training_ranks(void)
 
 static void Register(void)
 {
-  RnTestAddSuite("dnnl", "layers_float32", test_layers_float32, "layers_bfloat16", test_layers_bfloat16, "unsupported_layer", test_unsupported_layer, "network_float32_resnet",
+  RnTestAddSuite("dnnl", "layers_float32", test_layers_float32, "layers_bfloat16", test_layers_bfloat16, "unsupported_layer", test_unsupported_layer, "empty_share", test_empty_share, "network_float32_resnet",
                  test_network_float32_resnet, "network_float32_ode", test_network_float32_ode, "network_bfloat16_resnet", test_network_bfloat16_resnet, "network_bfloat16_ode",
                  test_network_bfloat16_ode, "float32_training_ranks", test_float32_training_ranks, "network_smooth", test_network_smooth, NULL);
 }
