@@ -27,7 +27,6 @@ PetscErrorCode RnCifarModelCreate(MPI_Comm comm, int channels, RnActivation acti
   memset(m, 0, sizeof *m);
   m->N = kind == RN_FLOW_ODE ? 0 : N;
   m->precision = precision;
-  m->training = PETSC_TRUE; /* as the layers start */
   PetscCall(RnNetCreate(img, &m->stem));
   PetscCall(RnLayerCreateConv2d(img, channels, 3, 2, 1, &l));
   PetscCall(RnNetAdd(m->stem, l));
@@ -149,7 +148,6 @@ PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, co
   const double *th_stem = theta, *th_block = theta + m->nstem, *th_head = theta + m->nstem + m->nblock;
 
   PetscFunctionBeginUser;
-  PetscCheck(batch > 0 || !m->training, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "a training batch leaves this rank no image: the batch norms need every rank of the group");
   PetscCall(RnFlowSetRecord(m->flow, grad ? PETSC_TRUE : PETSC_FALSE));
   PetscCall(RnNetForward(m->stem, batch, th_stem, m->x, m->h0, m->tape_stem));
   PetscCall(RnFlowForward(m->flow, batch, th_block, m->h0, m->hT));
@@ -176,7 +174,6 @@ PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm alg
 PetscErrorCode RnCifarModelSetTraining(RnCifarModel *m, PetscBool training)
 {
   PetscFunctionBeginUser;
-  m->training = training;
   PetscCall(RnNetSetTraining(m->stem, training));
   PetscCall(RnNetSetTraining(m->head, training));
   PetscFunctionReturn(0);

@@ -132,11 +132,11 @@ expect_message "no such directory '$D/node-local/cifar' on host rn2" "the error 
 # batches whose tails leave ranks no image
 printf '%s slots=22\n%s slots=21\n%s slots=21\n' $(cut -d' ' -f1 "$D/hostfile") > "$TMP/hostfile64"
 start=$(date +%s)
-(. "$D/mpirun-env" && exec timeout 600 mpirun --bind-to none --hostfile "$TMP/hostfile64" -n 64 "$BIN" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_train=640 --set data.max_test=64 \
-  --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0 --set "run.dir=\"$TMP/mission\"") > "$TMP/mission.out" 2>&1
+(. "$D/mpirun-env" && exec timeout 600 mpirun --bind-to none --hostfile "$TMP/hostfile64" -n 64 "$BIN" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" "${mission_shrink[@]}" \
+  --set "run.dir=\"$TMP/mission\"") > "$TMP/mission.out" 2>&1
 status=$? err=$TMP/mission.out
 expect_status 0 "mpirun -n 64 resnode-mpi configs/cifar.cfg (shrunk) on 3 nodes, in $(($(date +%s) - start)) s"
-[ "$(hosts "$TMP/mission")" = "rn1:0-21 rn2:22-42 rn3:43-63" ] && ok "  ranks 0-21 on rn1, 22-42 on rn2, 43-63 on rn3" || bad "  rank_hosts: $(hosts "$TMP/mission")"
+[ "$(hosts "$TMP/mission")" = "$mission_hosts" ] && ok "  ranks 0-21 on rn1, 22-42 on rn2, 43-63 on rn3" || bad "  rank_hosts: $(hosts "$TMP/mission")"
 grep -q '^schedule: .*chosen by parallel.groups = "auto"' "$TMP/mission.out" && ok "  $(grep '^schedule:' "$TMP/mission.out")" || bad "  schedule: $(grep schedule "$TMP/mission.out")"
 [ "$(grep -c ',resnet,\|,ode,' "$TMP/mission/final.csv" 2> /dev/null)" -eq 3 ] && grep -q '"status": "done"' "$TMP/mission/manifest.json" && ok "  the 3 units trained, the manifest says done" || bad "  final.csv: $(cat "$TMP/mission/final.csv")"
 echo "  $(grep 'trained in' "$TMP/mission.out"); $(grep 'peak resident memory' "$TMP/mission.out")"

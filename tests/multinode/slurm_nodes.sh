@@ -62,12 +62,11 @@ same_units "$TMP/long-ref" "$TMP/runs/preempted" 9
 # (--overcommit), configs/cifar.cfg shrunk, groups "auto". Without the
 # yield the environment gives mpirun, so that run-resnode.sh must see the
 # node oversubscribed and set it (else the ranks' polling starves the rest)
-mission=(--set data.max_train=640 --set data.max_test=64 --set train.eval_batch=64 --set data.fold=0 --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set output.plot=false)
 start=$(date +%s)
-jid=$(RESNODE_RUN_DIR=$TMP/runs/mission env -u OMPI_MCA_mpi_yield_when_idle sbatch --parsable --nodes=3 --ntasks=64 --overcommit --time=10 --output="$TMP/mission-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" "${mission[@]}")
+jid=$(RESNODE_RUN_DIR=$TMP/runs/mission env -u OMPI_MCA_mpi_yield_when_idle sbatch --parsable --nodes=3 --ntasks=64 --overcommit --time=10 --output="$TMP/mission-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" "${mission_shrink[@]}" --set output.plot=false)
 wait_jobs "$jid" && grep -q '"status": "done"' "$TMP/runs/mission/manifest.json" 2> /dev/null && ok "sbatch --nodes=3 --ntasks=64 cifar.sbatch configs/cifar.cfg (shrunk): job $jid done in $(($(date +%s) - start)) s" || bad "job $jid: $(tail -5 "$TMP"/mission-*.out)"
 grep -q "64 tasks by srun" "$TMP/mission-$jid.out" && grep -q "22 tasks on 1 CPU(s) of this node: MPI ranks yield" "$TMP/mission-$jid.out" && ok "  srun started the 64 ranks; run-resnode.sh made them yield on the oversubscribed nodes" || bad "  launcher: $(head -3 "$TMP/mission-$jid.out")"
-[ "$(hosts "$TMP/runs/mission")" = "rn1:0-21 rn2:22-42 rn3:43-63" ] && ok "  ranks 0-21 on rn1, 22-42 on rn2, 43-63 on rn3" || bad "  rank_hosts: $(hosts "$TMP/runs/mission")"
+[ "$(hosts "$TMP/runs/mission")" = "$mission_hosts" ] && ok "  ranks 0-21 on rn1, 22-42 on rn2, 43-63 on rn3" || bad "  rank_hosts: $(hosts "$TMP/runs/mission")"
 [ "$(grep -c ',resnet,\|,ode,' "$TMP/runs/mission/final.csv" 2> /dev/null)" -eq 3 ] && ok "  the 3 units trained" || bad "  final.csv: $(cat "$TMP/runs/mission/final.csv")"
 echo "  $(grep 'trained in' "$TMP/mission-$jid.out"); $(grep 'peak resident memory' "$TMP/mission-$jid.out")"
 

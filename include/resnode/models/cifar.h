@@ -26,7 +26,6 @@ typedef struct {
   PetscInt nstem, nblock, nhead, n; /* parameter counts; n = all */
   int N;                            /* 0: the ODE */
   RnPrecision precision;
-  PetscBool training; /* batch norms on batch statistics, summed over the group */
   /* work for a local batch */
   int cap;
   double *x, *tape_stem, *h0, *hT, *tape_head, *logits, *dlogits, *dhT, *dh0;
@@ -51,8 +50,8 @@ PetscErrorCode RnCifarModelReserve(RnCifarModel *m, int batch);
  * over global_batch images is added to grad); local loss sum and hits. An
  * evaluation batch may leave a rank no image (its tail is split over the
  * group): with batch = 0 the rank adds nothing but still takes part in the
- * ODE's steps over the group. In training every rank needs an image, since
- * the batch norms sum their statistics over the group. */
+ * ODE's steps over the group (RnNetForward: an empty batch is a no-op). In
+ * training every rank needs an image (the validator sees to it). */
 PetscErrorCode RnCifarModelPass(RnCifarModel *m, int batch, int global_batch, const double *theta, double *grad, double *loss_sum, int *correct);
 /* How its float32 convolutions compute (layers.h: RnConvAlgorithm); before the first pass. */
 PetscErrorCode RnCifarModelSetConvAlgorithm(RnCifarModel *m, RnConvAlgorithm algorithm);
