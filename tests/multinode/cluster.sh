@@ -19,6 +19,15 @@ set -eu
 cmd=${1:?usage: cluster.sh up N DIR | down DIR | slurm-up DIR | slurm-down DIR}
 SUBNET=10.199.0
 BRIDGE=rnbr0
+# Every node shares this machine's 2 cores, so 64 ranks are 32 to a core.
+# Open MPI's start-up (MPI_Init's fences, MPI_Finalize) waits in a loop of
+# usleep(100): 60 ranks waking 10,000 times a second each took nearly all
+# the CPU from the daemons and the ranks still starting, and a 64-rank
+# hello world took 22 to 245 s. A coarse timer slack (inherited by the
+# daemons and their ranks) makes those sleeps last about this long instead:
+# the same start took 5 to 9 s. Only timed sleeps stretch; MPI's own waits
+# (yield or poll) and the computation do not.
+TIMER_SLACK_NS=10000000
 
 down() {
   local dir=$1
@@ -108,7 +117,7 @@ CONF
   for ns in $(cat "$dir/nodes"); do
     mkdir -p "$dir/local/$ns/tmp" "$dir/local/$ns/spool"
     # nsenter, not ip netns exec (which remounts /sys: slurmd would find no cgroups)
-    nsenter --net="/var/run/netns/$ns" unshare --uts --mount sh -c "mount --bind $dir/local/$ns $dir/node-local && hostname $ns && exec slurmd -N $ns -f $conf"
+    nsenter --net="/var/run/netns/$ns" unshare --uts --mount sh -c "mount --bind $dir/local/$ns $dir/node-local && hostname $ns && echo $TIMER_SLACK_NS > /proc/self/timerslack_ns && exec slurmd -N $ns -f $conf"
   done
   n=$(wc -l < "$dir/nodes")
   for i in $(seq 1 150); do
@@ -164,7 +173,7 @@ host=\$1
 shift
 ns=\$(awk -v h="\$host" '\$1 == h || \$2 == h { print \$2 }' "$dir/hosts")
 [ -n "\$ns" ] || { echo "agent: unknown host \$host" >&2; exit 255; }
-exec ip netns exec "\$ns" unshare --uts --mount sh -c "mount --bind $dir/local/\$ns $dir/node-local && hostname \$ns && exec \$*"
+exec ip netns exec "\$ns" unshare --uts --mount sh -c "mount --bind $dir/local/\$ns $dir/node-local && hostname \$ns && echo $TIMER_SLACK_NS > /proc/self/timerslack_ns && exec \$*"
 AGENT
 chmod +x "$dir/agent"
 cat > "$dir/mpirun-env" <<ENV

@@ -17,7 +17,8 @@ cluster_up() {
 }
 
 # the mission's command (configs/cifar.cfg on 64 ranks) shrunk, and where its
-# ranks go on the 3 nodes (mpirun's hostfile of 22, 21 and 21 slots)
+# ranks go on the 3 nodes (mpirun's hostfile of 22, 21 and 21 slots; Slurm's
+# block distribution of 64 tasks on 3 nodes is the same)
 mission_shrink=(--set data.max_train=640 --set data.max_test=64 --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0)
 mission_hosts="rn1:0-21 rn2:22-42 rn3:43-63"
 
