@@ -22,6 +22,22 @@ cluster_up() {
 mission_shrink=(--set data.max_train=640 --set data.max_test=64 --set model.channels=4 --set 'model.depths=[1, 2]' --set ode.steps=2 --set train.epochs=1 --set train.eval_batch=64 --set data.fold=0)
 mission_hosts="rn1:0-21 rn2:22-42 rn3:43-63"
 
+# expect_slack WHAT VALUES: every node's WHAT (their /proc/self/timerslack_ns,
+# one per line) sleep with the cluster's timer slack (cluster.sh TIMER_SLACK_NS)
+expect_slack() {
+  local want
+  want=$(sed -n 's/^TIMER_SLACK_NS=//p' "$here/cluster.sh")
+  [ -n "$want" ] && [ "$(sort -u <<< "$2")" = "$want" ] && ok "  the nodes' $1 sleep with a timer slack of $want ns" || bad "  the nodes' $1's timer slack: $(sort -u <<< "$2" | tr '\n' ' ') (want ${want:-TIMER_SLACK_NS in cluster.sh})"
+}
+
+# expect_went_on OUT: a resumed run (its output in OUT) went on from the
+# units' checkpoints: a unit in progress resumed, or one counted as finished
+# (a stop can come at a unit's last step: which one depends on when it comes)
+expect_went_on() {
+  grep -qE '\(resumed\)|^units: [1-9][0-9]* of [0-9]* finished already' "$1" && ok "  it went on from the units' checkpoints: $(grep -cE '\(resumed\)' "$1") resumed, $(sed -n 's/^units: \([0-9]*\) of [0-9]* finished already.*/\1/p' "$1" | tail -1 | grep . || echo 0) finished already" \
+    || bad "  no unit resumed or finished already: $(grep -E '^units:|resumed' "$1" | head -4)"
+}
+
 # hosts RUN_DIR: the manifest's rank_hosts
 hosts() { sed -n 's/.*"rank_hosts": "\([^"]*\)".*/\1/p' "$1/manifest.json"; }
 

@@ -38,8 +38,7 @@ cifar=("$SRC/configs/cifar.cfg" --set "data.dir=\"$TMP/img\"" --set data.max_tra
 status=$? err=$TMP/byhand.out
 expect_status 0 "the README's node-fit on the 3 nodes"
 [ "$(hosts "$TMP/byhand")" = "rn1:0-1 rn2:2-3 rn3:4-5" ] && ok "  ranks on rn1, rn2, rn3" || bad "  rank_hosts: $(hosts "$TMP/byhand")"
-slack=$(. "$D/mpirun-env" && timeout 60 mpirun --hostfile "$D/hostfile" -n 6 cat /proc/self/timerslack_ns | sort -u)
-[ "$slack" = "$(sed -n 's/^TIMER_SLACK_NS=//p' "$here/cluster.sh")" ] && ok "  the nodes' ranks sleep with a timer slack of $slack ns" || bad "  the nodes' ranks' timer slack: $slack"
+expect_slack ranks "$(. "$D/mpirun-env" && timeout 60 mpirun --hostfile "$D/hostfile" -n 6 cat /proc/self/timerslack_ns)"
 
 for nodes in 3 2; do
   head -n "$nodes" "$D/hostfile" > "$TMP/hostfile$nodes"
@@ -116,7 +115,7 @@ grep -q '"status": "failed"' "$TMP/dies/manifest.json" && grep -qE "\"reason\": 
 timeout 600 mpirun --bind-to none -n 4 "$BIN" --resume "$TMP/dies" --set parallel.groups=2 > "$TMP/dies-resume.out" 2>&1
 status=$? err=$TMP/dies-resume.out
 expect_status 0 "the resubmission (one host, 2 groups of 2) resumes from the last checkpoint"
-grep -q "(resumed)" "$TMP/dies-resume.out" && ok "  it went on from the units' checkpoints" || bad "  no unit resumed: $(grep -c resumed "$TMP/dies-resume.out")"
+expect_went_on "$TMP/dies-resume.out"
 same_units "$TMP/uncut" "$TMP/dies" 9
 
 # a data.dir that one node has and the other does not (DIR/node-local is
