@@ -4,6 +4,7 @@
  * checkpoint format written, damaged and read back. */
 #include "testutil.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,7 +102,7 @@ static void ExpectRestore(const char *dir, int expected)
   long long step;
 
   CheckpointRunOpen(dir, PETSC_TRUE, &r);
-  RN_TEST_OK(RnCheckpointerRestore(r.ck, &step));
+  RN_TEST_OK(RnCheckpointerRestore(r.ck, LLONG_MAX, "test", &step));
   CU_ASSERT_EQUAL(step, expected);
   CU_ASSERT(Matches(&r, expected));
   CheckpointRunClose(&r);
@@ -141,7 +142,7 @@ static void test_checkpoint_roundtrip(void)
     MPI_Barrier(PETSC_COMM_WORLD);
   }
   CheckpointRunOpen(dir, PETSC_TRUE, &r);
-  CU_ASSERT_EQUAL(RnCheckpointerRestore(r.ck, &step), RN_ERR_INPUT);
+  CU_ASSERT_EQUAL(RnCheckpointerRestore(r.ck, LLONG_MAX, "test", &step), RN_ERR_INPUT);
   CheckpointRunClose(&r);
   if (rn_test_rank == 0) {
     char cmd[300];

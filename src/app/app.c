@@ -305,6 +305,14 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     *exit_code = undocumented ? RN_EXIT_FAILED : RN_EXIT_OK;
     PetscFunctionReturn(0);
   }
+  if (args->resume_dir) {
+    /* a mistyped path must not start a fresh (48-hour) run: a run starts without --resume */
+    const int none = ctx->world_rank == 0 && !RnRunDirHoldsRun(args->resume_dir);
+    char msg[PETSC_MAX_PATH_LEN + 256];
+    PetscCall(PetscSNPrintf(msg, sizeof msg, "--resume %s: %s; check the path, or start a new run there without --resume (--set run.dir=...)", args->resume_dir,
+                            access(args->resume_dir, F_OK) ? "no such directory" : "no run there (no manifest.json)"));
+    PetscCall(RnAgreeInput(ctx->world, none, msg));
+  }
   PetscCall(RnConfigCreate(ctx->world, &cfg));
   RnConfigSetMeanings(cfg, RnAppKeyMeaning, (void *)&experiment);
   if (args->config_path) PetscCall(RnConfigLoadFile(cfg, args->config_path));
@@ -317,11 +325,8 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscCall(RnConfigLoadString(cfg, "<embedded default>", rn_default_config));
   }
   for (int i = 0; i < args->nsets; i++) PetscCall(RnConfigSet(cfg, args->sets[i]));
-  if (args->resume_dir) {
-    char set[PETSC_MAX_PATH_LEN + 16];
-    PetscCall(PetscSNPrintf(set, sizeof set, "run.dir=\"%s\"", args->resume_dir));
-    PetscCall(RnConfigSet(cfg, set));
-  }
+  /* the directory as given, unparsed: any path that could be created resumes */
+  if (args->resume_dir) PetscCall(RnConfigSetString(cfg, "run.dir", args->resume_dir));
   PetscCall(RnAppReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(experiment->read_options(ctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
@@ -356,9 +361,9 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   /* from here on the manifest says how the run ended */
   err = CheckStoredConfig(ctx, cfg, rd, experiment);
   if (err == RN_ERR_INPUT) {
-    /* refused before anything ran: the directory's manifest stays as it was */
+    /* refused before anything ran: the directory stays as it was */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    RnRunDirRestoreManifest(rd);
+    RnRunDirUndoAttempt(rd);
     PetscPopErrorHandler();
     RnRunDirDestroy(&rd);
     PetscFree(options);
@@ -375,6 +380,17 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     err = RnRunDirSetAnalysis(rd, base ? base + 1 : analysis);
   }
   if (!err) err = experiment->run(ctx, rd, options);
+  if (err == RN_ERR_INPUT && resume && !rd->started) {
+    /* a resume refused before its first step (its checkpoints, its step
+     * counts): the directory stays byte for byte as it was */
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
+    RnRunDirUndoAttempt(rd);
+    PetscPopErrorHandler();
+    RnRunDirDestroy(&rd);
+    PetscFree(options);
+    RnConfigDestroy(&cfg);
+    return err;
+  }
   if (err) {
     /* keep what was written, and say how the run ended; a manifest that
      * cannot be written now (a full disk) is a warning, not a traceback */

@@ -66,6 +66,15 @@ PetscErrorCode RnSignalsInstall(void)
 
 PetscBool RnSignalPending(void) { return rn_signal_count > 0 ? PETSC_TRUE : PETSC_FALSE; }
 
+void RnTestStopPoint(const char *point)
+{
+  static int hits;
+  const char *env = getenv(RN_TEST_STOP_ENV);
+  size_t n = strlen(point);
+  if (!env || strncmp(env, point, n) || env[n] != ':') return;
+  if (++hits == atoi(env + n + 1)) rn_signal_count++;
+}
+
 PetscErrorCode RnCheckpointOptionsFromConfig(RnConfig cfg, RnCheckpointOptions *opt)
 {
   PetscFunctionBeginUser;
@@ -418,7 +427,7 @@ static PetscErrorCode ReadFields(RnCheckpointer ck, long long step, const uint64
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step)
+PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long last_step, const char *what, long long *step)
 {
   RnCtx ctx = ck->ctx;
   long long found = -1, steps[256];
@@ -457,6 +466,14 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step)
     }
   }
   PetscCall(PetscFree(sums));
+  /* a checkpoint beyond the configured end: the config was shortened;
+   * refused before any table is cut back */
+  if (!failed && found > last_step) {
+    failed = 1;
+    snprintf(msg, sizeof msg,
+             "%s: the checkpoint in %s is at step %lld, beyond the %lld steps of this configuration (was a step count such as train.iterations or train.epochs lowered?); raise it again, or start a fresh run directory",
+             what, ck->rd->path, found, last_step);
+  }
   PetscCall(RnAgreeInput(ctx->world, ctx->world_rank == 0 && failed, msg));
   *step = found;
   if (found < 0) {

@@ -49,6 +49,15 @@ static PetscErrorCode ReadText(RnConfig cfg, const char *path, const char *inclu
   size = fread(text, 1, (size_t)st.st_size, fp);
   text[size] = 0;
   fclose(fp);
+  /* libconfig reads a C string: a NUL would end the file there, silently
+   * (every key after it at its default) */
+  if (memchr(text, 0, size)) {
+    const size_t at = (size_t)((const char *)memchr(text, 0, size) - text);
+    int nul_line = 1;
+    for (size_t c = 0; c < at; c++) nul_line += text[c] == '\n';
+    PetscCall(PetscFree(text));
+    RnInputError(cfg->comm, "%s:%d: a NUL byte (byte %zu): a config is text; is this a binary file, or was it damaged? (libconfig would ignore everything after it)", path, nul_line, at + 1);
+  }
   line = RnConfig_WrappingIntegerLine(text, literal, sizeof literal);
   if (line) {
     PetscCall(PetscFree(text));

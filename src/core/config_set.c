@@ -63,6 +63,15 @@ static int BareWord(const char *v)
   return 1;
 }
 
+/* the keys set from the command line, for messages that name the --set */
+static void RememberSet(RnConfig cfg, const char *key, const char *assignment)
+{
+  if (cfg->nset >= RN_MAX_KEYS) return;
+  snprintf(cfg->set_keys[cfg->nset], RN_KEY_LEN, "%s", key);
+  snprintf(cfg->set_args[cfg->nset], RN_KEY_LEN * 2, "%s", assignment);
+  cfg->nset++;
+}
+
 PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
 {
   const char *eq = strchr(assignment, '=');
@@ -110,11 +119,20 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
   }
   config_destroy(&tmp);
   (void)parent;
-  if (cfg->nset < RN_MAX_KEYS) {
-    snprintf(cfg->set_keys[cfg->nset], RN_KEY_LEN, "%s", key);
-    snprintf(cfg->set_args[cfg->nset], RN_KEY_LEN * 2, "%s", assignment);
-    cfg->nset++;
-  }
+  RememberSet(cfg, key, assignment);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnConfigSetString(RnConfig cfg, const char *key, const char *value)
+{
+  config_setting_t *target;
+  char assignment[RN_KEY_LEN * 2];
+
+  PetscFunctionBeginUser;
+  PetscCall(RnConfig_CreateSetting(cfg, key, CONFIG_TYPE_STRING, &target));
+  RnInputCheck(config_setting_set_string(target, value) == CONFIG_TRUE, cfg->comm, "%s: cannot set the string '%s'", key, value);
+  snprintf(assignment, sizeof assignment, "%s=%s", key, value);
+  RememberSet(cfg, key, assignment);
   PetscFunctionReturn(0);
 }
 

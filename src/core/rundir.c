@@ -2,6 +2,7 @@
 #include "resnode/core/rundir.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
@@ -35,6 +36,36 @@ static int MakeDirs(const char *path)
   }
   if (mkdir(tmp, 0775) && errno != EEXIST) return errno;
   return 0;
+}
+
+/* A file's whole text (NULL when it cannot be read); the caller frees it. */
+static char *ReadWholeFile(const char *path, long long *bytes)
+{
+  FILE *fp = fopen(path, "rb");
+  char *text = NULL;
+  long long n = 0;
+  if (bytes) *bytes = -1;
+  if (!fp) return NULL;
+  if (!fseeko(fp, 0, SEEK_END) && (n = (long long)ftello(fp)) >= 0 && !fseeko(fp, 0, SEEK_SET) && (text = malloc((size_t)n + 1))) {
+    if (fread(text, 1, (size_t)n, fp) != (size_t)n) free(text), text = NULL;
+    else text[n] = 0;
+  }
+  fclose(fp);
+  if (text && bytes) *bytes = n;
+  return text;
+}
+
+static PetscBool IsDir(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? PETSC_TRUE : PETSC_FALSE;
+}
+
+PetscBool RnRunDirHoldsRun(const char *dir)
+{
+  char path[PETSC_MAX_PATH_LEN + 32];
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  return access(path, F_OK) == 0 ? PETSC_TRUE : PETSC_FALSE;
 }
 
 /* The run whose manifest an aborting rank updates (RnSetAbortNote). */
@@ -163,6 +194,22 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
       snprintf(msg, sizeof msg, "run directory %s: only %.1f MB free on its file system; a run needs room for its checkpoints (at least %.0f MB)", path,
                (double)vfs.f_bavail * (double)vfs.f_frsize / 1e6, RN_MIN_FREE_BYTES / 1e6);
     }
+    if (!failed && resume) {
+      /* what this attempt may change, as found (RnRunDirUndoAttempt) */
+      char file[PETSC_MAX_PATH_LEN + 32];
+      snprintf(file, sizeof file, "%s/config.cfg", path);
+      rd->previous_config = ReadWholeFile(file, NULL);
+      snprintf(file, sizeof file, "%s/.lock", path);
+      rd->previous_lock = ReadWholeFile(file, NULL);
+      snprintf(file, sizeof file, "%s/log.txt", path);
+      free(ReadWholeFile(file, &rd->previous_log_bytes));
+      snprintf(file, sizeof file, "%s/checkpoints/config.cfg", path);
+      rd->had_stored_config = access(file, F_OK) == 0 ? PETSC_TRUE : PETSC_FALSE;
+      snprintf(file, sizeof file, "%s/snapshots", path);
+      rd->had_snapshots = IsDir(file);
+      snprintf(file, sizeof file, "%s/checkpoints", path);
+      rd->had_checkpoints = IsDir(file);
+    }
     if (!failed) {
       /* flock is released by the kernel when the process dies, so a killed
        * run never leaves a stale lock behind */
@@ -188,20 +235,18 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
     if (!failed) {
       /* the previous attempt's status: "running" with the lock free means it
        * was killed (time or memory limit, node failure, kill -9) */
-      char mpath[PETSC_MAX_PATH_LEN + 32], mtext[16384];
-      FILE *fp;
+      char mpath[PETSC_MAX_PATH_LEN + 32], *mtext;
       snprintf(mpath, sizeof mpath, "%s/manifest.json", path);
-      if ((fp = fopen(mpath, "r"))) {
-        size_t n = fread(mtext, 1, sizeof mtext - 1, fp);
+      /* whole: a 64-rank manifest is larger than any fixed buffer */
+      if ((mtext = ReadWholeFile(mpath, NULL))) {
         const char *st;
-        fclose(fp);
-        mtext[n] = 0;
         PetscCall(PetscStrallocpy(mtext, &rd->previous_manifest));
         if ((st = strstr(mtext, "\"status\": \""))) {
           st += strlen("\"status\": \"");
           snprintf(rd->previous, sizeof rd->previous, "%.*s", (int)strcspn(st, "\""), st);
           if (!strcmp(rd->previous, "running")) snprintf(rd->previous, sizeof rd->previous, "killed");
         }
+        free(mtext);
       }
     }
     if (!failed) {
@@ -335,15 +380,44 @@ static void AbortNote(const char *status, const char *reason)
   }
 }
 
-PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd)
+/* Writes text back to path, or removes path where there was none. */
+static PetscErrorCode PutBack(RnRunDir rd, const char *name, const char *text)
 {
   char path[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBeginUser;
-  if (rd->ctx->world_rank != 0 || !rd->previous_manifest) PetscFunctionReturn(0);
-  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
-  PetscCall(RnWriteFileAtomic(path, rd->previous_manifest, strlen(rd->previous_manifest)));
+  PetscCall(RnRunDirFile(rd, name, path, sizeof path));
+  if (text) PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
+  else unlink(path);
   PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirUndoAttempt(RnRunDir rd)
+{
+  char path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
+  if (rd->previous_manifest) PetscCall(PutBack(rd, "manifest.json", rd->previous_manifest));
+  if (!rd->resume) PetscFunctionReturn(0);
+  PetscCall(PutBack(rd, "config.cfg", rd->previous_config));
+  if (!rd->had_stored_config) PetscCall(PutBack(rd, "checkpoints/config.cfg", NULL));
+  PetscCall(RnRunDirFile(rd, "log.txt", path, sizeof path));
+  if (rd->ctx->log_file) fclose(rd->ctx->log_file), rd->ctx->log_file = NULL;
+  if (rd->previous_log_bytes < 0) unlink(path);
+  else if (truncate(path, (off_t)rd->previous_log_bytes)) PetscCall(RnLog(rd->ctx, "warning: could not restore %s: %s\n", path, strerror(errno)));
+  if (rd->lock_fd >= 0 && rd->previous_lock && ftruncate(rd->lock_fd, 0) == 0 && pwrite(rd->lock_fd, rd->previous_lock, strlen(rd->previous_lock), 0) < 0) { /* informative only */
+  }
+  PetscCall(RnRunDirFile(rd, "snapshots", path, sizeof path));
+  if (!rd->had_snapshots) rmdir(path);
+  PetscCall(RnRunDirFile(rd, "checkpoints", path, sizeof path));
+  if (!rd->had_checkpoints) rmdir(path);
+  PetscFunctionReturn(0);
+}
+
+void RnRunDirMarkStarted(void)
+{
+  if (rn_current_run) rn_current_run->started = PETSC_TRUE;
 }
 
 PetscErrorCode RnRunDirSetAnalysis(RnRunDir rd, const char *command)
@@ -427,6 +501,8 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
     RnSetAbortNote(NULL);
   }
   PetscCall(PetscFree((*rd)->previous_manifest));
+  free((*rd)->previous_config);
+  free((*rd)->previous_lock);
   if ((*rd)->lock_fd >= 0) close((*rd)->lock_fd); /* releases the flock */
   if ((*rd)->ctx->log_file && !(*rd)->unit) {
     fclose((*rd)->ctx->log_file);

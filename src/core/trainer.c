@@ -86,12 +86,9 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
 
   PetscFunctionBeginUser;
   PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStart called twice");
-  PetscCall(RnCheckpointerRestore(tr->ck, &resumed));
+  PetscCall(RnCheckpointerRestore(tr->ck, total, tr->experiment, &resumed));
   if (resumed < 0 && tr->rd->resume) PetscCall(RnLog(tr->ctx, "%s: no checkpoint in %s/checkpoints: starting from step 0\n", tr->experiment, tr->rd->path));
-  /* a checkpoint beyond the configured end: the config was shortened */
-  if (resumed > total)
-    RnInputError(tr->ctx->world, "%s: the checkpoint in %s is at step %lld, beyond the %lld steps of this configuration (was a step count such as train.iterations or train.epochs lowered?); raise it again, or start a fresh run directory",
-                 tr->experiment, tr->rd->path, resumed, total);
+  RnRunDirMarkStarted();
   tr->started = PETSC_TRUE;
   tr->first = tr->last_done = resumed > 0 ? resumed : 0;
   tr->last_final = -1;
@@ -129,6 +126,8 @@ PetscErrorCode RnTrainerStepDone(RnTrainer tr, long long done, PetscBool final, 
   }
   tr->last_done = done;
   if (final) tr->last_final = done;
+  RnTestStopPoint("step");
+  if (done == tr->total) RnTestStopPoint("last_step");
   PetscCall(RnCheckpointerStep(tr->ck, done, final, &stop));
   if (stop) {
     char where[256];

@@ -261,6 +261,7 @@ typedef struct {
   PetscBool gram_laws;       /* the laws by M x M products (else the p x p covariance on rank 0) */
   RnEnsemble accurate;       /* the limit solved more accurately (ensemble.limit_check), or NULL */
   RnEnsembleOptions accurate_opt;
+  int reached;               /* records written to the tables so far (checkpointed with them: a resume never writes one twice) */
 } Recorder;
 
 static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, const Schedule *s, Recorder *rc)
@@ -429,6 +430,7 @@ static PetscErrorCode CheckLimit(RnCtx ctx, RnRunDir rd, const EnsembleExpOption
     double accurate;
     if (u >= s->units || u % s->D != s->ref) continue;
     PetscCall(RnEnsembleRisk(rc->accurate, 0, RnEnsembleMemberTheta(rc->accurate, SlotState(s, slots, k)), &accurate));
+    RnTestStopPoint("limit_check"); /* inside the limit check */
     if (ctx->group_rank == 0) local[0] += (*SlotRisk(s, slots, k) - accurate) / M, local[1] = PetscMax(local[1], fabs(*SlotRisk(s, slots, k) - accurate));
   }
   PetscCallMPI(MPI_Reduce(&local[0], &sum[0], 1, MPI_DOUBLE, MPI_SUM, 0, ctx->world));
@@ -460,6 +462,8 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
   const PetscBool save = o->save == SAVE_EVERY || (o->save == SAVE_FINAL && last) ? PETSC_TRUE : PETSC_FALSE;
 
   PetscFunctionBeginUser;
+  /* the tables hold it already (a resume from a checkpoint taken after it) */
+  if (rec < rc->reached) PetscFunctionReturn(0);
   PetscCall(GatherUnits(ctx, s, ens, slots, save, rc));
   if (ctx->world_rank == 0) {
     for (size_t i = 0; i < 3 * (size_t)s->U * s->groups; i += 3)
@@ -498,6 +502,8 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
   if (last) PetscCall(WriteLaws(ctx, rd, o, s, ens, slots, rc));
   if (last && rc->accurate) PetscCall(CheckLimit(ctx, rd, o, s, slots, rc));
   if (save) PetscCall(WriteParameters(ctx, rd, o, s, ens, slots, step, rc));
+  rc->reached = rec + 1;
+  RnTestStopPoint("record");
   PetscFunctionReturn(0);
 }
 
@@ -656,6 +662,7 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
     PetscCall(RnTrainerAddState(tr, name, g == s.group_id ? SlotRisk(&s, slots, u % s.U) : NULL, sizeof(double) * s.slot_len, g * s.group_size));
   }
   PetscCall(RnTrainerAddState(tr, "sup", rc.sup, sizeof(double) * 3 * s.D, 0));
+  PetscCall(RnTrainerAddState(tr, "records", &rc.reached, sizeof rc.reached, 0));
   PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &rc.records_csv));
   PetscCall(RnTrainerOpenMetrics(tr, "stats.csv", "N,step,time,e_theta,e_theta_se,s_theta,s_theta_se,e_R,e_R_se", &rc.stats_csv));
   PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
@@ -689,10 +696,12 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
       PetscCall(RnEnsembleMemberAdvance(ens, state, 1));
       if (j == j1 - 1) PetscCall(RnEnsembleMemberRecord(ens, state, SlotRisk(&s, slots, k)));
     }
+    if (j == j1 - 1) RnTestStopPoint("unit"); /* between units */
     if (pos == s.U - 1 && j == j1 - 1) PetscCall(RecordReached(ctx, rd, o, &s, ens, slots, i + 1, &rc));
     if (pos == s.U - 1 && j == j1 - 1 ? PETSC_TRUE : t % PetscMax(1, total / 200) == 0)
       PetscCall(RnProgress(ctx, "record %d/%d  SGD step %d/%d of unit %d/%d  %.1f s  ETA %.0f s", i + 1, s.nrec - 1, j + 1, s.S, pos + 1, s.U, RnWallTime() - start, RnTrainerETA(tr, t + 1)));
-    PetscCall(RnTrainerStepDone(tr, WorldUnitSteps(eo, &s, t + 1), PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
+    if (pos == s.U - 1 && j == j1 - 1) PetscCall(RnTrainerStepDone(tr, WorldUnitSteps(eo, &s, t + 1), PETSC_FALSE, "SGD step %d of %d, at record %d (in the tables)", j + 1, s.S, i + 1));
+    else PetscCall(RnTrainerStepDone(tr, WorldUnitSteps(eo, &s, t + 1), PETSC_FALSE, "SGD step %d of %d, unit %d of %d, between records %d and %d", j + 1, s.S, pos + 1, s.U, i, i + 1));
     /* --plan: one record interval holds every unit (each depth) and a record's statistics */
     if (RnTrainerPlanning(tr) && pos == s.U - 1 && j == j1 - 1) break;
   }

@@ -46,8 +46,10 @@ PetscErrorCode RnCheckpointerAddField(RnCheckpointer ck, const char *name, void 
 PetscErrorCode RnCheckpointerAddMetrics(RnCheckpointer ck, const char *name, RnMetrics m);
 /* If the run directory holds a complete checkpoint: load it into the
  * registered fields (on their owners), truncate the metrics, and return
- * its step in *step (else *step = -1 and nothing changes). */
-PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long *step);
+ * its step in *step (else *step = -1 and nothing changes). A checkpoint
+ * past last_step, or none usable, is an input error (naming `what`) that
+ * leaves every file as it was. */
+PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long last_step, const char *what, long long *step);
 /* Called after step `step` is complete. Writes a checkpoint when due; sets
  * *stop when a preemption signal arrived (the checkpoint is then written
  * already and the caller should return RN_ERR_PREEMPTED). */
@@ -75,5 +77,11 @@ int RnSignalsCatch(void);
  * 3; second SIGTERM: exit at once), again after PETSc's start-up. */
 PetscErrorCode RnSignalsInstall(void);
 PetscBool RnSignalPending(void);
+/* For tests of resume at every phase boundary: where the environment has
+ * RESNODE_TEST_STOP_AT=POINT:N, the N-th pass of this rank through the named
+ * point acts as a SIGUSR1 received there (deterministic, unlike a signal
+ * sent from outside). Without it, nothing. */
+#define RN_TEST_STOP_ENV "RESNODE_TEST_STOP_AT"
+void RnTestStopPoint(const char *point);
 
 #endif

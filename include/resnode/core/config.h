@@ -35,6 +35,9 @@ PetscErrorCode RnConfigLoadString(RnConfig cfg, const char *name, const char *te
 /* Apply "key=value" (value in libconfig syntax: 1, 1.5, "text", true, [1,2], (..)).
  * Creates the key, or replaces its value. */
 PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment);
+/* Set key to the string value as it is (no parsing: any bytes but NUL, such
+ * as a path with quotes); recorded as a --set. */
+PetscErrorCode RnConfigSetString(RnConfig cfg, const char *key, const char *value);
 /* The directory of the loaded file ("." for strings): relative paths in the
  * config are resolved against it. */
 const char *RnConfigDirectory(RnConfig cfg);

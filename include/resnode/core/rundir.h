@@ -29,6 +29,13 @@ struct RnRunDir_s {
   PetscBool resume; /* started by --resume */
   char previous[64]; /* how the previous attempt in this directory ended ("" for none) */
   char *previous_manifest; /* rank 0: its manifest as found (NULL for none) */
+  /* rank 0, resuming: what this attempt may change, as found, so that an
+   * attempt refused before its first step leaves the directory as it was */
+  char *previous_config;        /* config.cfg (NULL for none) */
+  char *previous_lock;          /* .lock's text (NULL for none) */
+  long long previous_log_bytes; /* log.txt's length (-1: none) */
+  PetscBool had_stored_config, had_snapshots, had_checkpoints; /* checkpoints/config.cfg, snapshots/, checkpoints/ */
+  PetscBool started; /* this attempt has taken or restored its first step (RnRunDirMarkStarted) */
   char data_copies[128]; /* the data set's copies (one a node), for the manifest */
   char peak_rss[4096];   /* rank 0: each rank's peak resident memory in MB, a JSON array */
   char schedule[256]; /* the group shape and predicted busy fraction (units.h) */
@@ -45,9 +52,16 @@ PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len
  * "preempted" or "failed") and a one-line reason ("finished", the signal's
  * checkpoint, the error); atomically (temp + rename). */
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason);
-/* Puts back the manifest the directory had before this attempt (rank 0):
- * for an attempt refused before it did anything. */
-PetscErrorCode RnRunDirRestoreManifest(RnRunDir rd);
+/* Puts back what this attempt changed (rank 0): the manifest, config.cfg,
+ * checkpoints/config.cfg, log.txt, .lock and the directories it created, as
+ * they were; for an attempt refused before its first step (a resume refused
+ * for its checkpoints or its config). */
+PetscErrorCode RnRunDirUndoAttempt(RnRunDir rd);
+/* The current run has taken (or restored) its first step: from here on its
+ * directory holds this attempt's results (the trainer calls it). */
+void RnRunDirMarkStarted(void);
+/* Whether dir holds a run (its manifest.json): what --resume takes. */
+PetscBool RnRunDirHoldsRun(const char *dir);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
 /* RUN_DIR/units/<name>: the directory of one unit of work (its checkpoints
  * and tables), seen from `view` (the ranks that train it; RnCtxCreateGroupView).
