@@ -25,7 +25,7 @@ rn 2 "$SRC/configs/ensemble.cfg" --set 'ensemble.depths=[]'; expect_status 2 "em
 printf '# x1 x2 y1 y2\n0.1 0.2 0.3 0.4\n0.5 oops 0.7 0.8\n' > "$TMP/data.txt"
 rn 2 "$SRC/configs/ensemble.cfg" --set 'data.kind="csv"' --set "data.file=\"$TMP/data.txt\""; expect_status 2 "bad data file"; expect_message "data.txt:3: expected 4 numbers" "data file line"
 rn 2 "$SRC/configs/node-fit.cfg" --set 'run.dir="/proc/forbidden/run"'; expect_status 2 "unwritable run directory"; expect_message "run directory /proc/forbidden/run: cannot create it" "run dir"
-rn 2 --resume "$TMP/no-such-run"; expect_status 2 "resume of a missing run"; expect_message "no-such-run/config.cfg: cannot open the config file" "resume"
+rn 2 --resume "$TMP/no-such-run"; expect_status 2 "resume of a missing run"; expect_message "--resume $TMP/no-such-run: no such directory; check the path" "resume"
 # the common keys are accepted by every experiment
 rn 2 "$SRC/configs/identity.cfg" --set parallel.groups=1 --set checkpoint.every_steps=100 --set train.max_epochs=200 --set "run.dir=\"$TMP/common\""
 expect_status 0 "identity takes parallel.groups = 1 and checkpoint.*"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Defects found by trying bad input, faults and resumes as users would: each
+# check below failed on the code before its fix (issue "hardening").
+. "$(dirname "$0")/lib.sh"
+fit=(--set train.iterations=20 --set output.plot=false)
+
+# tree_sum DIR: every file's path and checksum, for "left byte for byte as it was"
+tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+# A NUL byte ended a config silently: the keys after it took their defaults
+# (1000 iterations at lr 0.001), also inside an @include'd base
+printf 'experiment = "node-fit";\nseed = 1;\0\ntrain = { lr = 0.01; iterations = 3; };\n' > "$TMP/nul.cfg"
+rn 2 "$TMP/nul.cfg" --set "run.dir=\"$TMP/nul\""
+expect_status 2 "a NUL byte in a config"; expect_message "nul.cfg:2: a NUL byte (byte 35)" "the NUL's line and byte"
+[ ! -e "$TMP/nul" ] && ok "nothing run or written" || bad "a run directory was made"
+printf '@include "nul.cfg"\ntrain = { iterations = 3; };\n' > "$TMP/top.cfg"
+rn 2 "$TMP/top.cfg"; expect_status 2 "a NUL byte in an included base"; expect_message "nul.cfg:2: a NUL byte" "the base named"
+
+# --resume of a directory that holds no run started a full run there
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --resume "$TMP/typo-dir"
+expect_status 2 "--resume of a missing directory with a CONFIG"; expect_message "--resume $TMP/typo-dir: no such directory; check the path, or start a new run there without --resume" "the path named"
+[ ! -e "$TMP/typo-dir" ] && ok "the directory is not created" || bad "--resume created $TMP/typo-dir"
+mkdir -p "$TMP/empty-dir"
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --resume "$TMP/empty-dir"
+expect_status 2 "--resume of a directory with no run"; expect_message "--resume $TMP/empty-dir: no run there (no manifest.json)" "no run there"
+[ -z "$(ls -A "$TMP/empty-dir")" ] && ok "nothing written into it" || bad "written into the empty directory: $(ls -A "$TMP/empty-dir")"
+
+# A resume refused for its checkpoints rewrote config.cfg (dropping its
+# header) and the manifest: a refused resume leaves the directory as it was
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set checkpoint.every_steps=5 --set "run.dir=\"$TMP/refused\""
+expect_status 0 "a run to resume"
+for f in "$TMP"/refused/checkpoints/ckpt-*.bin; do printf 'garbage' | dd of="$f" bs=1 seek=100 conv=notrunc 2> /dev/null; done
+before=$(tree_sum "$TMP/refused")
+rn 2 --resume "$TMP/refused"
+expect_status 2 "a resume with only damaged checkpoints"; expect_message "no usable checkpoint in $TMP/refused/checkpoints" "why"
+[ "$(tree_sum "$TMP/refused")" = "$before" ] && ok "the refused resume left every file byte for byte as it was" || bad "changed by the refused resume: $(diff <(echo "$before") <(tree_sum "$TMP/refused") | grep '^[<>]' | head -4)"
+# a resume refused because the config was shortened below the checkpoint
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set checkpoint.every_steps=5 --set "run.dir=\"$TMP/short\""
+before=$(tree_sum "$TMP/short")
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set train.iterations=10 --resume "$TMP/short"
+expect_status 2 "a resume with fewer iterations than its checkpoint"; expect_message "beyond the 10 steps of this configuration" "why"
+[ "$(tree_sum "$TMP/short")" = "$before" ] && ok "left as it was (train.csv not cut back)" || bad "changed: $(diff <(echo "$before") <(tree_sum "$TMP/short") | grep '^[<>]' | head -4)"
+
+# A run directory whose path has a quote could be started, not resumed
+q="$TMP/q\"uote 'both'"
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set checkpoint.every_steps=5 --set "train.iterations=10" --set "run.dir=\"${q//\"/\\\"}\""
+expect_status 0 "a run in a directory named with quotes"
+rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --resume "$q"
+expect_status 0 "its resume"
+grep -q "resumed from the checkpoint of step 10" "$out" && [ "$(tail -1 "$q/train.csv" | cut -d, -f4)" = 20 ] && ok "resumed at step 10, on to iteration 20" || bad "resume of the quoted path: $(tail -2 "$out") $(wc -l < "$q/train.csv")"
+finish
