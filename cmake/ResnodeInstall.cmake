@@ -1,7 +1,8 @@
 # ResnodeInstall.cmake: what `cmake --install build --prefix P` puts in P.
 # Everything finds everything else relative to itself, so a moved prefix
 # still works:
-#   bin/resnode-mpi                    the binary (no source tree, no Python)
+#   bin/resnode-mpi                    the binary (no source tree, no Python): a static
+#                                      launcher of bin/resnode-mpi-main (src/app/launch.c)
 #   bin/resnode-<analysis>             the analysis commands (python3 on PATH)
 #   lib/libresnode_<layer>.a           the library, one archive per layer
 #   include/resnode/                   the public headers
@@ -42,7 +43,7 @@ foreach(script ${RESNODE_ANALYSIS_SCRIPTS})
 endforeach()
 install(FILES ${CMAKE_SOURCE_DIR}/analysis/rnlib.py DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/analysis)
 
-install(TARGETS resnode-mpi RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS resnode-mpi resnode-mpi-main RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set(layer_targets resnode)
 foreach(layer ${RESNODE_LAYERS})
   list(APPEND layer_targets resnode_${layer})

@@ -54,7 +54,16 @@ int RnSignalsCatch(void)
   sa.sa_handler = SignalHandler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  return sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGUSR1, &sa, NULL) == 0 ? 0 : -1;
+  if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGUSR1, &sa, NULL)) return -1;
+  /* the launcher (src/app/launch.c) held them while the libraries loaded:
+   * one that came meanwhile is delivered now, and counted */
+  {
+    sigset_t notices;
+    sigemptyset(&notices);
+    sigaddset(&notices, SIGUSR1);
+    sigaddset(&notices, SIGTERM);
+    return sigprocmask(SIG_UNBLOCK, &notices, NULL) ? -1 : 0;
+  }
 }
 
 PetscErrorCode RnSignalsInstall(void)

@@ -48,4 +48,22 @@ expect_status 0 "a run in a directory named with quotes"
 rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --resume "$q"
 expect_status 0 "its resume"
 grep -q "resumed from the checkpoint of step 10" "$out" && [ "$(tail -1 "$q/train.csv" | cut -d, -f4)" = 20 ] && ok "resumed at step 10, on to iteration 20" || bad "resume of the quoted path: $(tail -2 "$out") $(wc -l < "$q/train.csv")"
+
+# A preemption notice while the ranks start killed them (exit 138, no
+# manifest): mpirun forwards SIGUSR1 to ranks still loading their libraries.
+# Both moments made deterministic: a notice pending (blocked) as the program
+# starts, and one raised by a library's constructor before main; each run
+# must checkpoint its first step and exit 3 with a "preempted" manifest.
+early_notice() { # NAME LAUNCH...
+  local name=$1 dir=$TMP/early-$RANDOM
+  shift
+  "$@" "$BIN" "$SRC/configs/node-fit.cfg" "${fit[@]}" --set "run.dir=\"$dir\"" > "$dir.out" 2> "$dir.err"
+  status=$? err=$dir.err
+  expect_status 3 "$name"
+  grep -q '"status": "preempted"' "$dir/manifest.json" 2> /dev/null && grep -q "signal received: checkpoint of iteration 1 written" "$dir.err" && ok "  checkpointed at its first step, manifest preempted" || bad "  $name: $(tail -2 "$dir.err")"
+}
+pending_notice() { /usr/bin/python3 -c 'import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1]); os.kill(os.getpid(), signal.SIGUSR1); os.execv(sys.argv[1], sys.argv[1:])' "$@"; }
+early_notice "a notice pending as the program starts (one rank, no mpirun)" pending_notice
+early_notice "a notice while the libraries start (2 ranks)" mpirun --bind-to none -n 2 -x LD_PRELOAD="$RN_RAISE_NOTICE"
 finish
