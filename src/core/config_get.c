@@ -34,6 +34,7 @@ const char *RnConfig_TypeName(int type)
 }
 
 void RnConfigSetDescribing(RnConfig cfg, PetscBool describing) { cfg->describing = describing; }
+PetscBool RnConfigDescribing(RnConfig cfg) { return cfg->describing; }
 int RnConfigKeyCount(RnConfig cfg) { return cfg->ndocs; }
 
 void RnConfigSetMeanings(RnConfig cfg, RnKeyMeaningFn meaning, void *ctx) { cfg->meaning = meaning, cfg->meaning_ctx = ctx; }

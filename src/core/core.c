@@ -359,6 +359,29 @@ PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_m
   RnInputError(comm, "%s", message);
 }
 
+PetscErrorCode RnAgreeInputOnHosts(MPI_Comm comm, int local_failed, const char *local_message)
+{
+  int rank, size, counts[2] = {local_failed ? 1 : 0, 0}, failed, first;
+  char message[1024] = "", host[MPI_MAX_PROCESSOR_NAME] = "";
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCallMPI(MPI_Allreduce(counts, &failed, 1, MPI_INT, MPI_SUM, comm));
+  if (!failed) PetscFunctionReturn(0);
+  counts[1] = local_failed ? rank : size;
+  PetscCallMPI(MPI_Allreduce(counts + 1, &first, 1, MPI_INT, MPI_MIN, comm));
+  if (rank == first) {
+    int hlen;
+    MPI_Get_processor_name(host, &hlen);
+    if (failed < size)
+      snprintf(message, sizeof message, "%s (on host %s, rank %d: %d of the %d ranks do not see it, the others do: every node needs the same files at this path)", local_message, host, first, failed, size);
+    else PetscCall(PetscStrncpy(message, local_message, sizeof message));
+  }
+  PetscCall(RnAgreeInput(comm, rank == first, message));
+  PetscFunctionReturn(0);
+}
+
 double RnWallTime(void)
 {
   struct timespec ts;

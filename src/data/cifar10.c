@@ -204,6 +204,18 @@ static PetscErrorCode CifarReadFiles(const char *dir, const char *const *files, 
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnCifarCheck(MPI_Comm comm, const char *dir, PetscBool train)
+{
+  long long counts[5] = {0};
+  char msg[1024] = "";
+  int failed = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(CifarCheckFiles(dir, train ? rn_cifar_train_files : rn_cifar_test_files, train ? 5 : 1, counts, &failed, msg, sizeof msg));
+  PetscCall(RnAgreeInputOnHosts(comm, failed, msg));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *dsp)
 {
   const char *const *files = train ? rn_cifar_train_files : rn_cifar_test_files;
@@ -225,7 +237,7 @@ PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int 
     PetscCall(PetscSNPrintf(msg, sizeof msg, "%s: %lld records are more than this reader can index", dir, total));
     failed = 1;
   }
-  PetscCall(RnAgreeInput(comm, failed, msg));
+  PetscCall(RnAgreeInputOnHosts(comm, failed, msg));
   PetscCall(RnDatasetCreate(comm, (int)total, 3, 32, 32, 10, &ds));
   /* one reader a node; the others learn its outcome */
   if (RnDatasetWriter(ds)) PetscCall(CifarReadFiles(dir, files, nfiles, counts, ds, &failed, msg, sizeof msg));

@@ -66,4 +66,28 @@ pending_notice() { /usr/bin/python3 -c 'import os, signal, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1]); os.kill(os.getpid(), signal.SIGUSR1); os.execv(sys.argv[1], sys.argv[1:])' "$@"; }
 early_notice "a notice pending as the program starts (one rank, no mpirun)" pending_notice
 early_notice "a notice while the libraries start (2 ranks)" mpirun --bind-to none -n 2 -x LD_PRELOAD="$RN_RAISE_NOTICE"
+# A data file missing on one node only: named with its host, refused before
+# the run directory is made (it used to leave a "failed" run behind, host
+# unnamed). Rank 1 is made a host of its own (mount and UTS namespaces,
+# hostname node-b) that lacks data_batch_3.bin.
+if unshare -mu true 2> /dev/null; then
+  "$RN_MAKE_CIFAR" "$TMP/cifar" 40 > /dev/null 2>&1
+  mkdir -p "$TMP/cifar-partial"
+  cp "$TMP"/cifar/*.bin "$TMP/cifar-partial/" && rm "$TMP/cifar-partial/data_batch_3.bin"
+  cat > "$TMP/node-b.sh" <<EOS
+#!/bin/sh
+[ "\$OMPI_COMM_WORLD_RANK" = 1 ] || exec "\$@"
+exec unshare -mu sh -c 'hostname node-b && mount --bind "$TMP/cifar-partial" "$TMP/cifar" && exec "\$0" "\$@"' "\$@"
+EOS
+  chmod +x "$TMP/node-b.sh"
+  out=$TMP/nodeb.out err=$TMP/nodeb.err
+  timeout 300 mpirun --bind-to none -n 2 "$TMP/node-b.sh" "$BIN" "$SRC/configs/cifar-small.cfg" --set "data.dir=\"$TMP/cifar\"" --set "run.dir=\"$TMP/nodeb-run\"" > "$out" 2> "$err"
+  status=$?
+  expect_status 2 "a CIFAR file missing on one host only"
+  expect_message "$TMP/cifar/data_batch_3.bin: missing; " "the file named"
+  expect_message "(on host node-b, rank 1: 1 of the 2 ranks do not see it, the others do" "the host named"
+  [ ! -e "$TMP/nodeb-run" ] && ok "refused before the run directory is made" || bad "a run directory was left: $(grep -o '"status": "[a-z]*"' "$TMP/nodeb-run/manifest.json")"
+else
+  echo "skipped: a file missing on one host: no mount namespaces here (unshare -mu)"
+fi
 finish

@@ -80,6 +80,8 @@ PetscErrorCode RnConfigError(RnConfig cfg, const char *key, const char *fmt, ...
  * an experiment's options can be read from an empty config. List indices are
  * written "[i]" (model.field.[i].type). */
 void RnConfigSetDescribing(RnConfig cfg, PetscBool describing);
+/* Whether the getters only describe (then no input, such as a data file, is checked). */
+PetscBool RnConfigDescribing(RnConfig cfg);
 /* The one-line meaning of a key (NULL: none), shown in the messages about
  * it: a did-you-mean, a missing key. The app layer holds the meanings. */
 typedef const char *(*RnKeyMeaningFn)(const char *key, void *ctx);

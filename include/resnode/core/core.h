@@ -122,6 +122,10 @@ void RnErrorReason(PetscErrorCode err, const char *message, char *buf, size_t le
 void RnGroupErrorsCollected(PetscBool collected);
 void RnSetAbortNote(void (*note)(const char *status, const char *reason));
 PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
+/* The same for a check of what each host sees (a file on a node-local file
+ * system): where some ranks failed and others did not, the message names
+ * the first failing rank's host and how many ranks failed. */
+PetscErrorCode RnAgreeInputOnHosts(MPI_Comm comm, int local_failed, const char *local_message);
 
 /* The CPU for performance figures: /proc/cpuinfo's model name and whether it
  * has AMX and avx512_bf16, e.g. "AMD EPYC (avx512_bf16, no AMX)". */

@@ -47,6 +47,10 @@ struct RnDataset_s {
  * every rank, message naming the file): dir missing or not a directory, a file
  * missing, a size that is not a whole number of records, a file with fewer
  * records than the others of the set (truncated), a label > 9. */
+/* The checks of RnCifarLoad on the files' sizes, without reading them: on
+ * every rank (each sees its own node's files), before a run writes
+ * anything; a file missing on some hosts only is named with the host. */
+PetscErrorCode RnCifarCheck(MPI_Comm comm, const char *dir, PetscBool train);
 PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *ds);
 
 /* An empty data set of n samples in node-shared memory (pixels and labels
