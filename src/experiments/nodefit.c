@@ -26,6 +26,8 @@ typedef struct {
 
 static const char nf_default_field[] = "( { type = \"cube\"; }, { type = \"dense\"; out = 50; activation = \"tanh\"; }, { type = \"dense\"; out = 2; } )";
 
+static PetscErrorCode CheckReference(RnConfig cfg, const NodeFitOptions *o);
+
 static PetscErrorCode NodeFitReadOptions(RnCtx ctx, RnConfig cfg, void **options)
 {
   NodeFitOptions *o;
@@ -60,6 +62,7 @@ static PetscErrorCode NodeFitReadOptions(RnCtx ctx, RnConfig cfg, void **options
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
   PetscCall(RnConfigOneGroup(cfg, "node-fit"));
   o->cfg = cfg;
+  if (!RnConfigDescribing(cfg)) PetscCall(CheckReference(cfg, o));
   *options = o;
   PetscFunctionReturn(0);
 }
@@ -99,6 +102,29 @@ static PetscErrorCode TrueTrajectory(const NodeFitOptions *o, int n, const doubl
   PetscCall(RnFlowForward(flow, 1, theta, o->u0, u));
   PetscCall(RnFlowDestroy(&flow));
   PetscCall(RnNetDestroy(&net));
+  PetscFunctionReturn(0);
+}
+
+/* The data must exist: a field u -> A u^3 whose solution blows up before
+ * data.t_end (a positive growth rate) has none. Solved here, before the run
+ * directory is made, every rank alike (PETSc's floating-point check would
+ * otherwise abort inside the solver). */
+static PetscErrorCode CheckReference(RnConfig cfg, const NodeFitOptions *o)
+{
+  double t[NF_MAX_SAMPLES], u[2 * NF_MAX_SAMPLES];
+  PetscErrorCode err;
+  int finite = 1;
+
+  PetscFunctionBeginUser;
+  for (int i = 0; i < o->samples; i++) t[i] = o->t_end * i / (o->samples - 1);
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+  err = TrueTrajectory(o, o->samples, t, u);
+  PetscCall(PetscPopErrorHandler());
+  for (int i = 0; !err && i < 2 * o->samples; i++) finite = finite && PetscIsNormalReal(u[i]) | (u[i] == 0.0);
+  if (err || !finite)
+    PetscCall(RnConfigError(cfg, "data.A",
+                            "the data's solution of du/dt = A u^3 from u0 = (%g, %g) blows up before data.t_end = %g with A = [%g, %g, %g, %g] (it needs a damping diagonal, A[0] and A[3] <= 0, or a shorter data.t_end)",
+                            o->u0[0], o->u0[1], o->t_end, o->A[0], o->A[1], o->A[2], o->A[3]));
   PetscFunctionReturn(0);
 }
 

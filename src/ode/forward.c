@@ -416,6 +416,14 @@ static PetscErrorCode CheckReason(RnOde ode)
     if (xmax > RN_ODE_BLOWUP_STATE || dt < RN_ODE_BLOWUP_STEP * ode->tobs[ode->nobs - 1])
       RnCollectiveError(ode->comm, RN_ERR_NONFINITE, "ode: the solution blows up near t = %g (max |x| = %s, step size %.2e after %d steps): the parameters are diverging; lower the learning rate",
                         (double)t, xmax > 1e300 ? "overflow" : "large", (double)dt, ode->nsteps);
+    /* after passes that reached T, training changed the field until it no
+     * longer does: the parameters diverge, whichever group or unit meets it
+     * first (the same exit status on any group count) */
+    if (ode->prev_steps > 0)
+      RnCollectiveError(ode->comm, RN_ERR_NONFINITE,
+                        "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d), where the previous pass took %d: the parameters are diverging; lower the learning rate (or raise ode.max_steps)",
+                        (double)t, ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps, ode->prev_steps);
+    /* the first pass, at the initial parameters: the step budget is the config's */
     RnCollectiveError(ode->comm, RN_ERR_INPUT, "ode: the solver stopped at t = %g before T = %g after %d steps (ode.max_steps = %d); raise ode.max_steps or loosen ode.rtol",
                       (double)t, ode->tobs[ode->nobs - 1], ode->nsteps, ode->opt.max_steps);
   }

@@ -66,6 +66,22 @@ pending_notice() { /usr/bin/python3 -c 'import os, signal, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1]); os.kill(os.getpid(), signal.SIGUSR1); os.execv(sys.argv[1], sys.argv[1:])' "$@"; }
 early_notice "a notice pending as the program starts (one rank, no mpirun)" pending_notice
 early_notice "a notice while the libraries start (2 ranks)" mpirun --bind-to none -n 2 -x LD_PRELOAD="$RN_RAISE_NOTICE"
+# A diverging ensemble was bad input ("raise ode.max_steps", exit 2) or
+# non-finite (exit 4) depending on the group that failed first: an ODE out of
+# steps after passes that reached T is divergence, on any group count
+for g in 1 2; do
+  rn 2 "$SRC/configs/ensemble.cfg" --set 'model.cap="none"' --set sgd.eta=20 --set ode.max_steps=2000 --set parallel.groups=$g --set output.plot=false --set "run.dir=\"$TMP/diverge$g\""
+  expect_status 4 "a diverging ensemble on $g group(s)"
+  grep -q "the parameters are diverging; lower the learning rate" "$err" && ok "  said to diverge: lower the learning rate" || bad "  $(grep -m1 error "$err")"
+done
+
+# node-fit with an A whose solution blows up (in range) ended in a PETSc
+# floating-point traceback, exit 1
+rn 2 "$SRC/configs/node-fit.cfg" --set 'data.A=[0.1, 2.0, -2.0, 0.1]' --set "run.dir=\"$TMP/blowup\""
+expect_status 2 "node-fit data that blows up"
+expect_message "data.A: the data's solution of du/dt = A u^3 from u0 = (2, 0) blows up before data.t_end = 1.5" "data.A named"
+! grep -q "PETSC ERROR" "$err" && [ ! -e "$TMP/blowup" ] && ok "  no traceback, nothing written" || bad "  traceback or a run directory: $(grep -m2 'PETSC ERROR' "$err")"
+
 # A data file missing on one node only: named with its host, refused before
 # the run directory is made (it used to leave a "failed" run behind, host
 # unnamed). Rank 1 is made a host of its own (mount and UTS namespaces,
