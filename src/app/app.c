@@ -70,6 +70,17 @@ static int UsageError(const char *fmt, const char *arg, const char *arg2)
   return 2;
 }
 
+/* Whether a file is text: no NUL or control bytes but tab, newline and carriage return. */
+static int IsText(const char *path)
+{
+  FILE *fp = fopen(path, "rb");
+  int c, text = 1;
+  if (!fp) return 0;
+  while (text && (c = fgetc(fp)) != EOF) text = c >= 0x20 || c == '\t' || c == '\n' || c == '\r';
+  fclose(fp);
+  return text;
+}
+
 static int EndsWith(const char *s, const char *suffix)
 {
   const size_t n = strlen(s), m = strlen(suffix);
@@ -123,9 +134,13 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
   if (args->print_config && args->resume_dir) return UsageError("--print-config with --resume: the run's resolved config is %s/config.cfg", args->resume_dir, NULL);
   /* PETSc reads an options file in PetscInitialize, and a missing one is a
    * traceback there: check it first */
-  for (int i = 1; i + 1 < *petsc_argc; i++)
-    if (!strcmp(petsc_argv[i], "-options_file") && access(petsc_argv[i + 1], R_OK) != 0)
-      return UsageError("-options_file %s: cannot read it (%s)", petsc_argv[i + 1], strerror(errno));
+  for (int i = 1; i + 1 < *petsc_argc; i++) {
+    struct stat st;
+    if (strcmp(petsc_argv[i], "-options_file")) continue;
+    if (access(petsc_argv[i + 1], R_OK) != 0) return UsageError("-options_file %s: cannot read it (%s)", petsc_argv[i + 1], strerror(errno));
+    if (stat(petsc_argv[i + 1], &st) || !S_ISREG(st.st_mode)) return UsageError("-options_file %s: not a regular file%s; it is a text file of PETSc options, one or more a line", petsc_argv[i + 1], S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    if (!IsText(petsc_argv[i + 1])) return UsageError("-options_file %s: not text (a NUL or control byte): a PETSc options file holds options such as -ts_rk_type 3bs, one or more a line%s", petsc_argv[i + 1], "");
+  }
   return 0;
 }
 

@@ -62,11 +62,6 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&o));
   PetscCall(RnConfigGetPath(cfg, "data.dir", RN_REQUIRED, 2, o->dir, sizeof o->dir));
-  /* every file on every node, before the run directory is made */
-  if (!RnConfigDescribing(cfg)) {
-    PetscCall(RnCifarCheck(ctx->world, o->dir, PETSC_TRUE));
-    PetscCall(RnCifarCheck(ctx->world, o->dir, PETSC_FALSE));
-  }
   PetscCall(RnConfigGetInt(cfg, "data.max_train", 0, 0, 1000000, &o->max_train));
   PetscCall(RnConfigGetInt(cfg, "data.max_test", 0, 0, 1000000, &o->max_test));
   PetscCall(RnConfigGetInt(cfg, "data.folds", 1, 1, 100, &o->folds));
@@ -153,6 +148,11 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
   if (o->batch < ctx->world_size / o->groups)
     PetscCall(RnConfigError(cfg, "train.batch", "a batch of %d cannot be split over the %d ranks of a group", o->batch, ctx->world_size / o->groups));
   PetscCall(RnCheckpointOptionsFromConfig(cfg, &o->checkpoint));
+  /* every file on every node, after the keys and before the run directory is made */
+  if (!RnConfigDescribing(cfg)) {
+    PetscCall(RnCifarCheck(ctx->world, o->dir, PETSC_TRUE));
+    PetscCall(RnCifarCheck(ctx->world, o->dir, PETSC_FALSE));
+  }
   *options = o;
   PetscFunctionReturn(0);
 }

@@ -67,7 +67,6 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     int prec;
     RnCifarModel cprobe;
     PetscCall(RnConfigGetPath(cfg, "data.dir", RN_REQUIRED, 2, o->cifar_dir, sizeof o->cifar_dir));
-    if (!RnConfigDescribing(cfg)) PetscCall(RnCifarCheck(ctx->world, o->cifar_dir, PETSC_TRUE)); /* before anything is written */
     PetscCall(RnConfigGetInt(cfg, "data.max_train", 2000, 1, 50000, &o->cifar_images));
     PetscCall(RnConfigGetInt(cfg, "model.channels", 8, 1, 4096, &o->cifar.channels));
     PetscCall(RnCifarActivationFromConfig(cfg, &o->cifar.activation));
@@ -110,6 +109,8 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
    * among the keys, and one not read yet would look like one */
   PetscCall(RnGroupsFromConfig(ctx, cfg, ctx->world_size, PETSC_FALSE, PETSC_FALSE, &o->groups));
   o->cfg = cfg;
+  /* every file on every node, after the keys and before the run directory is made */
+  if (o->ens.classification && !RnConfigDescribing(cfg)) PetscCall(RnCifarCheck(ctx->world, o->cifar_dir, PETSC_TRUE));
   *options = o;
   PetscFunctionReturn(0);
 }

@@ -66,19 +66,51 @@ int RnOdeOptionNames(const char *const **names)
   return rn_options_read.n;
 }
 
-PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
+/* The TS settings the config owns: every solve sets them from its keys after
+ * (or instead of) PETSc's options, so a -ts_ value would be ignored; refused
+ * with the key to use. */
+static const struct {
+  const char *option, *key, *why; /* key: the config's key for it, or NULL */
+} rn_owned_options[] = {
+  {"ts_rtol", "ode.rtol", "the tolerances are per state component, not on the parameters"},
+  {"ts_atol", "ode.atol", "the tolerances are per state component, not on the parameters"},
+  {"ts_max_steps", "ode.max_steps", "each solve sets its step budget from it"},
+  {"ts_dt", "ode.dt0", "each solve sets its first step from it, or its fixed grid"},
+  {"ts_adapt_type", "ode.adaptive", "a fixed grid is a ResNet's depth, an adaptive one the ODE's tolerance"},
+  {"ts_max_time", NULL, "a solve ends at the model's end time, where its observations are"},
+  {"ts_final_time", NULL, "a solve ends at the model's end time, where its observations are"},
+  {"ts_exact_final_time", NULL, "every solve must end exactly at its observation times"},
+};
+
+static PetscErrorCode CheckOwnedOptions(MPI_Comm comm, const char *prefix)
+{
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof rn_owned_options / sizeof rn_owned_options[0]; i++) {
+    char name[RN_OPTION_NAME_LEN + 16];
+    const char *value = NULL;
+    PetscBool set;
+    PetscCall(PetscSNPrintf(name, sizeof name, "-%s%s", prefix ? prefix : "", rn_owned_options[i].option));
+    PetscCall(PetscOptionsFindPair(NULL, NULL, name, &value, &set));
+    if (!set) continue;
+    if (prefix && prefix[0])
+      RnInputError(comm, "%s %s: set by the solver's config (%s), so the option would be ignored: remove it", name, value ? value : "", rn_owned_options[i].why);
+    if (!rn_owned_options[i].key) RnInputError(comm, "%s %s: fixed by the model (%s), so the option would be ignored: remove it", name, value ? value : "", rn_owned_options[i].why);
+    RnInputError(comm, "%s %s: set by the config's %s (%s), so the option would be ignored: use --set %s=VALUE instead", name, value ? value : "", rn_owned_options[i].key, rn_owned_options[i].why,
+                 rn_owned_options[i].key);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* A probe TS set up as the solves set theirs, reading its options with
+ * -help on and its help lines collected (rn_options_read); *err is
+ * TSSetFromOptions's outcome (*ts is NULL when it failed). */
+static PetscErrorCode ProbeTS(MPI_Comm comm, const char *prefix, TS *tsp, PetscErrorCode *err)
 {
   PetscErrorCode (*saved)(MPI_Comm, const char[], ...) = PetscHelpPrintf;
   PetscErrorCode (*saved_vfprintf)(FILE *, const char[], va_list) = PetscVFPrintf;
-  PetscBool had_help, set;
-  PetscErrorCode err;
-  const char *generic = NULL;
-  char *specific = NULL, type_option[RN_OPTION_NAME_LEN + 16], type[RN_OPTION_NAME_LEN];
-  TSType ts_type;
-  PetscInt max_steps;
+  PetscBool had_help;
   TS ts;
   TSAdapt adapt;
-  const int first = rn_options_read.n;
 
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsHasName(NULL, NULL, "-help", &had_help));
@@ -88,19 +120,88 @@ PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
   PetscCall(TSSetType(ts, TSRK));
   PetscCall(TSGetAdapt(ts, &adapt));
   PetscCall(TSAdaptSetType(adapt, TSADAPTBASIC));
+  /* as the training solves set it up: a trajectory (its -ts_trajectory_*
+   * options are read with the TS's) */
+  PetscCall(TSSetSaveTrajectory(ts));
   if (!had_help) PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
   PetscHelpPrintf = CollectHelp;
   PetscVFPrintf = CollectVFPrintf;
   PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-  err = TSSetFromOptions(ts);
+  *err = TSSetFromOptions(ts);
   PetscCall(PetscPopErrorHandler());
   PetscHelpPrintf = saved;
   PetscVFPrintf = saved_vfprintf;
   if (!had_help) PetscCall(PetscOptionsClearValue(NULL, "-help"));
-  if (err) {
+  if (*err) PetscCall(TSDestroy(&ts));
+  *tsp = ts;
+  PetscFunctionReturn(0);
+}
+
+/* The option a failed probe failed on (PETSc's message rarely names it):
+ * each of the given -PREFIXts_ options in turn is taken away and the probe
+ * run again; the first without which it succeeds is the culprit. */
+static PetscErrorCode FindCulprit(MPI_Comm comm, const char *prefix, int n, char **names, char **values, int *culprit)
+{
+  char ts_prefix[RN_OPTION_NAME_LEN + 8];
+
+  PetscFunctionBeginUser;
+  *culprit = -1;
+  PetscCall(PetscSNPrintf(ts_prefix, sizeof ts_prefix, "%sts_", prefix ? prefix : ""));
+  for (int i = 0; i < n && *culprit < 0; i++) {
+    char name[RN_OPTION_NAME_LEN + 16];
+    PetscErrorCode err;
+    TS ts;
+    if (strncmp(names[i], ts_prefix, strlen(ts_prefix))) continue;
+    PetscCall(PetscSNPrintf(name, sizeof name, "-%s", names[i]));
+    PetscCall(PetscOptionsClearValue(NULL, name));
+    PetscCall(ProbeTS(comm, prefix, &ts, &err));
     PetscCall(TSDestroy(&ts));
-    PetscErrorMessage(err, &generic, &specific);
-    RnInputError(comm, "a PETSc option for the ODE solver: %s%s%s (see -help for the TS options)", generic ? generic : "error", specific ? ": " : "", specific ? specific : "");
+    PetscCall(PetscOptionsSetValue(NULL, name, values[i]));
+    if (!err) *culprit = i;
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
+{
+  PetscBool set;
+  PetscErrorCode err;
+  const char *generic = NULL;
+  char *specific = NULL, type_option[RN_OPTION_NAME_LEN + 16], type[RN_OPTION_NAME_LEN], **names, **values;
+  TSType ts_type;
+  PetscInt max_steps, nleft;
+  TS ts;
+  const int first = rn_options_read.n;
+
+  PetscFunctionBeginUser;
+  PetscCall(CheckOwnedOptions(comm, prefix));
+  /* the options given, copied before the probe reads them (every one still
+   * unused): on a failure each is taken away and put back in turn */
+  {
+    char **name_copy, **value_copy;
+    int culprit = -1, ngiven;
+    char what[2 * RN_OPTION_NAME_LEN + 256] = "a PETSc option for the ODE solver", message[1024] = "";
+    PetscCall(PetscOptionsLeftGet(NULL, &nleft, &names, &values));
+    PetscCall(PetscCalloc2(nleft + 1, &name_copy, nleft + 1, &value_copy));
+    for (PetscInt i = 0; i < nleft; i++) {
+      PetscCall(PetscStrallocpy(names[i], &name_copy[i]));
+      PetscCall(PetscStrallocpy(values[i], &value_copy[i]));
+    }
+    ngiven = (int)nleft; /* the restore zeroes nleft */
+    PetscCall(PetscOptionsLeftRestore(NULL, &nleft, &names, &values));
+    PetscCall(ProbeTS(comm, prefix, &ts, &err));
+    if (err) {
+      PetscErrorMessage(err, &generic, &specific);
+      PetscCall(PetscSNPrintf(message, sizeof message, "%s%s%s", generic ? generic : "error", specific ? ": " : "", specific ? specific : ""));
+      PetscCall(FindCulprit(comm, prefix, ngiven, name_copy, value_copy, &culprit));
+      if (culprit >= 0) PetscCall(PetscSNPrintf(what, sizeof what, "-%s '%s'", name_copy[culprit], value_copy[culprit] ? value_copy[culprit] : ""));
+    }
+    for (int i = 0; i < ngiven; i++) {
+      PetscCall(PetscFree(name_copy[i]));
+      PetscCall(PetscFree(value_copy[i]));
+    }
+    PetscCall(PetscFree2(name_copy, value_copy));
+    if (err) RnInputError(comm, "%s: %s (see -help for the TS options)", what, message);
   }
   /* the field has no Jacobian: explicit Runge-Kutta only */
   PetscCall(TSGetType(ts, &ts_type));

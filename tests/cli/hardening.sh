@@ -82,6 +82,36 @@ expect_status 2 "node-fit data that blows up"
 expect_message "data.A: the data's solution of du/dt = A u^3 from u0 = (2, 0) blows up before data.t_end = 1.5" "data.A named"
 ! grep -q "PETSC ERROR" "$err" && [ ! -e "$TMP/blowup" ] && ok "  no traceback, nothing written" || bad "  traceback or a run directory: $(grep -m2 'PETSC ERROR' "$err")"
 
+# PETSc options: valid ones were refused (the probe had no trajectory),
+# overridden ones were accepted and ignored, bad ones were tracebacks or
+# messages that did not name the option
+petsc_case() { # STATUS MESSAGE OPTION...
+  local want=$1 message=$2 dir=$TMP/petsc-$RANDOM
+  shift 2
+  rn 2 "$SRC/configs/node-fit.cfg" --set train.iterations=3 --set output.plot=false --set "run.dir=\"$dir\"" "$@"
+  expect_status "$want" "$*"
+  if [ -n "$message" ]; then expect_message "$message" "  $*: named"; fi
+  if [ "$want" -ne 0 ]; then [ ! -e "$dir" ] && ok "  nothing written" || bad "  $* wrote $dir"; fi
+  ! grep -q "PETSC ERROR" "$err" || bad "  a PETSc traceback for $*"
+}
+(cd "$TMP" && for o in "-ts_trajectory_type basic -ts_trajectory_keep_files" "-ts_monitor" "-ts_adjoint_monitor" "-log_view" "-log_view :$TMP/lv.csv:ascii_csv" "-log_view :$TMP/lv.txt:ascii_flamegraph"; do
+  petsc_case 0 "" $o
+done)
+[ -s "$TMP/lv.csv" ] && [ -s "$TMP/lv.txt" ] && ok "-log_view wrote its csv and flame graph files" || bad "no -log_view files"
+petsc_case 2 "-ts_rtol -1: set by the config's ode.rtol" -ts_rtol -1
+petsc_case 2 "-ts_rtol 1e400: set by the config's ode.rtol" -ts_rtol 1e400
+petsc_case 2 "-ts_atol 1e-3: set by the config's ode.atol" -ts_atol 1e-3
+petsc_case 2 "-ts_max_steps many: set by the config's ode.max_steps" -ts_max_steps many
+petsc_case 2 "-ts_max_steps 1.5: set by the config's ode.max_steps" -ts_max_steps 1.5
+petsc_case 2 "-ts_max_time 3: fixed by the model" -ts_max_time 3
+petsc_case 2 "-rn_data_ts_rtol 1e-9: set by the solver's config" -rn_data_ts_rtol 1e-9
+petsc_case 2 "-ts_type '': Unknown type" -ts_type ''
+petsc_case 2 "-ts_adapt_safety 'abc': " -ts_adapt_safety abc
+petsc_case 2 "-ts_monitor_lg_timestep 'x': " -ts_rk_type 3bs -ts_monitor_lg_timestep x
+head -c 300 /dev/urandom > "$TMP/binary-options"; printf '\0\1' >> "$TMP/binary-options"
+petsc_case 2 "-options_file $TMP: not a regular file (a directory)" -options_file "$TMP"
+petsc_case 2 "-options_file $TMP/binary-options: not text" -options_file "$TMP/binary-options"
+
 # A data file missing on one node only: named with its host, refused before
 # the run directory is made (it used to leave a "failed" run behind, host
 # unnamed). Rank 1 is made a host of its own (mount and UTS namespaces,
