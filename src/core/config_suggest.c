@@ -122,7 +122,14 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
         PetscBool is_group_of_known = PETSC_FALSE; /* "sgd = [1];" is a wrong type, not a typo */
         for (int k = 0; k < cfg->nknown; k++)
           if (!strncmp(cfg->known[k], key, strlen(key)) && cfg->known[k][strlen(key)] == '.') is_group_of_known = PETSC_TRUE;
-        if (!same_group || is_group_of_known || RnEditDistance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2 || !cfg->defaulted[best_index]) continue;
+        if (!same_group || is_group_of_known || RnEditDistance(dot ? dot + 1 : key, bdot ? bdot + 1 : best) > 2) continue;
+        /* sure: the key it resembles took its default in the typo's place, or
+         * was set in another file (a base the typo meant to override) */
+        if (!cfg->defaulted[best_index]) {
+          config_setting_t *b = config_lookup(&cfg->lc, best);
+          const char *typo_file = config_setting_source_file(s), *best_file = b ? config_setting_source_file(b) : NULL;
+          if (!typo_file || !best_file || !strcmp(typo_file, best_file)) continue;
+        }
       }
       if (best && bestd <= PetscMax(2, (int)strlen(key) / 3)) {
         char note[512];
