@@ -129,7 +129,9 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
     }
   }
   petsc_argv[*petsc_argc] = NULL;
-  if (args->keys && (args->config_path || args->nsets || args->resume_dir || args->print_config)) return UsageError("--keys takes no config, --set, --resume or --print-config: it lists the keys of an experiment%s", "", NULL);
+  if (args->keys && (args->config_path || args->nsets || args->resume_dir || args->print_config || args->plan))
+    return UsageError("--keys takes no config, --set, --resume, --print-config or --plan: it lists the keys of an experiment%s", "", NULL);
+  if (args->keys && *petsc_argc > 1) return UsageError("--keys takes no PETSc options (%s): it lists the keys of an experiment; -help lists PETSc's", petsc_argv[1], NULL);
   if (args->plan && (args->resume_dir || args->print_config)) return UsageError("--plan measures a new run of a config: not with --resume or --print-config%s", "", NULL);
   if (args->print_config && args->resume_dir) return UsageError("--print-config with --resume: the run's resolved config is %s/config.cfg", args->resume_dir, NULL);
   /* PETSc reads an options file in PetscInitialize, and a missing one is a
@@ -179,6 +181,7 @@ PetscErrorCode RnAppReadCommon(RnCtx ctx, RnConfig cfg, const RnExperiment **exp
   }
   PetscCallMPI(MPI_Bcast(default_dir, sizeof default_dir, MPI_CHAR, 0, ctx->world));
   PetscCall(RnConfigGetString(cfg, "run.dir", default_dir, run_dir, len));
+  if (!run_dir[0]) PetscCall(RnConfigError(cfg, "run.dir", "empty: give the run's directory, or leave run.dir out for runs/%s-<time>", (*experiment)->name));
   /* plots come from the analysis command after the job; true runs it at the
    * end of this one, on rank 0, once every result is written */
   PetscCall(RnConfigGetBool(cfg, "output.plot", PETSC_FALSE, plot));

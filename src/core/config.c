@@ -72,6 +72,28 @@ int RnConfig_SkipStringOrComment(const char **pp, int *line)
   return *p ? 1 : -1;
 }
 
+int RnConfig_NulEscapeLine(const char *text)
+{
+  int line = 1;
+  for (const char *p = text; *p; p++) {
+    if (*p == '\n') line++;
+    else if (*p == '"') {
+      for (p++; *p && *p != '"'; p++) {
+        if (*p == '\n') line++;
+        if (*p != '\\' || !p[1]) continue;
+        /* \x00 (any case): libconfig would end the string there */
+        if ((p[1] == 'x' || p[1] == 'X') && p[2] == '0' && p[3] == '0') return line;
+        p++;
+      }
+      if (!*p) break;
+    } else {
+      int skipped = RnConfig_SkipStringOrComment(&p, &line);
+      if (skipped < 0) break;
+    }
+  }
+  return 0;
+}
+
 int RnConfig_WrappingIntegerLine(const char *text, char *literal, size_t len)
 {
   int line = 1;

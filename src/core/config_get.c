@@ -207,6 +207,7 @@ PetscErrorCode RnConfigGetString(RnConfig cfg, const char *key, const char *def,
   if (!s) {
     if (!def) {
       char where[PETSC_MAX_PATH_LEN];
+      PetscCall(RnConfig_CheckParents(cfg, key)); /* "data = 5;": data is the error, not data.dir */
       RnConfig_Where(cfg, key, NULL, where, sizeof where);
       char hint[RN_KEY_LEN + 96];
       RnConfig_MissingHint(cfg, key, hint, sizeof hint);
@@ -353,6 +354,7 @@ static PetscErrorCode GetNumberArray(RnConfig cfg, const char *key, PetscBool in
   if (!s) {
     if (!def && ndef == 0 && minn > 0) {
       char where[PETSC_MAX_PATH_LEN];
+      PetscCall(RnConfig_CheckParents(cfg, key));
       RnConfig_Where(cfg, key, NULL, where, sizeof where);
       char hint[RN_KEY_LEN + 96];
       RnConfig_MissingHint(cfg, key, hint, sizeof hint);

@@ -58,6 +58,11 @@ static PetscErrorCode ReadText(RnConfig cfg, const char *path, const char *inclu
     PetscCall(PetscFree(text));
     RnInputError(cfg->comm, "%s:%d: a NUL byte (byte %zu): a config is text; is this a binary file, or was it damaged? (libconfig would ignore everything after it)", path, nul_line, at + 1);
   }
+  line = RnConfig_NulEscapeLine(text);
+  if (line) {
+    PetscCall(PetscFree(text));
+    RnInputError(cfg->comm, "%s:%d: a string holds the escape \\x00 (a NUL byte), which would end it there: no key takes one", path, line);
+  }
   line = RnConfig_WrappingIntegerLine(text, literal, sizeof literal);
   if (line) {
     PetscCall(PetscFree(text));
@@ -152,6 +157,13 @@ static PetscErrorCode TakeIncludes(RnConfig cfg, const char *path, char *text, i
       RnInputCheck(end && end - q - 1 < PETSC_MAX_PATH_LEN && end > q + 1, cfg->comm, "%s:%d: expected @include \"PATH\" (a quoted, non-empty file name)", path, line);
       RnInputCheck(depth == 0, cfg->comm, "%s:%d: @include inside a group: put it at the top level of the file (an included config is a base, merged key by key)", path, line);
       RnInputCheck(*ninc < max, cfg->comm, "%s:%d: more than %d @include lines in one file", path, line, max);
+      {
+        /* nothing after it on its line but a comment */
+        const char *rest = end + 1;
+        while (*rest == ' ' || *rest == '\t' || *rest == ';') rest++;
+        RnInputCheck(!*rest || *rest == '\n' || *rest == '\r' || *rest == '#' || (rest[0] == '/' && (rest[1] == '/' || rest[1] == '*')), cfg->comm,
+                     "%s:%d: text after @include \"%.*s\": '%.*s' (an @include stands alone on its line)", path, line, (int)(end - q - 1), q + 1, (int)strcspn(rest, "\n"), rest);
+      }
       snprintf(inc[*ninc], PETSC_MAX_PATH_LEN, "%.*s", (int)(end - q - 1), q + 1);
       inc_line[(*ninc)++] = line;
       memset(p, ' ', (size_t)(end + 1 - p));

@@ -104,6 +104,21 @@ static PetscErrorCode SetTarget(RnConfig cfg, const char *key, int type, const c
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RnConfig_CheckParents(RnConfig cfg, const char *key)
+{
+  char prefix[RN_KEY_LEN];
+
+  PetscFunctionBeginUser;
+  for (const char *dot = strchr(key, '.'); dot; dot = strchr(dot + 1, '.')) {
+    config_setting_t *p;
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - key), key);
+    p = config_lookup(&cfg->lc, prefix);
+    if (p && !config_setting_is_group(p) && !(config_setting_is_aggregate(p) && dot[1] == '['))
+      PetscCall(RnConfigError(cfg, prefix, "expected a group { ... } holding %s, got %s", dot + 1, RnConfig_TypeName(config_setting_type(p))));
+  }
+  PetscFunctionReturn(0);
+}
+
 /* A value written without quotes that can only mean a string: letters,
  * digits and _ . / + - : (a solver name, a path), not starting like a number. */
 static int BareWord(const char *v)
@@ -154,6 +169,7 @@ PetscErrorCode RnConfigSet(RnConfig cfg, const char *assignment)
     char literal[64];
     RnInputCheck(!RnConfig_WrappingIntegerLine(eq + 1, literal, sizeof literal), cfg->comm, "--set %s: the integer %s does not fit in 32 bits; check the value, or write %sL for a 64-bit one", echo, literal, literal);
   }
+  RnInputCheck(!RnConfig_NulEscapeLine(eq + 1), cfg->comm, "--set %s: the string holds the escape \\x00 (a NUL byte), which would end it there: no key takes one", echo);
   /* parse the value with libconfig itself; a bare word (rk4, /data/cifar) is
    * a string: the getter of the key says whether a string is what it takes */
   {

@@ -89,6 +89,12 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
     char key[RN_KEY_LEN];
     int type = config_setting_type(s);
     PathOf(s, key, sizeof key);
+    if (strlen(key) >= sizeof key - 1) {
+      /* longer than any key (and cut here): its own file and line */
+      const char *file = config_setting_source_file(s);
+      RnInputError(cfg->comm, "%s:%d: %.60s...: unknown key, longer than any key (at most %d characters); resnode-mpi --keys EXPERIMENT lists an experiment's keys", file ? file : "<config>",
+                   config_setting_source_line(s), key, RN_KEY_LEN - 1);
+    }
     if (Known(cfg, key)) {
       /* a known list of groups: look inside its elements */
       if (type == CONFIG_TYPE_LIST)

@@ -48,6 +48,9 @@ struct RnConfig_s {
  * last character and its newlines counted into *line; returns 1, 0 when none
  * starts there, -1 when the text ends inside it */
 int RnConfig_SkipStringOrComment(const char **p, int *line);
+/* The line of the first string holding a \x00 escape (libconfig would cut the
+ * string there, silently), or 0. */
+int RnConfig_NulEscapeLine(const char *text);
 /* config_include.c: the value of src into dst (of src's type), elements
  * recursively; a file given: the settings keep src's line and name the file.
  * 0, or -1 when an element cannot be added (mixed types in an array) */
@@ -74,5 +77,8 @@ PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, Pet
 
 /* text, or its start and its length where it is longer than RN_SET_ECHO_MAX */
 void RnConfig_Shorten(const char *text, char *out, size_t len);
+
+/* An error where a group on key's path is a value ("data = 5;" when data.dir is asked for). */
+PetscErrorCode RnConfig_CheckParents(RnConfig cfg, const char *key);
 
 #endif

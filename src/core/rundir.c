@@ -215,7 +215,11 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
        * run never leaves a stale lock behind */
       snprintf(lock, sizeof lock, "%s/.lock", path);
       rd->lock_fd = open(lock, O_RDWR | O_CREAT, 0664);
-      if (rd->lock_fd < 0 || flock(rd->lock_fd, LOCK_EX | LOCK_NB)) {
+      if (rd->lock_fd < 0) {
+        /* not a run holding it: a lock that cannot be opened (a directory, no permission) */
+        failed = 1;
+        snprintf(msg, sizeof msg, "run directory %s: cannot open its lock file %s: %s%s", path, lock, strerror(errno), errno == EISDIR ? " (a directory: remove it)" : "");
+      } else if (flock(rd->lock_fd, LOCK_EX | LOCK_NB)) {
         char owner[128] = "";
         if (rd->lock_fd >= 0) {
           ssize_t r = pread(rd->lock_fd, owner, sizeof owner - 1, 0);

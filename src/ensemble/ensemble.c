@@ -117,6 +117,13 @@ PetscErrorCode RnEnsembleOptionsFromConfig(RnConfig cfg, RnEnsembleOptions *opt)
     }
   } else if (kind == 1) {
     char path[PETSC_MAX_PATH_LEN];
+    /* a config made for synthetic data (ensemble.cfg) switched to a file with
+     * --set data.kind: its synthetic keys are this experiment's, validated,
+     * and unused (the samples are the file's rows), not unknown */
+    if (RnConfigHas(cfg, "data.samples")) PetscCall(RnConfigGetInt(cfg, "data.samples", 256, 1, 100000000, &opt->samples));
+    if (RnConfigHas(cfg, "data.target")) PetscCall(RnConfigGetChoice(cfg, "data.target", "sine", rn_targets, &target));
+    if (RnConfigHas(cfg, "data.amplitude")) PetscCall(RnConfigGetReal(cfg, "data.amplitude", 0.5, -1e3, 1e3, &amplitude));
+    if (RnConfigHas(cfg, "data.seed")) PetscCall(RnConfigGetInt64(cfg, "data.seed", 12345, 0, (long long)1 << 62, &seed_ll));
     PetscCall(RnConfigGetPath(cfg, "data.file", RN_REQUIRED, 1, path, sizeof path));
     /* empty only when the keys are described (config.h: RnConfigSetDescribing) */
     if (path[0]) PetscCall(ReadCsvData(cfg, path, opt->dim, opt));

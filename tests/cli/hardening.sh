@@ -112,6 +112,46 @@ head -c 300 /dev/urandom > "$TMP/binary-options"; printf '\0\1' >> "$TMP/binary-
 petsc_case 2 "-options_file $TMP: not a regular file (a directory)" -options_file "$TMP"
 petsc_case 2 "-options_file $TMP/binary-options: not text" -options_file "$TMP/binary-options"
 
+# Messages that pointed to the wrong place, or to none: each must name what
+# is wrong and where. cfg_error NAME MESSAGE ARGS...: exit 2, the message once
+cfg_error() {
+  local name=$1 message=$2
+  shift 2
+  rn 1 "$@" --print-config
+  expect_status 2 "$name"; expect_message "$message" "  $name"
+}
+long=$(/usr/bin/python3 -c "print('[' + ', '.join(['1.0'] * 1000) + ']')")
+cfg_error "a 5000-character --set keeps its reason" ": data.A: expected 4 to 4 entries, got 1000" "$SRC/configs/node-fit.cfg" --set "data.A=$long"
+grep -q "(5007 characters)" "$err" && ok "  its echo shortened" || bad "  echo: $(head -c 300 "$err")"
+printf '@include "%s"\ntrain = { lr_schedule = { epochs = [3]; fatcors = [0.1]; }; };\n' "$SRC/configs/cifar.cfg" > "$TMP/typo-include.cfg"
+"$RN_MAKE_CIFAR" "$TMP/cifar-msg" 20 > /dev/null 2>&1
+cfg_error "a typo in an including file, before its base's cross-key error" "typo-include.cfg:2: train.lr_schedule.fatcors: unknown key; did you mean 'train.lr_schedule.factors'?" "$TMP/typo-include.cfg" --set "data.dir=\"$TMP/cifar-msg\""
+cfg_error "--set of an element by a value of another kind" "--set model.field.[0]=3: model.field.[0] is a group {...} (" "$SRC/configs/node-fit.cfg" --set 'model.field.[0]=3'
+cfg_error "--set through a value" "--set train.lr.x=1: train.lr is a number (" "$SRC/configs/node-fit.cfg" --set 'train.lr.x=1'
+cfg_error "--set of an element that is not there" "--set model.field.[7].out=3: model.field has 3 elements (" "$SRC/configs/node-fit.cfg" --set 'model.field.[7].out=3'
+cfg_error "--set of an element of an absent array" "--set ensemble.depths.[0]=3: ensemble.depths is not in the config" "$SRC/configs/ensemble.cfg" --set 'ensemble.depths.[0]=3'
+rn 1 "$SRC/configs/node-fit.cfg" --set 'data.A.[1]=5' --print-config
+grep -q "A = \[ -0.1, 5.0, -2.0, -0.1 \]" "$out" && ok "--set of a number array's element with an integer is applied" || bad "data.A.[1]=5: $(grep 'A =' "$out")"
+printf 'experiment = "cifar";\ndata = 5;\n' > "$TMP/data5.cfg"
+cfg_error "cifar with data = 5" "data5.cfg:2: data: expected a group { ... } holding dir, got an integer" "$TMP/data5.cfg"
+cfg_error "an empty run.dir" "run.dir: empty: give the run's directory" "$SRC/configs/node-fit.cfg" --set 'run.dir=""'
+cfg_error "a mixed array by --set" "--set data.A=[1, \"a\"]: the array [1, \"a\"] does not parse (libconfig: mismatched element type in array)" "$SRC/configs/node-fit.cfg" --set 'data.A=[1, "a"]'
+mkdir -p "$TMP/lockdir/.lock"; echo '{"status": "done"}' > "$TMP/lockdir/manifest.json"
+rn 1 "$SRC/configs/node-fit.cfg" --set train.iterations=2 --set "run.dir=\"$TMP/lockdir\""
+expect_status 2 "a .lock that is a directory"; expect_message "cannot open its lock file $TMP/lockdir/.lock: Is a directory (a directory: remove it)" "  not reported as a live run"
+printf 'experiment = "node-fit";\n%s = 1;\n' "$(printf 'k%.0s' $(seq 1 300))" > "$TMP/longkey.cfg"
+cfg_error "a 300-character unknown key" "longkey.cfg:2: kkkk" "$TMP/longkey.cfg"
+printf 'train = { lr = 0.1; };\n' > "$TMP/part.cfg"; printf 'experiment = "node-fit";\n@include "part.cfg" junk\n' > "$TMP/junk.cfg"
+cfg_error "text after an @include" "junk.cfg:2: text after @include \"part.cfg\": 'junk'" "$TMP/junk.cfg"
+/usr/bin/python3 -c "import random; random.seed(1); print('\n'.join(' '.join('%.3f' % random.uniform(-1, 1) for _ in range(4)) for _ in range(40)))" > "$TMP/rows.csv"
+rn 1 "$SRC/configs/ensemble.cfg" --set parallel.groups=1 --set 'data.kind="csv"' --set "data.file=\"$TMP/rows.csv\"" --print-config
+expect_status 0 "ensemble.cfg switched to CSV data: its synthetic keys are not unknown"
+rn 1 --keys --plan; expect_status 2 "--keys with --plan"; expect_message "--keys takes no config, --set, --resume, --print-config or --plan" "  refused"
+rn 1 --keys node-fit -ts_rk_type 3bs; expect_status 2 "--keys with a PETSc option"; expect_message "--keys takes no PETSc options (-ts_rk_type)" "  refused"
+printf 'experiment = "node-fit";\nrun = { dir = "%s/ab\\x00cd"; };\n' "$TMP" > "$TMP/nulesc.cfg"
+cfg_error "a \\x00 escape in a config string" "nulesc.cfg:2: a string holds the escape \\x00" "$TMP/nulesc.cfg"
+cfg_error "a \\x00 escape in a --set string" "the string holds the escape \\x00" "$SRC/configs/node-fit.cfg" --set 'run.dir="/tmp/a\x00b"'
+
 # A data file missing on one node only: named with its host, refused before
 # the run directory is made (it used to leave a "failed" run behind, host
 # unnamed). Rank 1 is made a host of its own (mount and UTS namespaces,
