@@ -114,6 +114,14 @@ int main(int argc, char **argv)
         if (rank == 0) fprintf(stderr, "bench_cifar: unknown precision %s\n", p);
         continue;
       }
+      if (k == RN_PRECISION_BFLOAT16) {
+        PetscBool has;
+        PetscCall(RnDnnlHasBfloat16(&has));
+        if (!has) {
+          if (rank == 0) printf("C = %s bfloat16: skipped (oneDNN has no bfloat16 convolutions on this CPU)\n", w);
+          continue;
+        }
+      }
       if (argc <= 5 || strcmp(argv[5], "ode")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_RESNET, (RnPrecision)k, alg, B, steps));
       if (argc <= 5 || strcmp(argv[5], "resnet")) PetscCall(Run(PETSC_COMM_WORLD, rank, size, atoi(w), RN_FLOW_ODE, (RnPrecision)k, alg, B, steps));
     }

@@ -100,6 +100,7 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
     int p;
     PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &p));
     o->precision = (RnPrecision)p;
+    PetscCall(RnCheckPrecision(cfg, o->precision));
     PetscCall(RnConfigGetChoice(cfg, "model.convolution", "auto", RnConvAlgorithmNames, &p));
     o->convolution = (RnConvAlgorithm)p;
   }

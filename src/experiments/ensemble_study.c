@@ -72,6 +72,7 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     PetscCall(RnCifarActivationFromConfig(cfg, &o->cifar.activation));
     PetscCall(RnConfigGetChoice(cfg, "model.precision", "float32", RnPrecisionNames, &prec));
     o->cifar.precision = (RnPrecision)prec;
+    PetscCall(RnCheckPrecision(cfg, o->cifar.precision));
     PetscCall(RnConfigGetChoice(cfg, "model.convolution", "auto", RnConvAlgorithmNames, &prec));
     o->cifar.convolution = (RnConvAlgorithm)prec;
     PetscCall(RnConfigGetInt(cfg, "sgd.eval_batch", 500, 1, 1000000, &o->cifar.eval_batch));

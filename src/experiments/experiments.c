@@ -9,6 +9,19 @@
 
 const char *const RnExperimentOdePrefixes[] = {"", NULL};
 
+PetscErrorCode RnCheckPrecision(RnConfig cfg, RnPrecision precision)
+{
+  PetscBool has;
+  char isa[128];
+
+  PetscFunctionBeginUser;
+  if (precision != RN_PRECISION_BFLOAT16 || RnConfigDescribing(cfg)) PetscFunctionReturn(0);
+  PetscCall(RnDnnlHasBfloat16(&has));
+  RnDnnlDescribe(isa, sizeof isa);
+  if (!has) PetscCall(RnConfigError(cfg, "model.precision", "\"bfloat16\" needs bfloat16 convolutions, which %s does not have on this CPU (oneDNN 2.6 has them on AVX-512 cores); use \"float32\" here", isa));
+  PetscFunctionReturn(0);
+}
+
 /* Whether dir is one of PATH's entries. */
 static int OnPath(const char *dir)
 {

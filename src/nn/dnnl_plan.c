@@ -47,6 +47,29 @@ static const char *IsaName(dnnl_cpu_isa_t isa)
   }
 }
 
+PetscErrorCode RnDnnlHasBfloat16(PetscBool *has)
+{
+  static int known = -1; /* the answer, once asked */
+  const dnnl_dim_t src_dims[4] = {1, 16, 4, 4}, w_dims[4] = {16, 16, 1, 1}, strides[2] = {1, 1}, pad[2] = {0, 0};
+  dnnl_memory_desc_t src_md, w_md, dst_md;
+  dnnl_convolution_desc_t desc;
+  dnnl_primitive_desc_t pd;
+
+  PetscFunctionBeginUser;
+  if (known < 0) {
+    PetscCall(DnnlEngine());
+    DnnlCall(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_bf16, dnnl_format_tag_any));
+    DnnlCall(dnnl_memory_desc_init_by_tag(&w_md, 4, w_dims, dnnl_bf16, dnnl_format_tag_any));
+    DnnlCall(dnnl_memory_desc_init_by_tag(&dst_md, 4, src_dims, dnnl_f32, dnnl_format_tag_any));
+    DnnlCall(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_md, NULL, &dst_md, strides, pad, pad));
+    /* "unimplemented" on a CPU without kernels for it (oneDNN 2.6: AVX2 and older) */
+    known = dnnl_primitive_desc_create(&pd, &desc, NULL, rn_engine, NULL) == dnnl_success;
+    if (known) DnnlCall(dnnl_primitive_desc_destroy(pd));
+  }
+  *has = known ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
 void RnDnnlDescribe(char *buf, size_t len)
 {
   const dnnl_version_t *v = dnnl_version();

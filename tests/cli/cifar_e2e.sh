@@ -32,8 +32,15 @@ grep -q 'max_train = 12000;' "$TMP/one/config.cfg" && grep -q 'momentum = 0.9;' 
   && ok "the resolved config holds cifar-small's own keys and its base's" || bad "config.cfg: $(cat "$TMP/one/config.cfg")"
 grep -q 'precision = "float32"' "$TMP/one/config.cfg" && ok "the resolved config says float32 ran" || bad "config.cfg has no precision"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'model.depths=[2]' --set train.epochs=1 --set "run.dir=\"$TMP/bf16\""
-expect_status 0 "cifar in bfloat16"
-grep -q '"kernels": "bfloat16 on' "$TMP/bf16/manifest.json" && ok "bfloat16 named in the manifest" || bad "manifest: $(grep kernels "$TMP/bf16/manifest.json")"
+if has_bf16; then
+  expect_status 0 "cifar in bfloat16"
+  grep -q '"kernels": "bfloat16 on' "$TMP/bf16/manifest.json" && ok "bfloat16 named in the manifest" || bad "manifest: $(grep kernels "$TMP/bf16/manifest.json")"
+else
+  # where oneDNN has no bfloat16 kernels: one line naming the key, nothing written
+  echo "skipped: cifar in bfloat16 (oneDNN has no bfloat16 convolutions on this CPU); its refusal checked instead"
+  expect_status 2 "bfloat16 on a CPU without it"; expect_message 'model.precision: "bfloat16" needs bfloat16 convolutions' "the key named"
+  [ ! -e "$TMP/bf16" ] && ok "  nothing written" || bad "  a run directory was made"
+fi
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float64"' --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set "run.dir=\"$TMP/f64\""
 expect_status 0 "cifar in float64 (the reference path)"
 # C = 32: Winograd in float32 where the CPU has AVX-512 (model.convolution = "auto"), direct when asked
@@ -49,8 +56,10 @@ rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.convolution="fft"'
 expect_status 2 "an unknown convolution algorithm"; expect_message 'model.convolution: "fft" is not one of' "unknown convolution named"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="float16"'
 expect_status 2 "an unknown precision"; expect_message 'model.precision: "float16" is not one of' "unknown precision named"
-rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-7
-expect_status 2 "bfloat16 with rtol 1e-7"; expect_message "ode.rtol: 1e-07 is below what bfloat16 evaluations of the vector field resolve; use ode.rtol >= 3.1e-02" "tolerance below bfloat16"
+if has_bf16; then
+  rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.precision="bfloat16"' --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-7
+  expect_status 2 "bfloat16 with rtol 1e-7"; expect_message "ode.rtol: 1e-07 is below what bfloat16 evaluations of the vector field resolve; use ode.rtol >= 3.1e-02" "tolerance below bfloat16"
+fi
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'ode.solver="dopri5"' --set ode.adaptive=true --set ode.rtol=1e-5 --set ode.atol=1e-9
 expect_status 2 "float32 with atol 1e-9"; expect_message "ode.atol: 1e-09 is below what float32 evaluations" "tolerance below float32"
 rn 2 "$SRC/configs/cifar-small.cfg" "${tiny[@]}" --set 'model.depths=[2]' --set model.ode=false --set train.epochs=1 --set parallel.groups=0 --set "run.dir=\"$TMP/pernode\""

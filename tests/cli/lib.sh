@@ -66,6 +66,14 @@ run_analysis() {
   if eval "$line" > "$TMP/analysis.out" 2>&1; then ok "the command the run names: $line"; else bad "$line: $(tail -3 "$TMP/analysis.out")"; fi
 }
 
+# has_bf16: whether the binary runs bfloat16 on this CPU (oneDNN 2.6 has no
+# bfloat16 convolutions without AVX-512: the binary refuses it, naming the key)
+has_bf16() {
+  local d=$TMP/bf16-probe
+  mkdir -p "$d" && "${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}" "$d" 10 > /dev/null 2>&1
+  ! "$BIN" "$SRC/configs/cifar-small.cfg" --set "data.dir=\"$d\"" --set 'model.precision="bfloat16"' --print-config 2>&1 | grep -q "needs bfloat16 convolutions"
+}
+
 expect_status() {
   if [ "$status" -eq "$1" ]; then ok "$2 (exit $status)"; else bad "$2: exit $status, expected $1"; sed 's/^/    | /' "$err" | head -20; fi
 }

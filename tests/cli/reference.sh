@@ -46,6 +46,8 @@ expect_status 2 "--keys with a config"
 # experiment from a config that names it and nothing else (the CIFAR ones a
 # data directory, which must exist).
 mkdir -p "$TMP/data"
+# the data files a run checks up front (the values do not matter)
+"${RN_MAKE_CIFAR:?RN_MAKE_CIFAR not set}" "$TMP/data" 10 > /dev/null 2>&1
 for e in node-fit identity ensemble cifar annulus; do
   printf 'experiment = "%s";\n' "$e" > "$TMP/$e.cfg"
   [ "$e" = cifar ] && printf 'data = { dir = "data"; };\n' >> "$TMP/$e.cfg"

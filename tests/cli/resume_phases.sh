@@ -58,5 +58,30 @@ for point in step:25 last_step:1; do
   cmp -s <(cut -d, -f1-4,6- "$TMP/ref-nodefit/train.csv") <(cut -d, -f1-4,6- "$dir/train.csv") && ok "node-fit stopped at $point: train.csv has the uninterrupted run's rows" || bad "node-fit $point: train.csv $(wc -l < "$dir/train.csv") lines, expected $(wc -l < "$TMP/ref-nodefit/train.csv")"
   for f in data.csv prediction.csv; do cmp -s "$TMP/ref-nodefit/$f" "$dir/$f" && ok "node-fit $point: $f identical" || bad "node-fit $point: $f differs"; done
 done
+
+# cifar: its units (a depth on a fold) in a queue over 2 groups, each unit a
+# trainer of its own: stopped at a step, at a unit's last step (its final.csv
+# row written) and resumed; the rows but for wall times, and the parameters
+"$RN_MAKE_CIFAR" "$TMP/cifar" 40 > /dev/null 2>&1 || bad "could not generate data"
+cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.folds=1 --set data.validation=40 --set model.channels=4 --set 'model.depths=[2, 4]' --set model.ode=false
+  --set train.epochs=2 --set train.batch=20 --set train.eval_batch=40 --set checkpoint.every_seconds=0 --set output.plot=false --set parallel.groups=2)
+rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$TMP/ref-cifar\""
+expect_status 0 "cifar, uninterrupted"
+for point in step:3 last_step:1; do
+  dir=$TMP/cifar-${point/:/-}
+  RESNODE_TEST_STOP_AT=$point rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$dir\""
+  expect_status 3 "cifar stopped at $point"
+  rn 2 --resume "$dir"
+  expect_status 0 "cifar resumed after $point"
+  # the rows as a set, without what scheduling decides: the group that
+  # trained a unit, the rows' order, the wall times (epochs.csv's time_s and
+  # images_per_s, final.csv's seconds); a row missing or twice still differs
+  rows() { cut -d, -f"$2" "$1" | sort; }
+  cmp -s <(rows "$TMP/ref-cifar/epochs.csv" 2-7,9-13) <(rows "$dir/epochs.csv" 2-7,9-13) && cmp -s <(rows "$TMP/ref-cifar/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) \
+    && ok "cifar stopped at $point: epochs.csv and final.csv have the uninterrupted run's rows" || bad "cifar $point: $(diff <(rows "$TMP/ref-cifar/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) | head -4)"
+  n=0
+  for f in "$TMP"/ref-cifar/snapshots/*.bin; do cmp -s "$f" "$dir/snapshots/$(basename "$f")" && n=$((n + 1)); done
+  [ "$n" -ge 2 ] && [ "$n" -eq "$(ls "$TMP"/ref-cifar/snapshots/*.bin | wc -l)" ] && ok "cifar $point: all $n parameter files bitwise equal" || bad "cifar $point: $n parameter files equal"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

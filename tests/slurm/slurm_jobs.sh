@@ -103,13 +103,23 @@ cmp -s "$TMP/runs/long-ref/snapshots/final.bin" "$TMP/runs/preempted/snapshots/f
 cmp -s <(cut -d, -f1-4,6- "$TMP/runs/long-ref/train.csv") <(cut -d, -f1-4,6- "$TMP/runs/preempted/train.csv") && ok "train.csv has exactly the uninterrupted run's rows (but for times)" || bad "train.csv: $(wc -l < "$TMP/runs/preempted/train.csv") lines, expected $(wc -l < "$TMP/runs/long-ref/train.csv")"
 
 # 4. a time limit shorter than a CIFAR epoch: Slurm's signal before the limit
-# (--signal=B:USR1@50 with --time=1) reaches the ranks within the epoch; they
+# (--signal=B:USR1@30 with --time=1) reaches the ranks within the epoch; they
 # checkpoint at their step, the job requeues, and so on until the epoch and
-# the run are done: bitwise the uninterrupted run, with exactly its rows
-"$RN_MAKE_CIFAR" "$TMP/cifar" 6000 || bad "could not generate data"
+# the run are done: bitwise the uninterrupted run, with exactly its rows.
+# The data is sized from this machine's speed (--plan on a small set) for an
+# epoch of EPOCH_TARGET seconds: longer than the limit, and no longer (an
+# AVX2 machine is several times slower than an AVX-512 one)
+EPOCH_TARGET=90
 cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.max_train=0 --set data.folds=1 --set data.validation=100 --set model.channels=64 --set 'model.depths=[8]' --set model.ode=false
   --set train.epochs=1 --set train.batch=32 --set train.eval_batch=500 --set train.log_every=20 --set checkpoint.every_seconds=0 --set output.plot=false)
-jid=$(RESNODE_RUN_DIR=$TMP/runs/limit sbatch --parsable --nodes=1 --ntasks=2 --time=1 --signal=B:USR1@50 --output="$TMP/limit-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-small.cfg" "${cifar[@]}")
+mkdir -p "$TMP/cifar"
+"$RN_MAKE_CIFAR" "$TMP/cifar" 1000 > /dev/null || bad "could not generate data"
+rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$TMP/runs/limit-plan\"" --plan
+per_step=$(awk '$1 == "plan:" && $2 == "resnet-N8" { print $4 }' "$out")
+records=$(awk -v s="${per_step:-0}" -v t=$EPOCH_TARGET 'BEGIN { if (s <= 0) print 6000; else { r = int((t / s * 32 + 100) / 5) + 1; print (r < 1000 ? 1000 : r) } }')
+echo "  the plan: ${per_step:-?} s a step: $records records a file for an epoch of about $EPOCH_TARGET s"
+"$RN_MAKE_CIFAR" "$TMP/cifar" "$records" > /dev/null || bad "could not generate data"
+jid=$(RESNODE_RUN_DIR=$TMP/runs/limit sbatch --parsable --nodes=1 --ntasks=2 --time=1 --signal=B:USR1@30 --output="$TMP/limit-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-small.cfg" "${cifar[@]}")
 [ -n "$jid" ] && ok "a CIFAR job with a one-minute limit submitted as $jid" || bad "submission failed"
 wait_jobs "$jid" && ok "the job ran to the end over its requeues" || bad "job $jid still queued: $(squeue)"
 stops=$(grep -c "signal received: checkpoint of step" "$TMP/limit-$jid.out")

@@ -8,6 +8,7 @@
 #include "resnode/core/config.h"
 #include "resnode/core/core.h"
 #include "resnode/core/metrics.h"
+#include "resnode/nn/layers.h"
 
 typedef struct {
   const char *name;
@@ -44,5 +45,10 @@ extern const RnExperiment RnExperimentAnnulus;
  * resnode-<script> beside this binary (the build tree and an installed prefix
  * both have it there), named bare when that directory is on PATH. */
 void RnAnalysisCommand(const char *script, char *cmd, size_t len);
+
+/* model.precision checked against the CPU: bfloat16 where oneDNN has no
+ * bfloat16 kernels is an input error naming the key (not a traceback at
+ * the first convolution). */
+PetscErrorCode RnCheckPrecision(RnConfig cfg, RnPrecision precision);
 
 #endif

@@ -147,6 +147,9 @@ PetscErrorCode RnNetSetConvAlgorithm(RnNet net, RnConvAlgorithm algorithm);
 /* One line on what runs: oneDNN version, CPU ISA, and the kernel oneDNN chose
  * for each convolution of the last batch size used (float64: "BLAS"). */
 PetscErrorCode RnNetDescribeKernels(RnNet net, char *buf, size_t len);
+/* Whether oneDNN has bfloat16 convolutions on this CPU (oneDNN 2.6 has
+ * them on AVX-512 cores, not on AVX2 ones). */
+PetscErrorCode RnDnnlHasBfloat16(PetscBool *has);
 /* oneDNN's version and the CPU ISA it uses ("avx512_core_bf16", ...). */
 void RnDnnlDescribe(char *buf, size_t len);
 
