@@ -313,7 +313,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   void *options = NULL;
   char run_dir[PETSC_MAX_PATH_LEN], config_out[PETSC_MAX_PATH_LEN + 32], resume_config[PETSC_MAX_PATH_LEN + 32];
   RnRunDir rd = NULL;
-  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE, plot = PETSC_FALSE;
+  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE, plot = PETSC_FALSE, refused;
   PetscErrorCode err;
 
   PetscFunctionBeginUser;
@@ -378,16 +378,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscCall(RnRunDirFile(rd, "config.cfg", config_out, sizeof config_out));
   /* from here on the manifest says how the run ended */
   err = CheckStoredConfig(ctx, cfg, rd, experiment);
-  if (err == RN_ERR_INPUT) {
-    /* refused before anything ran: the directory stays as it was */
-    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    RnRunDirUndoAttempt(rd);
-    PetscPopErrorHandler();
-    RnRunDirDestroy(&rd);
-    PetscFree(options);
-    RnConfigDestroy(&cfg);
-    return err;
-  }
+  refused = err == RN_ERR_INPUT ? PETSC_TRUE : PETSC_FALSE;
   if (!err) err = RnConfigWrite(cfg, config_out);
   if (!err) err = RnLog(ctx, "resnode-mpi %s: %s on %d rank(s) in %d group(s); run directory %s\n", RESNODE_VERSION, experiment->name, ctx->world_size, ctx->group_count, rd->path);
   if (!err) {
@@ -398,9 +389,10 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     err = RnRunDirSetAnalysis(rd, base ? base + 1 : analysis);
   }
   if (!err) err = experiment->run(ctx, rd, options);
-  if (err == RN_ERR_INPUT && resume && !rd->started) {
-    /* a resume refused before its first step (its checkpoints, its step
-     * counts): the directory stays byte for byte as it was */
+  if (err == RN_ERR_INPUT && (refused || (resume && !rd->started))) {
+    /* refused before anything ran (a changed config), or a resume refused
+     * before its first step (its checkpoints, its step counts): the
+     * directory stays byte for byte as it was */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     RnRunDirUndoAttempt(rd);
     PetscPopErrorHandler();

@@ -24,17 +24,37 @@ same_outputs() {
   if [ -z "$differ" ]; then ok "$what: all $n output files identical to the uninterrupted run's"; else bad "$what: differ:$differ"; fi
 }
 
-# stop_resume NAME POINT CONFIG ARGS...: stopped at POINT, resumed, compared with ref-NAME
+# node-fit's train.csv holds wall times: compared without them
+same_nodefit() {
+  local ref=$1 dir=$2 what=$3 f
+  cmp -s <(cut -d, -f1-4,6- "$ref/train.csv") <(cut -d, -f1-4,6- "$dir/train.csv") && ok "$what: train.csv has the uninterrupted run's rows" || bad "$what: train.csv $(wc -l < "$dir/train.csv") lines, expected $(wc -l < "$ref/train.csv")"
+  for f in data.csv prediction.csv; do cmp -s "$ref/$f" "$dir/$f" && ok "$what: $f identical" || bad "$what: $f differs"; done
+}
+
+# cifar's rows as a set, without what scheduling decides: the group that
+# trained a unit, the rows' order, the wall times (epochs.csv's time_s and
+# images_per_s, final.csv's seconds); a row missing or twice still differs
+rows() { cut -d, -f"$2" "$1" | sort; }
+same_cifar() {
+  local ref=$1 dir=$2 what=$3 f n=0
+  cmp -s <(rows "$ref/epochs.csv" 2-7,9-13) <(rows "$dir/epochs.csv" 2-7,9-13) && cmp -s <(rows "$ref/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) \
+    && ok "$what: epochs.csv and final.csv have the uninterrupted run's rows" || bad "$what: $(diff <(rows "$ref/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) | head -4)"
+  for f in "$ref"/snapshots/*.bin; do cmp -s "$f" "$dir/snapshots/$(basename "$f")" && n=$((n + 1)); done
+  [ "$n" -ge 2 ] && [ "$n" -eq "$(ls "$ref"/snapshots/*.bin | wc -l)" ] && ok "$what: all $n parameter files bitwise equal" || bad "$what: $n parameter files equal"
+}
+
+# stop_resume COMPARE NAME POINT CONFIG ARGS...: stopped at POINT, resumed,
+# compared with ref-NAME by COMPARE REF DIR WHAT
 stop_resume() {
-  local name=$1 point=$2 cfg=$3 dir
-  shift 3
+  local compare=$1 name=$2 point=$3 cfg=$4 dir
+  shift 4
   dir=$TMP/$name-${point/:/-}
   RESNODE_TEST_STOP_AT=$point rn 2 "$cfg" "$@" --set "run.dir=\"$dir\""
   expect_status 3 "$name stopped at $point"
   cp "$err" "$dir.stop.err"
   rn 2 --resume "$dir"
   expect_status 0 "$name resumed after $point"
-  same_outputs "$TMP/ref-$name" "$dir" "$name stopped at $point"
+  "$compare" "$TMP/ref-$name" "$dir" "$name stopped at $point"
 }
 
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/ref-ensemble\""
@@ -42,21 +62,14 @@ expect_status 0 "ensemble, uninterrupted"
 # points per rank: records 0..10 (the 11th is the final one), one unit of
 # each group a record interval, the limit check on the limit's units
 for point in record:5 record:11 limit_check:1 unit:7 step:137 last_step:1; do
-  stop_resume ensemble "$point" "$SRC/configs/ensemble.cfg" "${ens[@]}"
+  stop_resume same_outputs ensemble "$point" "$SRC/configs/ensemble.cfg" "${ens[@]}"
 done
 grep -q "checkpoint of SGD step 100 of 100, at record 10 (in the tables) written" "$TMP/ensemble-record-11.stop.err" && ok "a stop at the final record says the record is in the tables" || bad "the stop message does not say the final record is written: $(grep checkpoint "$TMP/ensemble-record-11.stop.err")"
 
 rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set "run.dir=\"$TMP/ref-nodefit\""
 expect_status 0 "node-fit, uninterrupted"
-# node-fit's train.csv holds wall times: compare it without them
 for point in step:25 last_step:1; do
-  dir=$TMP/nodefit-${point/:/-}
-  RESNODE_TEST_STOP_AT=$point rn 2 "$SRC/configs/node-fit.cfg" "${fit[@]}" --set "run.dir=\"$dir\""
-  expect_status 3 "node-fit stopped at $point"
-  rn 2 --resume "$dir"
-  expect_status 0 "node-fit resumed after $point"
-  cmp -s <(cut -d, -f1-4,6- "$TMP/ref-nodefit/train.csv") <(cut -d, -f1-4,6- "$dir/train.csv") && ok "node-fit stopped at $point: train.csv has the uninterrupted run's rows" || bad "node-fit $point: train.csv $(wc -l < "$dir/train.csv") lines, expected $(wc -l < "$TMP/ref-nodefit/train.csv")"
-  for f in data.csv prediction.csv; do cmp -s "$TMP/ref-nodefit/$f" "$dir/$f" && ok "node-fit $point: $f identical" || bad "node-fit $point: $f differs"; done
+  stop_resume same_nodefit nodefit "$point" "$SRC/configs/node-fit.cfg" "${fit[@]}"
 done
 
 # cifar: its units (a depth on a fold) in a queue over 2 groups, each unit a
@@ -68,20 +81,7 @@ cifar=(--set "data.dir=\"$TMP/cifar\"" --set data.folds=1 --set data.validation=
 rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$TMP/ref-cifar\""
 expect_status 0 "cifar, uninterrupted"
 for point in step:3 last_step:1; do
-  dir=$TMP/cifar-${point/:/-}
-  RESNODE_TEST_STOP_AT=$point rn 2 "$SRC/configs/cifar-small.cfg" "${cifar[@]}" --set "run.dir=\"$dir\""
-  expect_status 3 "cifar stopped at $point"
-  rn 2 --resume "$dir"
-  expect_status 0 "cifar resumed after $point"
-  # the rows as a set, without what scheduling decides: the group that
-  # trained a unit, the rows' order, the wall times (epochs.csv's time_s and
-  # images_per_s, final.csv's seconds); a row missing or twice still differs
-  rows() { cut -d, -f"$2" "$1" | sort; }
-  cmp -s <(rows "$TMP/ref-cifar/epochs.csv" 2-7,9-13) <(rows "$dir/epochs.csv" 2-7,9-13) && cmp -s <(rows "$TMP/ref-cifar/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) \
-    && ok "cifar stopped at $point: epochs.csv and final.csv have the uninterrupted run's rows" || bad "cifar $point: $(diff <(rows "$TMP/ref-cifar/final.csv" 2-9) <(rows "$dir/final.csv" 2-9) | head -4)"
-  n=0
-  for f in "$TMP"/ref-cifar/snapshots/*.bin; do cmp -s "$f" "$dir/snapshots/$(basename "$f")" && n=$((n + 1)); done
-  [ "$n" -ge 2 ] && [ "$n" -eq "$(ls "$TMP"/ref-cifar/snapshots/*.bin | wc -l)" ] && ok "cifar $point: all $n parameter files bitwise equal" || bad "cifar $point: $n parameter files equal"
+  stop_resume same_cifar cifar "$point" "$SRC/configs/cifar-small.cfg" "${cifar[@]}"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
