@@ -77,10 +77,13 @@ PetscBool RnSignalPending(void) { return rn_signal_count > 0 ? PETSC_TRUE : PETS
 
 void RnTestStopPoint(const char *point)
 {
-  static int hits;
-  const char *env = getenv(RN_TEST_STOP_ENV);
-  size_t n = strlen(point);
-  if (!env || strncmp(env, point, n) || env[n] != ':') return;
+  static int hits, looked;
+  static const char *env; /* read once: the trainer passes here every step */
+  size_t n;
+  if (!looked) env = getenv(RN_TEST_STOP_ENV), looked = 1;
+  if (!env) return;
+  n = strlen(point);
+  if (strncmp(env, point, n) || env[n] != ':') return;
   if (++hits == atoi(env + n + 1)) rn_signal_count++;
 }
 

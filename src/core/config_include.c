@@ -36,6 +36,7 @@ static PetscErrorCode ReadText(RnConfig cfg, const char *path, const char *inclu
   struct stat st;
   FILE *fp;
   char *text, literal[64], from[PETSC_MAX_PATH_LEN + 32] = "";
+  const char *nul;
   size_t size;
   int line;
 
@@ -51,8 +52,9 @@ static PetscErrorCode ReadText(RnConfig cfg, const char *path, const char *inclu
   fclose(fp);
   /* libconfig reads a C string: a NUL would end the file there, silently
    * (every key after it at its default) */
-  if (memchr(text, 0, size)) {
-    const size_t at = (size_t)((const char *)memchr(text, 0, size) - text);
+  nul = memchr(text, 0, size);
+  if (nul) {
+    const size_t at = (size_t)(nul - text);
     int nul_line = 1;
     for (size_t c = 0; c < at; c++) nul_line += text[c] == '\n';
     PetscCall(PetscFree(text));

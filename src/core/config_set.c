@@ -18,6 +18,8 @@ PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, c
   config_setting_t *parent = config_root_setting(&cfg->lc), *s;
 
   PetscFunctionBeginUser;
+  /* "train = 5;" where train.lr is asked for: say so, do not replace it */
+  PetscCall(RnConfig_CheckParents(cfg, key));
   PetscCall(PetscStrncpy(path, key, sizeof path));
   name = path;
   for (char *dot = strchr(name, '.'); dot; dot = strchr(name, '.')) {
@@ -28,12 +30,6 @@ PetscErrorCode RnConfig_CreateSetting(RnConfig cfg, const char *key, int type, c
       child = config_setting_get_elem(parent, (unsigned)index);
     } else {
       child = config_setting_get_member(parent, name);
-      if (child && config_setting_type(child) != CONFIG_TYPE_GROUP && !(config_setting_is_aggregate(child) && dot[1] == '[')) {
-        /* "train = 5;" where train.lr is asked for: say so, do not replace it */
-        char group[RN_KEY_LEN];
-        snprintf(group, sizeof group, "%.*s", (int)(dot - path), key);
-        PetscCall(RnConfigError(cfg, group, "expected a group { ... } holding %s, got %s", key + (dot - path) + 1, RnConfig_TypeName(config_setting_type(child))));
-      }
       if (!child) child = config_setting_add(parent, name, CONFIG_TYPE_GROUP);
     }
     RnInputCheck(child, cfg->comm, "%s: cannot create '%s' here (is a parent a list or a value?)", key, name);

@@ -169,7 +169,7 @@ PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
   const char *generic = NULL;
   char *specific = NULL, type_option[RN_OPTION_NAME_LEN + 16], type[RN_OPTION_NAME_LEN], **names, **values;
   TSType ts_type;
-  PetscInt max_steps, nleft;
+  PetscInt nleft;
   TS ts;
   const int first = rn_options_read.n;
 
@@ -206,19 +206,12 @@ PetscErrorCode RnOdeCheckOptions(MPI_Comm comm, const char *prefix)
   /* the field has no Jacobian: explicit Runge-Kutta only */
   PetscCall(TSGetType(ts, &ts_type));
   PetscCall(PetscStrncpy(type, ts_type ? ts_type : "none", sizeof type));
-  PetscCall(TSGetMaxSteps(ts, &max_steps));
   PetscCall(TSDestroy(&ts));
   PetscCall(PetscSNPrintf(type_option, sizeof type_option, "-%sts_type", prefix ? prefix : ""));
   RnInputCheck(!strcmp(type, TSRK), comm,
                "%s %s: resnode's neural ODE is integrated by explicit Runge-Kutta methods (TSRK): an implicit method such as %s needs the field's Jacobian, which it does not assemble; "
                "choose the method with ode.solver or -%sts_rk_type (4, 5dp, 3bs, ...)",
                type_option, type, type, prefix ? prefix : "");
-  {
-    char steps_option[RN_OPTION_NAME_LEN + 16];
-    PetscCall(PetscSNPrintf(steps_option, sizeof steps_option, "-%sts_max_steps", prefix ? prefix : ""));
-    PetscCall(PetscOptionsHasName(NULL, NULL, steps_option, &set));
-    RnInputCheck(!set || max_steps >= 1, comm, "%s %d: the step limit must be at least 1 (ode.max_steps is the usual place for it)", steps_option, (int)max_steps);
-  }
   /* an option that takes a value, given without one */
   for (int i = first; i < rn_options_read.n; i++) {
     char name[RN_OPTION_NAME_LEN + 2];
