@@ -8,13 +8,13 @@
 #   include/resnode/                   the public headers
 #   lib/cmake/resnode/                 find_package(resnode): resnode::resnode
 #   lib/pkgconfig/resnode.pc           pkg-config resnode
-#   share/resnode/{configs,jobs/slurm,analysis,bench}
+#   share/resnode/{configs,studies,jobs/slurm,analysis,bench}
 #   share/modulefiles/resnode/VERSION  an environment module (Lmod or Tcl modules)
 
 # The analysis commands: bin/resnode-<name> runs analysis/<name>. In the build
 # tree the same commands sit next to the binary and run the source tree's
 # scripts, so a run can name its command wherever it ran from.
-set(RESNODE_ANALYSIS_SCRIPTS convergence plot-node-fit plot-identity plot-annulus plot-cifar plot-adjoint-memory)
+set(RESNODE_ANALYSIS_SCRIPTS convergence plot-node-fit plot-identity plot-annulus plot-cifar plot-adjoint-memory study)
 # the fallback Python: the first with numpy and matplotlib of RESNODE_PYTHON,
 # python3 on PATH and the system's (a cluster's module may be neither)
 set(RESNODE_PYTHON_FALLBACK "")
@@ -114,7 +114,8 @@ install(FILES ${CMAKE_BINARY_DIR}/resnode.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}
 configure_file(${CMAKE_SOURCE_DIR}/cmake/resnode.module.in ${CMAKE_BINARY_DIR}/resnode.module @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/resnode.module DESTINATION ${CMAKE_INSTALL_DATADIR}/modulefiles/resnode RENAME ${PROJECT_VERSION})
 
-# configs, the Slurm scripts and the benchmarks' reference scripts
+# configs, studies, the Slurm scripts and the benchmarks' reference scripts
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/configs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/configs)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/studies/ DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/studies)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/jobs/slurm/ DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/jobs/slurm USE_SOURCE_PERMISSIONS)
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/bench/torch_reference.py ${CMAKE_SOURCE_DIR}/bench/cifar-precision.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/bench)

@@ -29,6 +29,7 @@ set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCES
 rn_add_cli_test(experiments_e2e)
 rn_add_cli_test(convergence_analysis LABELS ensemble)
 rn_add_cli_test(rate_study LABELS ensemble)
+rn_add_cli_test(study LABELS study)
 rn_add_cli_test(trainer LABELS checkpoint)
 rn_add_cli_test(readme LABELS readme)
 rn_add_cli_test(reference LABELS readme)

@@ -5,6 +5,8 @@
 # checkpoint and exit with status 3; the job is then requeued, and the next
 # run resumes from the checkpoint in the same run directory by itself.
 # Used by the .sbatch files here:  run-resnode.sh RUN_DIR CONFIG [ARGS...]
+# With RESNODE_STUDY=1, CONFIG is a study file and RUN_DIR its STUDY_DIR
+# (study-task.sbatch): each point has its run directory there.
 set -u
 run_dir=$1
 config=$2
@@ -42,9 +44,16 @@ launcher_err=$run_dir/launcher.err
 # the time of this launch: the ranks are up (every one has its signal
 # handlers) once this attempt has written the run's manifest
 started=$(mktemp "${TMPDIR:-/tmp}/resnode-launch-XXXXXX")
+# a run's directory is its run.dir; a study's file names its own. The ranks
+# are up once the attempt wrote its manifest (a study: study.json)
+if [ "${RESNODE_STUDY:-0}" = 1 ]; then
+  where=() up=$run_dir/study.json
+else
+  where=(--set "run.dir=\"$run_dir\"") up=$run_dir/manifest.json
+fi
 case $launcher in
-  srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
-  *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" --set "run.dir=\"$run_dir\"" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
+  srun) srun --mpi="${RESNODE_SRUN_MPI:-pmix}" "$bin" "$config" "${where[@]}" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
+  *) mpirun -n "${SLURM_NTASKS:-1}" --bind-to none "$bin" "$config" "${where[@]}" "$@" 2> >(tee -a "$launcher_err" >&2) & ;;
 esac
 pid=$!
 # the batch shell gets the signal: pass it on (srun and mpirun forward USR1 to
@@ -55,7 +64,7 @@ pending=0
 trap 'pending=1' USR1 TERM
 while kill -0 "$pid" 2> /dev/null; do
   if [ "$pending" = 1 ]; then
-    if [ "$run_dir/manifest.json" -nt "$started" ]; then
+    if [ "$up" -nt "$started" ]; then
       kill -USR1 "$pid" 2> /dev/null
       pending=0
     else

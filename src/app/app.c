@@ -26,7 +26,8 @@ static void PrintUsage(void)
 {
   printf("usage: resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]\n"
          "       resnode-mpi CONFIG [--set ...] --print-config | --plan\n"
-         "       resnode-mpi --keys [EXPERIMENT]\n"
+         "       resnode-mpi --keys [EXPERIMENT | study]\n"
+         "       resnode-mpi STUDY.cfg [--set ...] [--point NAME ...] [--print-config]\n"
          "  CONFIG          a libconfig file (configs/*.cfg); without it the embedded\n"
          "                  default (the test-equation fit) runs. Its @include \"BASE\"\n"
          "                  lines name bases whose keys it overrides, key by key\n"
@@ -38,7 +39,11 @@ static void PrintUsage(void)
          "                  print the units, peak memory per rank, the estimated wall\n"
          "                  time and the Slurm --time to ask for; no run is kept\n"
          "  --keys [EXP]    every key of EXP (or of every experiment): type, default,\n"
-         "                  range, meaning\n"
+         "                  range, meaning; --keys study: the keys of a study file\n"
+         "  STUDY.cfg       a study file (a config with a study group: axes, zip,\n"
+         "                  points): every point a run in STUDY_DIR/points/, packed\n"
+         "                  on the ranks' groups; run again, it resumes (docs/studies.md)\n"
+         "  --point NAME    a study's point to run (repeatable); --print-config lists them\n"
          "  --help, --version\n"
          "experiments:\n");
   for (int i = 0; RnAppExperiments[i]; i++) printf("  %-10s %s\n", RnAppExperiments[i]->name, RnAppExperiments[i]->summary);
@@ -53,6 +58,8 @@ typedef struct {
   PetscBool plan;         /* --plan */
   PetscBool keys;         /* --keys [EXPERIMENT] */
   const char *keys_experiment;
+  int npoints; /* --point NAME: a study's points to run */
+  const char **points;
 } RnArgs;
 
 static const RnExperiment *FindExperiment(const char *name)
@@ -94,6 +101,7 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
 {
   memset(args, 0, sizeof *args);
   args->sets = calloc((size_t)argc, sizeof(char *));
+  args->points = calloc((size_t)argc, sizeof(char *));
   petsc_argv[(*petsc_argc)++] = argv[0];
   for (int i = 1; i < argc; i++) {
     const int after_petsc_option = *petsc_argc > 1 && petsc_argv[*petsc_argc - 1][0] == '-';
@@ -102,6 +110,9 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
       args->sets[args->nsets++] = argv[++i];
     } else if (!strncmp(argv[i], "--set=", 6)) {
       args->sets[args->nsets++] = argv[i] + 6;
+    } else if (!strcmp(argv[i], "--point")) {
+      if (i + 1 >= argc) return UsageError("--point needs a point's name (a study's points: STUDY.cfg --print-config)", "", NULL);
+      args->points[args->npoints++] = argv[++i];
     } else if (!strcmp(argv[i], "--resume")) {
       if (i + 1 >= argc) return UsageError("--resume needs a run directory", "", NULL);
       args->resume_dir = argv[++i];
@@ -112,7 +123,7 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
     } else if (!strcmp(argv[i], "--keys")) {
       args->keys = PETSC_TRUE;
       if (i + 1 < argc && argv[i + 1][0] != '-') {
-        if (!FindExperiment(argv[i + 1])) return UsageError("--keys %s: no such experiment (see --help for the list)", argv[i + 1], NULL);
+        if (!FindExperiment(argv[i + 1]) && strcmp(argv[i + 1], "study")) return UsageError("--keys %s: no such experiment, nor \"study\" (see --help for the list)", argv[i + 1], NULL);
         args->keys_experiment = argv[++i];
       }
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -132,6 +143,7 @@ static int ParseArgs(int argc, char **argv, RnArgs *args, int *petsc_argc, char 
   if (args->keys && (args->config_path || args->nsets || args->resume_dir || args->print_config || args->plan))
     return UsageError("--keys takes no config, --set, --resume, --print-config or --plan: it lists the keys of an experiment%s", "", NULL);
   if (args->keys && *petsc_argc > 1) return UsageError("--keys takes no PETSc options (%s): it lists the keys of an experiment; -help lists PETSc's", petsc_argv[1], NULL);
+  if (args->npoints && args->resume_dir) return UsageError("--point chooses points of a study: not with --resume (run the study file again: it resumes its points)%s", "", NULL);
   if (args->plan && (args->resume_dir || args->print_config)) return UsageError("--plan measures a new run of a config: not with --resume or --print-config%s", "", NULL);
   if (args->print_config && args->resume_dir) return UsageError("--print-config with --resume: the run's resolved config is %s/config.cfg", args->resume_dir, NULL);
   /* PETSc reads an options file in PetscInitialize, and a missing one is a
@@ -227,7 +239,7 @@ static PetscBool ReadAtExit(const char *name)
  * RnOdeCheckOptions); an option that then is still unused is read by
  * nothing: an input error naming it and its nearest valid spelling. (A
  * 14-hour run with "-ts_rk_typ 3bs" used to run rk4 and say so at the end.) */
-static PetscErrorCode CheckPetscOptions(RnCtx ctx, const RnExperiment *experiment)
+PetscErrorCode RnAppCheckPetscOptions(RnCtx ctx, const RnExperiment *experiment)
 {
   PetscInt n;
   char **names, **values, unused[1024] = "";
@@ -311,9 +323,8 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   RnConfig cfg = NULL;
   const RnExperiment *experiment = NULL;
   void *options = NULL;
-  char run_dir[PETSC_MAX_PATH_LEN], config_out[PETSC_MAX_PATH_LEN + 32], resume_config[PETSC_MAX_PATH_LEN + 32];
-  RnRunDir rd = NULL;
-  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE, plot = PETSC_FALSE, refused;
+  char run_dir[PETSC_MAX_PATH_LEN], resume_config[PETSC_MAX_PATH_LEN + 32];
+  PetscBool resume = args->resume_dir ? PETSC_TRUE : PETSC_FALSE, plot = PETSC_FALSE;
   PetscErrorCode err;
 
   PetscFunctionBeginUser;
@@ -343,12 +354,21 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscCall(RnConfigLoadString(cfg, "<embedded default>", rn_default_config));
   }
   for (int i = 0; i < args->nsets; i++) PetscCall(RnConfigSet(cfg, args->sets[i]));
+  if (RnConfigKindOf(cfg, "study") != RN_CONFIG_ABSENT) {
+    /* a study: its points, each a run of its own (study.c) */
+    RnStudyArgs study = {args->config_path, args->nsets, args->sets, args->npoints, args->points, args->print_config, args->plan};
+    RnInputCheck(args->config_path && !args->resume_dir, ctx->world, "%s", args->resume_dir ? "--resume with a study file: run the study file again (without --resume): it resumes its stopped points" : "a study comes from a study file, not from --set study.*");
+    PetscCall(RnAppStudy(ctx, cfg, &study, argc, argv, exit_code));
+    PetscCall(RnConfigDestroy(&cfg));
+    PetscFunctionReturn(0);
+  }
+  RnInputCheck(!args->npoints, ctx->world, "--point %s: %s is not a study file (no study group): --point chooses points of a study", args->points[0], args->config_path ? args->config_path : "the config");
   /* the directory as given, unparsed: any path that could be created resumes */
   if (args->resume_dir) PetscCall(RnConfigSetString(cfg, "run.dir", args->resume_dir));
   PetscCall(RnAppReadCommon(ctx, cfg, &experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(experiment->read_options(ctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
-  PetscCall(CheckPetscOptions(ctx, experiment));
+  PetscCall(RnAppCheckPetscOptions(ctx, experiment));
   PetscCall(RnCtxSetGroups(ctx, experiment->group_count ? experiment->group_count(ctx, options) : 1));
   if (args->print_config) {
     /* validated, every default filled in; nothing written */
@@ -368,6 +388,22 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     PetscFunctionReturn(0);
   }
 
+  err = RnAppRunOne(ctx, cfg, experiment, options, run_dir, resume, plot, argc, argv);
+  PetscFree(options);
+  RnConfigDestroy(&cfg);
+  if (err) return err;
+  *exit_code = RN_EXIT_OK;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnAppRunOne(RnCtx ctx, RnConfig cfg, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool resume, PetscBool plot, int argc, char **argv)
+{
+  char config_out[PETSC_MAX_PATH_LEN + 32];
+  RnRunDir rd = NULL;
+  PetscBool refused;
+  PetscErrorCode err;
+
+  PetscFunctionBeginUser;
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
   for (int i = 0; i < RnConfigFileCount(cfg); i++) {
     uint64_t checksum;
@@ -397,8 +433,6 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
     RnRunDirUndoAttempt(rd);
     PetscPopErrorHandler();
     RnRunDirDestroy(&rd);
-    PetscFree(options);
-    RnConfigDestroy(&cfg);
     return err;
   }
   if (err) {
@@ -411,18 +445,13 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
       fprintf(stderr, "resnode-mpi: warning: could not update %s/manifest.json (disk full?); the previous one is kept\n", rd->path);
     PetscPopErrorHandler();
     RnRunDirDestroy(&rd);
-    PetscFree(options);
-    RnConfigDestroy(&cfg);
     return err;
   }
   PetscCall(RnRunDirGatherPeakMemory(rd));
   PetscCall(RnRunDirSetStatus(rd, "done", "finished"));
   PetscCall(WarnUnusedOptions(ctx));
   PetscCall(Conclude(ctx, rd, experiment, plot));
-  *exit_code = RN_EXIT_OK;
   PetscCall(RnRunDirDestroy(&rd));
-  PetscCall(PetscFree(options));
-  PetscCall(RnConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }
 
@@ -465,6 +494,7 @@ int RnMain(int argc, char **argv)
   RnCtxDestroy(&ctx);
   PetscFinalize();
   free(args.sets);
+  free(args.points);
   free(petsc_argv);
   return exit_code;
 }

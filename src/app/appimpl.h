@@ -29,4 +29,29 @@ const char *RnAppKeyMeaning(const char *key, void *experiment);
  * ODE's steps are adaptive, and the estimate a lower bound (plan.c). */
 PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv);
 
+/* One run of a config read and validated (experiment and options read):
+ * its run directory (resumed where resume), the experiment run, the
+ * manifest's status, the analysis where plot (app.c). The error of the run,
+ * its directory left saying how it ended. */
+PetscErrorCode RnAppRunOne(RnCtx ctx, RnConfig cfg, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool resume, PetscBool plot, int argc, char **argv);
+/* PETSc options no TS of the experiment reads: an input error naming them (app.c). */
+PetscErrorCode RnAppCheckPetscOptions(RnCtx ctx, const RnExperiment *experiment);
+
+/* A study (study.c): a config with a `study` group, its points run packed
+ * on the ranks' groups. */
+typedef struct {
+  const char *path;   /* the study file */
+  int nsets;          /* the command line's --set, applied to every point */
+  const char **sets;
+  int npoints;        /* --point NAME: only these points (array mode) */
+  const char **points;
+  PetscBool print_config, plan;
+} RnStudyArgs;
+PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study, const RnStudyArgs *args, int argc, char **argv, int *exit_code);
+/* The study's own keys, for --keys study and the validator (NULL-terminated). */
+typedef struct {
+  const char *key, *type, *def, *meaning;
+} RnStudyKeyDoc;
+extern const RnStudyKeyDoc RnAppStudyKeys[];
+
 #endif

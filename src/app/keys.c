@@ -302,6 +302,17 @@ PetscErrorCode RnAppPrintKeys(RnCtx ctx, const char *name, int *undocumented)
       printf(" |\n");
     }
   }
+  if (out && (!name || !strcmp(name, "study"))) {
+    printf("%s## study\n\nA study file: a config (the base of every point) with a `study` group; every point is a run in STUDY_DIR/points/ (docs/studies.md).\n\n"
+           "| key | type | default | meaning |\n|---|---|---|---|\n", name ? "" : "\n");
+    for (int k = 0; RnAppStudyKeys[k].key; k++) {
+      printf("| `%s` | %s | ", RnAppStudyKeys[k].key, RnAppStudyKeys[k].type);
+      Cell(RnAppStudyKeys[k].def);
+      printf(" | ");
+      Cell(RnAppStudyKeys[k].meaning);
+      printf(" |\n");
+    }
+  }
   /* with every experiment listed, a meaning that matched no key is stale */
   for (int d = 0; !name && d < ndocs; d++)
     if (!used[d]) {

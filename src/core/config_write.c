@@ -156,7 +156,7 @@ PetscErrorCode RnConfigWrite(RnConfig cfg, const char *path)
 }
 
 /* Every scalar of a tree as "path = value" lines, values as RnConfigWrite writes them. */
-static void Flatten(FILE *fp, config_setting_t *s, const char *path)
+void RnConfig_Flatten(FILE *fp, config_setting_t *s, const char *path)
 {
   const int type = config_setting_type(s);
   if (type == CONFIG_TYPE_GROUP || type == CONFIG_TYPE_LIST || type == CONFIG_TYPE_ARRAY) {
@@ -165,7 +165,7 @@ static void Flatten(FILE *fp, config_setting_t *s, const char *path)
       char sub[RN_KEY_LEN + 32];
       if (type == CONFIG_TYPE_GROUP) snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", config_setting_name(e));
       else snprintf(sub, sizeof sub, "%s.[%d]", path, i);
-      Flatten(fp, e, sub);
+      RnConfig_Flatten(fp, e, sub);
     }
     if (config_setting_length(s) == 0) fprintf(fp, "%s = (empty)\n", path);
     return;
@@ -243,11 +243,11 @@ PetscErrorCode RnConfigCompareFile(RnConfig cfg, const char *path, const char *c
   }
   fp = open_memstream(&now_text, &now_len);
   PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_MEM, "open_memstream failed");
-  Flatten(fp, config_root_setting(&cfg->lc), "");
+  RnConfig_Flatten(fp, config_root_setting(&cfg->lc), "");
   fclose(fp);
   fp = open_memstream(&stored_text, &stored_len);
   PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_MEM, "open_memstream failed");
-  Flatten(fp, config_root_setting(&stored), "");
+  RnConfig_Flatten(fp, config_root_setting(&stored), "");
   fclose(fp);
   config_destroy(&stored);
   DiffOneWay(stored_text, now_text, PETSC_TRUE, may_change, diff, len, ndiff);

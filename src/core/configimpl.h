@@ -8,7 +8,7 @@
 #include <libconfig.h>
 
 #define RN_MAX_KEYS 1024
-#define RN_KEY_LEN 160
+#define RN_KEY_LEN RN_CONFIG_KEY_LEN
 /* a --set longer than this is echoed shortened in messages */
 #define RN_SET_ECHO_MAX 200
 #define RN_MAX_CONFIG_FILES 32 /* files in one composition (@include) */
@@ -74,6 +74,9 @@ const char *RnConfig_TypeName(int type);
 /* config_suggest.c: did-you-mean for a key that is absent; unknown keys reported (typos_only: only near misses) */
 void RnConfig_MissingHint(RnConfig cfg, const char *key, char *hint, size_t len);
 PetscErrorCode RnConfig_CheckUnusedIn(RnConfig cfg, config_setting_t *group, PetscBool typos_only);
+
+/* config_write.c: every scalar of a tree as "path = value" lines */
+void RnConfig_Flatten(FILE *fp, config_setting_t *s, const char *path);
 
 /* text, or its start and its length where it is longer than RN_SET_ECHO_MAX */
 void RnConfig_Shorten(const char *text, char *out, size_t len);

@@ -104,6 +104,7 @@ PetscErrorCode RnCtxCreateGroupView(RnCtx ctx, RnCtx *view)
   v->verbose = ctx->group_id == 0 ? ctx->verbose : 0;
   v->log_file = ctx->world_rank == 0 ? ctx->log_file : NULL; /* borrowed: the world's closes it */
   v->progress_tty = ctx->progress_tty;
+  memcpy(v->log_prefix, ctx->log_prefix, sizeof v->log_prefix);
   *view = v;
   PetscFunctionReturn(0);
 }
@@ -130,7 +131,16 @@ PetscErrorCode RnLog(RnCtx ctx, const char *fmt, ...)
     rn_progress_open = 0;
   }
   va_start(ap, fmt);
-  vfprintf(stdout, fmt, ap);
+  if (ctx->log_prefix[0]) {
+    /* a study's point: its lines told apart from the other groups' */
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    for (const char *l = line; *l;) {
+      const size_t n = strcspn(l, "\n");
+      fprintf(stdout, "%s%.*s\n", ctx->log_prefix, (int)n, l);
+      l += n + (l[n] == '\n');
+    }
+  } else vfprintf(stdout, fmt, ap);
   va_end(ap);
   fflush(stdout);
   if (ctx->log_file) {
@@ -159,7 +169,7 @@ PetscErrorCode RnProgress(RnCtx ctx, const char *fmt, ...)
     fprintf(stdout, "\r\033[K%s", line);
     rn_progress_open = 1;
   } else {
-    fprintf(stdout, "%s\n", line);
+    fprintf(stdout, "%s%s\n", ctx->log_prefix, line);
   }
   fflush(stdout);
   PetscFunctionReturn(0);
@@ -240,6 +250,14 @@ void RnFormatBytes(double bytes, char *buf, size_t len)
 }
 static void (*rn_abort_note)(const char *status, const char *reason);
 static int rn_group_errors_collected = 0; /* a unit queue gathers the groups' errors (units.h) */
+static MPI_Comm rn_job_comm = MPI_COMM_NULL; /* the ranks of the run under way (MPI_COMM_NULL: the world) */
+static char rn_job_prefix[96];               /* ... and what its messages start with */
+
+void RnErrorSetJob(MPI_Comm comm, const char *prefix)
+{
+  rn_job_comm = comm;
+  snprintf(rn_job_prefix, sizeof rn_job_prefix, "%s", prefix ? prefix : "");
+}
 
 void RnGroupErrorsCollected(PetscBool collected) { rn_group_errors_collected = collected ? 1 : 0; }
 
@@ -272,8 +290,8 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
       if (rank == 0) {
         if (rn_progress_open) fputc('\n', stdout), fflush(stdout);
         const char *what = n == RN_ERR_PREEMPTED ? "stopped" : "error";
-        if (comm == PETSC_COMM_SELF && world_rank != 0) fprintf(stderr, "resnode-mpi: %s (rank %d): %s\n", what, world_rank, mess);
-        else fprintf(stderr, "resnode-mpi: %s: %s\n", what, mess);
+        if (comm == PETSC_COMM_SELF && world_rank != 0) fprintf(stderr, "%sresnode-mpi: %s (rank %d): %s\n", rn_job_prefix, what, world_rank, mess);
+        else fprintf(stderr, "%sresnode-mpi: %s: %s\n", rn_job_prefix, what, mess);
         fflush(stderr);
       }
       /* raised on part of the job (a group's communicator): the other ranks
@@ -281,7 +299,7 @@ static PetscErrorCode RnErrorHandler(MPI_Comm comm, int line, const char *fun, c
        * error's exit status instead of a hang. */
       if (comm != MPI_COMM_NULL) {
         int same;
-        MPI_Comm_compare(comm, MPI_COMM_WORLD, &same);
+        MPI_Comm_compare(comm, rn_job_comm != MPI_COMM_NULL ? rn_job_comm : MPI_COMM_WORLD, &same);
         if (same != MPI_IDENT && same != MPI_CONGRUENT) {
           int world_size;
           MPI_Comm_size(MPI_COMM_WORLD, &world_size);

@@ -33,7 +33,8 @@ covered_by() {
     scripts/run-default*) echo run_default ;;
     scripts/run-tests*) echo ".ci/run (the whole suite)" ;;
     scripts/get-cifar10*) echo get_cifar10 ;;
-    scripts/cifar-rate-study*) echo rate_study ;;
+    mpirun*studies/* | build/resnode-study*) echo "rate_study, study" ;;
+    jobs/slurm/study.sh* | POINTS_PER_TASK=*) echo slurm_jobs ;;
     scripts/update-reference*) echo reference ;;
     scripts/build*cmake\ --install* | module\ use*) echo install ;;
     sbatch* | RESNODE_SBATCH_OPTS=*jobs/slurm/*) echo "slurm_jobs, slurm_nodes" ;;
@@ -56,7 +57,7 @@ for page in "$SRC/README.md" "$SRC"/docs/*.md; do
       */) continue ;; # a directory listing (docs/internals.md's layers)
     esac
     case $cmd in
-      mpirun* | build/* | scripts/* | bench/* | sbatch* | srun* | RESNODE_*=* | jobs/* | module* | cmake* | /usr/bin/python3* | analysis/* | ctest* | spack*) ;;
+      mpirun* | build/* | scripts/* | bench/* | sbatch* | srun* | RESNODE_*=* | POINTS_PER_TASK=* | jobs/* | module* | cmake* | /usr/bin/python3* | analysis/* | ctest* | spack*) ;;
       *) continue ;;
     esac
     test=$(covered_by "$cmd")

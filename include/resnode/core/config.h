@@ -16,6 +16,9 @@
 
 typedef struct RnConfig_s *RnConfig;
 
+/* The longest key (with its dots and list indices). */
+#define RN_CONFIG_KEY_LEN 160
+
 /* Marker for "no default: the key is required". */
 #define RN_REQUIRED NULL
 
@@ -107,6 +110,25 @@ PetscErrorCode RnConfigValueText(RnConfig cfg, const char *key, char *text, size
  * when path cannot be read. Not collective. */
 PetscErrorCode RnConfigCompareFile(RnConfig cfg, const char *path, const char *const *may_change, char *diff, size_t len, int *ndiff);
 PetscErrorCode RnConfigDestroy(RnConfig *cfg);
+
+/* Walking a config's tree (a study's axes: app/study.c). The kind of the
+ * value at key; its element or member count; a group's i-th member's name. */
+typedef enum { RN_CONFIG_ABSENT, RN_CONFIG_SCALAR, RN_CONFIG_ARRAY, RN_CONFIG_LIST, RN_CONFIG_GROUP } RnConfigKind;
+RnConfigKind RnConfigKindOf(RnConfig cfg, const char *key);
+int RnConfigCount(RnConfig cfg, const char *key);
+const char *RnConfigMemberName(RnConfig cfg, const char *key, int i);
+/* "FILE:LINE" of key's setting (or of the group that would hold it). */
+void RnConfigWhere(RnConfig cfg, const char *key, char *buf, size_t len);
+/* Removes key (and all it holds); nothing when absent. */
+PetscErrorCode RnConfigRemove(RnConfig cfg, const char *key);
+/* key set to the value of from_key in `from` (another config read from the
+ * same files), keeping its file and line: the getters' messages about key
+ * name where the value was written, as for a value in the config itself. */
+PetscErrorCode RnConfigSetFrom(RnConfig cfg, const char *key, RnConfig from, const char *from_key);
+/* FNV-1a of the resolved configuration as "key = value" lines, leaving out
+ * the keys (and groups) of exclude (NULL-terminated): the identity of a run's
+ * configuration, whatever the file's layout or comments. */
+PetscErrorCode RnConfigHash(RnConfig cfg, const char *const *exclude, uint64_t *hash);
 
 /* The edit distance of two strings (did-you-mean); large for long ones. */
 int RnEditDistance(const char *a, const char *b);

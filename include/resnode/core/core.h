@@ -68,6 +68,7 @@ struct RnCtx_s {
   int verbose;      /* 0 quiet, 1 progress, 2 debug */
   FILE *log_file;   /* copy of rank 0's messages in the run directory, or NULL */
   PetscBool progress_tty; /* rank 0's stdout is a terminal: update lines in place */
+  char log_prefix[80];    /* put before each line on stdout ("" for none): a study's point */
 };
 
 PetscErrorCode RnCtxCreate(MPI_Comm world, RnCtx *ctx);
@@ -120,6 +121,11 @@ void RnErrorReason(PetscErrorCode err, const char *message, char *buf, size_t le
  * on a group's communicator is the queue's to end the job with
  * (RnUnitQueueFinish), not a reason to abort it. */
 void RnGroupErrorsCollected(PetscBool collected);
+/* The ranks of the run under way, where it is not the whole job (a study's
+ * point runs on one group of the study's ranks: app/study.c): an error
+ * raised on them all ends that run, not the job, and its message starts
+ * with prefix (the point's name). MPI_COMM_NULL, "": the world. */
+void RnErrorSetJob(MPI_Comm comm, const char *prefix);
 void RnSetAbortNote(void (*note)(const char *status, const char *reason));
 PetscErrorCode RnAgreeInput(MPI_Comm comm, int local_failed, const char *local_message);
 /* The same for a check of what each host sees (a file on a node-local file
