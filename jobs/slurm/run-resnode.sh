@@ -6,7 +6,7 @@
 # run resumes from the checkpoint in the same run directory by itself.
 # Used by the .sbatch files here:  run-resnode.sh RUN_DIR CONFIG [ARGS...]
 # With RESNODE_STUDY=1, CONFIG is a study file and RUN_DIR its STUDY_DIR
-# (study-task.sbatch): each point has its run directory there.
+# (study.sbatch): each point has its run directory there.
 set -u
 run_dir=$1
 config=$2

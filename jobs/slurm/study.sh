@@ -25,7 +25,7 @@ listing=$("$RESNODE_BIN" "$study" "$@" --print-config) || exit $?
 dir=$(echo "$listing" | sed -n '1s/^# study .*: [0-9]* point(s) in \(.*\)$/\1/p')
 [ -n "$dir" ] || { echo "study.sh: could not read the study's directory from: $(echo "$listing" | head -1)" >&2; exit 1; }
 mkdir -p "$dir/slurm"
-queued_ids=$(squeue -h -o %i 2> /dev/null | tr '\n' ' ')
+queued_ids=$(squeue -h -r -o %i 2> /dev/null | tr '\n' ' ')
 todo=() done_n=0 failed_n=0 queued_n=0
 while read -r status name _; do
   case $status in
@@ -50,7 +50,7 @@ list=$dir/slurm/points-$stamp.txt
 : > "$list"
 for ((i = 0; i < ${#todo[@]}; i += per_task)); do echo "${todo[@]:i:per_task}" >> "$list"; done
 tasks=$(wc -l < "$list")
-array=$(sbatch --parsable ${RESNODE_SBATCH_OPTS:-} --array=0-$((tasks - 1)) "$here/study-task.sbatch" "$study" "$list" "$@")
+array=$(STUDY_POINTS_FILE=$list sbatch --parsable ${RESNODE_SBATCH_OPTS:-} --array=0-$((tasks - 1)) "$here/study.sbatch" "$study" "$@")
 array=${array%%;*}
 task=0
 while read -r line; do

@@ -9,7 +9,9 @@
 #  4. a CIFAR job whose time limit is shorter than an epoch;
 #  5. the paper's k-fold CIFAR config (shrunk), one fold an array task, and
 #     its analysis;
-#  6. docs/cluster.md's one-job CIFAR ensemble (cifar.sbatch, no parameter files).
+#  6. docs/cluster.md's one-job CIFAR ensemble (cifar.sbatch, no parameter files);
+#  7. a study as an array (jobs/slurm/study.sh), resubmitted after a lost task;
+#  8. a study packed as one job (study.sbatch), preempted and requeued.
 # Each ends bitwise equal to an uninterrupted run, with exactly its rows.
 . "$(dirname "$0")/../cli/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -160,4 +162,61 @@ jid=$(RESNODE_RUN_DIR=$TMP/runs/onejob sbatch --parsable --ntasks=2 --time=10 --
 wait_jobs "$jid" && ok "it finished" || bad "job $jid still queued: $(squeue)"
 grep -q '"status": "done"' "$TMP/runs/onejob/manifest.json" 2>/dev/null && [ -z "$(ls "$TMP/runs/onejob/snapshots")" ] && ok "done, with no parameter files" || bad "one-job ensemble: $(tail -3 "$TMP/onejob-$jid.out")"
 /usr/bin/python3 "$SRC/analysis/convergence" "$TMP/runs/onejob" > "$TMP/onejob.txt" 2>&1 && grep -q "errors from gram.csv" "$TMP/onejob.txt" && ok "analysis/convergence from its gram.csv" || bad "analysis: $(cat "$TMP/onejob.txt")"
+# 7. a study as an array (jobs/slurm/study.sh): two points a task
+# (POINTS_PER_TASK), the analysis after them. Called again while its tasks
+# wait (held), it submits nothing; a task lost before it ran (cancelled):
+# called again, it submits that task's two points alone (one a task), and an
+# analysis that waits for them (replacing the one that waited for an array
+# that can no longer succeed)
+cat > "$TMP/study.cfg" <<EOF
+@include "$SRC/configs/node-fit.cfg"
+train = { iterations = 30; };
+study = { dir = "$TMP/runs/study"; axes = { train = { lr = [0.01, 0.02]; }; seed = [1, 2]; }; };
+EOF
+line=$(POINTS_PER_TASK=2 RESNODE_SBATCH_OPTS="--hold --time=10" bash "$SRC/jobs/slurm/study.sh" "$TMP/study.cfg")
+echo "  $line"
+array=$(echo "$line" | sed -n 's/^submitted: study array \([0-9]*\) (4 point(s) in 2 task(s)), analysis \([0-9]*\).*/\1/p')
+analysis=$(echo "$line" | sed -n 's/^submitted: study array [0-9]* (4 point(s) in 2 task(s)), analysis \([0-9]*\).*/\1/p')
+[ -n "$array" ] && [ -n "$analysis" ] && ok "study.sh submitted 4 points in an array of 2 tasks ($array) and its analysis ($analysis)" || bad "study.sh said: $line"
+again=$(bash "$SRC/jobs/slurm/study.sh" "$TMP/study.cfg")
+echo "$again" | grep -q "nothing to submit: 0 done, 0 failed, 4 queued or running" && ok "called again while they wait: nothing submitted, 4 queued" || bad "second call: $again"
+lost=$(grep -lx "${array}_1" "$TMP"/runs/study/slurm/*.job | xargs -r -n1 basename | sed 's/\.job$//' | sort | tr '\n' ' ')
+scancel "${array}_1"
+scontrol release "$array"
+wait_jobs "$array" && ok "the other task ran" || bad "array still queued: $(squeue)"
+[ "$(grep -l '"status": "done"' "$TMP"/runs/study/points/*/manifest.json 2> /dev/null | wc -l)" -eq 2 ] && ok "its 2 points done" || bad "points: $(ls "$TMP/runs/study/points")"
+third=$(bash "$SRC/jobs/slurm/study.sh" "$TMP/study.cfg")
+echo "$third" | sed 's/^/  /'
+array2=$(echo "$third" | sed -n 's/^submitted: study array \([0-9]*\) (2 point(s) in 2 task(s)), analysis [0-9]*; 2 done, 0 failed, 0 queued or running before$/\1/p')
+analysis2=$(echo "$third" | sed -n 's/^submitted: study array [0-9]* (2 point(s) in 2 task(s)), analysis \([0-9]*\);.*/\1/p')
+resubmitted=$(grep -l "^${array2}_" "$TMP"/runs/study/slurm/*.job 2> /dev/null | xargs -r -n1 basename | sed 's/\.job$//' | sort | tr '\n' ' ')
+[ -n "$array2" ] && [ "$(echo $lost | wc -w)" -eq 2 ] && [ "$resubmitted" = "$lost" ] && ok "called again: only the lost task's points ($lost) submitted" || bad "third call: $third (lost: $lost; resubmitted: $resubmitted)"
+echo "$third" | grep -q "the earlier analysis job $analysis .* is replaced" && ok "the analysis that waited for the lost task is replaced" || bad "analysis: $third"
+wait_jobs "$array2" "$analysis2" && ok "the point and the analysis ran" || bad "still queued: $(squeue)"
+[ "$(grep -c ',done,' "$TMP/runs/study/points.csv" 2> /dev/null)" -eq 4 ] && ok "the study's analysis: points.csv with the 4 points done" || bad "points.csv: $(cat "$TMP/runs/study/points.csv" "resnode-study-analysis-$analysis2.out" 2> /dev/null | tail -5)"
+# 8. the same study packed as one job (study.sbatch), preempted while its
+# points train: it checkpoints them, requeues, resumes them, and each point
+# ends bitwise as the same config run alone on one rank
+cat > "$TMP/packed.cfg" <<EOF
+@include "$SRC/configs/node-fit.cfg"
+train = { iterations = 1500; };
+study = { dir = "$TMP/runs/packed"; axes = { seed = [1, 2]; }; };
+EOF
+jid=$(sbatch --parsable --ntasks=2 --time=10 --output="$TMP/packed-%j.out" "$SRC/jobs/slurm/study.sbatch" "$TMP/packed.cfg")
+[ -n "$jid" ] && ok "study.sbatch submitted as $jid" || bad "submission failed"
+for i in $(seq 1 600); do
+  [ "$(cat "$TMP"/runs/packed/points/*/train.csv 2> /dev/null | wc -l)" -gt 40 ] && break
+  sleep 0.1
+done
+scancel --signal=USR1 --batch "$jid"
+for i in $(seq 1 150); do grep -q "requeueing" "$TMP/packed-$jid.out" 2> /dev/null && break; sleep 0.2; done
+grep -q "stopped (resumable" "$TMP/packed-$jid.out" && ok "preempted: its points checkpointed and stopped" || bad "no stop: $(tail -5 "$TMP/packed-$jid.out")"
+wait_jobs "$jid" && ok "the requeued study ran to the end" || bad "job $jid still queued: $(squeue)"
+grep -q "2 to run ([12] resumed)" "$TMP/packed-$jid.out" && ok "the requeued job resumed the stopped points" || bad "$(grep '^study' "$TMP/packed-$jid.out")"
+for seed in 1 2; do
+  dir=$(ls -d "$TMP/runs/packed/points/seed=$seed-"*)
+  OMP_NUM_THREADS=1 rn 1 "$SRC/configs/node-fit.cfg" --set train.iterations=1500 --set seed=$seed --set "run.dir=\"$TMP/runs/packed-alone-$seed\""
+  cmp -s "$TMP/runs/packed-alone-$seed/snapshots/final.bin" "$dir/snapshots/final.bin" && cmp -s <(cut -d, -f1-4,6- "$TMP/runs/packed-alone-$seed/train.csv") <(cut -d, -f1-4,6- "$dir/train.csv") \
+    && ok "point seed=$seed: its rows and final parameters bitwise those of the config run alone" || bad "point seed=$seed differs from the run alone"
+done
 finish
