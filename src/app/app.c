@@ -27,7 +27,7 @@ static void PrintUsage(void)
   printf("usage: resnode-mpi [CONFIG] [--set key=value ...] [--resume RUN_DIR] [PETSc options]\n"
          "       resnode-mpi CONFIG [--set ...] --print-config | --plan\n"
          "       resnode-mpi --keys [EXPERIMENT | study]\n"
-         "       resnode-mpi STUDY.cfg [--set ...] [--point NAME ...] [--print-config]\n"
+         "       resnode-mpi STUDY.cfg [--set ...] [--point NAME ...] [--print-config | --plan]\n"
          "  CONFIG          a libconfig file (configs/*.cfg); without it the embedded\n"
          "                  default (the test-equation fit) runs. Its @include \"BASE\"\n"
          "                  lines name bases whose keys it overrides, key by key\n"
@@ -381,7 +381,7 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   if (args->plan) {
     PetscBool adaptive = PETSC_FALSE;
     if (RnConfigHas(cfg, "ode.adaptive")) PetscCall(RnConfigGetBool(cfg, "ode.adaptive", PETSC_FALSE, &adaptive));
-    PetscCall(RnAppPlan(ctx, experiment, options, run_dir, adaptive, argc, argv));
+    PetscCall(RnAppPlan(ctx, experiment, options, run_dir, adaptive, argc, argv, NULL, NULL));
     PetscCall(PetscFree(options));
     PetscCall(RnConfigDestroy(&cfg));
     *exit_code = RN_EXIT_OK;

@@ -26,8 +26,13 @@ const char *RnAppKeyMeaning(const char *key, void *experiment);
 /* --plan: run the experiment measured, in a scratch directory beside
  * run_dir that is removed, and report the units, their times, the peak
  * memory per rank, the wall time and the --time to ask for; adaptive: the
- * ODE's steps are adaptive, and the estimate a lower bound (plan.c). */
-PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv);
+ * ODE's steps are adaptive, and the estimate a lower bound. *wall and
+ * *peak (where not NULL): the estimate in s and the peak MB a rank (plan.c). */
+PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv, double *wall, double *peak);
+/* ... a study's: each point's estimate (wall, in s) and peak memory a rank
+ * (MB), the groups taking them largest first: the study's wall time and the
+ * --time to ask for (rank 0 prints; plan.c). */
+PetscErrorCode RnAppPlanStudy(RnCtx ctx, int npoints, const char *const *names, const double *wall, const double *peak, int groups, int group_size);
 
 /* One run of a config read and validated (experiment and options read):
  * its run directory (resumed where resume), the experiment run, the

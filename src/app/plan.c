@@ -39,6 +39,13 @@ static void Duration(double seconds, char *buf, size_t len)
   else snprintf(buf, len, "%ld h %02ld min", s / 3600, (s % 3600) / 60);
 }
 
+/* The time to request for an estimate: the estimate plus a margin and a slack */
+static void RequestTime(double wall, char *buf, size_t len)
+{
+  const long minutes = (long)ceil((wall * (1.0 + RN_PLAN_MARGIN) + RN_PLAN_SLACK_SECONDS) / 60.0);
+  snprintf(buf, len, "%ld:%02ld:00", minutes / 60, minutes % 60);
+}
+
 /* every rank's records on rank 0 (a unit's is on its group's leader) */
 static PetscErrorCode GatherRecords(RnCtx ctx, RnPlanRecord **all, int *nall)
 {
@@ -86,13 +93,13 @@ static PetscErrorCode QueueWall(RnPlanRecord *r, int n, int groups, int *group_o
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv)
+PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv, double *wall_out, double *peak_out)
 {
   char scratch[PETSC_MAX_PATH_LEN + 32], cpu[256], text[64];
   RnRunDir rd = NULL;
   RnPlanRecord *records = NULL;
   int nrecords = 0, pid = (int)getpid();
-  double t0, setup = 0, work = 0, wall, peak, peak_max, peak_min;
+  double t0, setup = 0, work = 0, wall = 0, peak, peak_max = 0, peak_min, result[2];
   struct rusage ru;
 
   PetscFunctionBeginUser;
@@ -158,10 +165,56 @@ PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *option
     Duration(wall, text, sizeof text);
     PetscCall(RnLog(ctx, "plan: estimated wall time: %.0f s (%s), on %d rank(s) of this kind of node (%s)\n", wall, text, ctx->world_size, cpu));
     {
-      const long minutes = (long)ceil((wall * (1.0 + RN_PLAN_MARGIN) + RN_PLAN_SLACK_SECONDS) / 60.0);
-      PetscCall(RnLog(ctx, "plan: request --time=%ld:%02ld:00 (the estimate plus %.0f%% and %.0f s for start-up and the last checkpoint)\n", minutes / 60, minutes % 60, 100 * RN_PLAN_MARGIN, RN_PLAN_SLACK_SECONDS));
+      char request[32];
+      RequestTime(wall, request, sizeof request);
+      PetscCall(RnLog(ctx, "plan: request --time=%s (the estimate plus %.0f%% and %.0f s for start-up and the last checkpoint)\n", request, 100 * RN_PLAN_MARGIN, RN_PLAN_SLACK_SECONDS));
     }
   }
   PetscCall(PetscFree(records));
+  result[0] = wall, result[1] = peak_max;
+  PetscCallMPI(MPI_Bcast(result, 2, MPI_DOUBLE, 0, ctx->world));
+  if (wall_out) *wall_out = result[0];
+  if (peak_out) *peak_out = result[1];
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnAppPlanStudy(RnCtx ctx, int npoints, const char *const *names, const double *wall, const double *peak, int groups, int group_size)
+{
+  double *load, busiest = 0, peak_max = 0, total = 0;
+  int *order;
+  char text[64], cpu[256], request[32];
+
+  PetscFunctionBeginUser;
+  if (ctx->world_rank != 0) PetscFunctionReturn(0);
+  PetscCall(PetscCalloc1(groups, &load));
+  PetscCall(PetscMalloc1(npoints, &order));
+  /* the groups take the points largest first, each the next when it is free */
+  for (int i = 0; i < npoints; i++) order[i] = i;
+  for (int i = 1; i < npoints; i++)
+    for (int j = i; j > 0 && wall[order[j]] > wall[order[j - 1]]; j--) {
+      const int t = order[j];
+      order[j] = order[j - 1], order[j - 1] = t;
+    }
+  PetscCall(RnLog(ctx, "plan: %-60s %12s %12s\n", "point", "estimate", "peak MB/rank"));
+  for (int i = 0; i < npoints; i++) {
+    const int k = order[i];
+    int g = 0;
+    for (int h = 1; h < groups; h++)
+      if (load[h] < load[g]) g = h;
+    load[g] += wall[k];
+    total += wall[k];
+    peak_max = PetscMax(peak_max, peak[k]);
+    Duration(wall[k], text, sizeof text);
+    PetscCall(RnLog(ctx, "plan: %-60s %12s %12.0f\n", names[k], text, peak[k]));
+  }
+  for (int g = 0; g < groups; g++) busiest = PetscMax(busiest, load[g]);
+  RnCpuDescribe(cpu, sizeof cpu);
+  Duration(busiest, text, sizeof text);
+  RequestTime(busiest, request, sizeof request);
+  PetscCall(RnLog(ctx, "plan: the study's %d point(s) to run, packed on %d group(s) of %d rank(s) (%.0f%% busy): estimated wall time %.0f s (%s) on %d rank(s) of this kind of node (%s); peak resident memory %.0f MB a rank\n", npoints, groups, group_size,
+                  busiest > 0 ? 100.0 * total / (groups * busiest) : 100.0, busiest, text, ctx->world_size, cpu, peak_max));
+  PetscCall(RnLog(ctx, "plan: request --time=%s (the estimate plus %.0f%% and %.0f s for start-up and the last checkpoint)\n", request, 100 * RN_PLAN_MARGIN, RN_PLAN_SLACK_SECONDS));
+  PetscCall(PetscFree(load));
+  PetscCall(PetscFree(order));
   PetscFunctionReturn(0);
 }

@@ -98,6 +98,9 @@ struct RnStudy_s {
   int naxes;
   Point *points;
   int npoints;
+  PetscBool plan;          /* --plan: each point measured, none run */
+  char plan_dir[PETSC_MAX_PATH_LEN + 8]; /* ... in STUDY_DIR.plan, removed afterwards */
+  double *plan_wall, *plan_peak; /* ... its estimate (s) and peak memory (MB a rank) */
 };
 typedef struct RnStudy_s *RnStudy;
 
@@ -511,7 +514,14 @@ static PetscErrorCode RunPoint(RnStudy st, RnCtx gctx, int k, int argc, char **a
   if (!err) err = RnAppReadCommon(gctx, cfg, &p->experiment, run_dir, sizeof run_dir, &plot);
   if (!err) err = p->experiment->read_options(gctx, cfg, &options);
   if (!err) err = RnCtxSetGroups(gctx, p->experiment->group_count ? p->experiment->group_count(gctx, options) : 1);
-  if (!err) err = RnAppRunOne(gctx, cfg, p->experiment, options, run_dir, resume, plot, argc, argv);
+  if (!err && st->plan) {
+    /* measured in a scratch directory of its own, beside where it would run */
+    PetscBool adaptive = PETSC_FALSE;
+    char scratch[PETSC_MAX_PATH_LEN + RN_STUDY_NAME_LEN + 16];
+    PetscCall(PetscSNPrintf(scratch, sizeof scratch, "%s/%s", st->plan_dir, p->name));
+    if (RnConfigHas(cfg, "ode.adaptive")) err = RnConfigGetBool(cfg, "ode.adaptive", PETSC_FALSE, &adaptive);
+    if (!err) err = RnAppPlan(gctx, p->experiment, options, scratch, adaptive, argc, argv, &st->plan_wall[k], &st->plan_peak[k]);
+  } else if (!err) err = RnAppRunOne(gctx, cfg, p->experiment, options, run_dir, resume, plot, argc, argv);
   PetscFree(options);
   RnConfigDestroy(&cfg);
   RnErrorSetJob(MPI_COMM_NULL, "");
@@ -536,9 +546,11 @@ static PetscErrorCode RunPacked(RnStudy st, int argc, char **argv, int *counts)
     char host[32] = "";
     gethostname(host, sizeof host - 1);
     PetscCall(PetscSNPrintf(token, sizeof token, "%s-%ld-%d", host, (long)time(NULL), (int)getpid()));
-    PetscCall(PetscSNPrintf(claims, sizeof claims, "%s/claims", st->dir));
-    ok = (mkdir(claims, 0755) == 0 || errno == EEXIST);
-    PetscCall(PetscSNPrintf(claims, sizeof claims, "%s/claims/%s", st->dir, token));
+    const char *root = st->plan ? st->plan_dir : st->dir;
+    if (st->plan) ok = mkdir(st->plan_dir, 0755) == 0 || errno == EEXIST;
+    PetscCall(PetscSNPrintf(claims, sizeof claims, "%s/claims", root));
+    ok = ok && (mkdir(claims, 0755) == 0 || errno == EEXIST);
+    PetscCall(PetscSNPrintf(claims, sizeof claims, "%s/claims/%s", root, token));
     ok = ok && mkdir(claims, 0755) == 0;
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, st->ctx->world));
@@ -557,10 +569,10 @@ static PetscErrorCode RunPacked(RnStudy st, int argc, char **argv, int *counts)
     PetscCallMPI(MPI_Bcast(&pick, 1, MPI_INT, 0, gctx->world));
     PetscCallMPI(MPI_Allreduce(&stop, &any_stop, 1, MPI_INT, MPI_MAX, gctx->world));
     if (pick < 0 || any_stop) break;
-    if (gctx->world_rank == 0) printf("study: group %d runs %s\n", st->ctx->group_id, st->points[pick].name), fflush(stdout);
+    if (gctx->world_rank == 0) printf("study: group %d %s %s\n", st->ctx->group_id, st->plan ? "measures" : "runs", st->points[pick].name), fflush(stdout);
     PetscCall(RunPoint(st, gctx, pick, argc, argv, &outcome));
     counts[outcome == 0 ? 0 : outcome == RN_ERR_PREEMPTED ? 1 : outcome == RN_ERR_NONFINITE ? 2 : 3]++;
-    if (gctx->world_rank == 0)
+    if (gctx->world_rank == 0 && !st->plan)
       printf("study: %s %s\n", st->points[pick].name, outcome == 0 ? "done" : outcome == RN_ERR_PREEMPTED ? "stopped (resumable: run the study again)" : outcome == RN_ERR_NONFINITE ? "failed (non-finite)" : "refused (bad input)"), fflush(stdout);
     if (outcome == RN_ERR_PREEMPTED) break;
   }
@@ -590,6 +602,11 @@ static PetscErrorCode RunPacked(RnStudy st, int argc, char **argv, int *counts)
       unlink(path);
     }
     rmdir(claims);
+    if (st->plan) {
+      PetscCall(PetscSNPrintf(path, sizeof path, "%s/claims", st->plan_dir));
+      rmdir(path);
+      rmdir(st->plan_dir);
+    }
   }
   PetscFunctionReturn(0);
 }
@@ -740,7 +757,6 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
     PetscFree(st->points);
     PetscFunctionReturn(0);
   }
-  RnInputCheck(!args->plan, ctx->world, "--plan on a study: plan one of its points with --point NAME --plan is not there yet; run a point's config alone with --plan (resnode-mpi %s --print-config --point NAME shows it)", args->path);
   /* groups for the points that remain; read again for that group size */
   {
     const int validated_size = ctx->world_size / st->groups;
@@ -748,6 +764,28 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
     if (ctx->world_size / st->groups != validated_size)
       for (int k = 0; k < st->npoints; k++)
         if (st->points[k].selected && ToRun(&st->points[k])) PetscCall(ValidatePoint(st, k, ctx->world_size / st->groups));
+  }
+  if (args->plan) {
+    /* every point to run measured as the study would run it (plan.c), none kept */
+    const char **names;
+    double *wall, *peak;
+    int n = 0;
+    st->plan = PETSC_TRUE;
+    PetscCall(PetscSNPrintf(st->plan_dir, sizeof st->plan_dir, "%s.plan", st->dir));
+    PetscCall(PetscCalloc2(st->npoints, &st->plan_wall, st->npoints, &st->plan_peak));
+    PetscCall(RnLog(ctx, "plan: study %s: %d point(s) to run (%d done or failed, left out) on %d group(s) of %d rank(s), each measured as --plan measures a run\n", args->path, nrun, ndone + nfailed, st->groups, ctx->world_size / st->groups));
+    if (nrun) PetscCall(RunPacked(st, argc, argv, counts));
+    PetscCall(PetscMalloc3(st->npoints, &names, st->npoints, &wall, st->npoints, &peak));
+    PetscCallMPI(MPI_Allreduce(st->plan_wall, wall, st->npoints, MPI_DOUBLE, MPI_MAX, ctx->world));
+    PetscCallMPI(MPI_Allreduce(st->plan_peak, peak, st->npoints, MPI_DOUBLE, MPI_MAX, ctx->world));
+    for (int k = 0; k < st->npoints; k++)
+      if (st->points[k].selected && ToRun(&st->points[k])) names[n] = st->points[k].name, wall[n] = wall[k], peak[n] = peak[k], n++;
+    PetscCall(RnAppPlanStudy(ctx, n, names, wall, peak, st->groups, ctx->world_size / st->groups));
+    PetscCall(PetscFree3(names, wall, peak));
+    PetscCall(PetscFree2(st->plan_wall, st->plan_peak));
+    *exit_code = counts[1] ? RN_EXIT_PREEMPTED : counts[2] || counts[3] ? RN_EXIT_INPUT : RN_EXIT_OK;
+    PetscFree(st->points);
+    PetscFunctionReturn(0);
   }
   if (ctx->world_rank == 0) {
     int ok = 1;

@@ -49,6 +49,12 @@ name11=$(awk '$3 == "train.lr=0.01" && $4 == "seed=1" {print $2}' "$out")
 rn 1 "$TMP/study.cfg" --print-config --point "$name11"
 grep -q "lr = 0.01;" "$out" && grep -q "^seed = 1;" "$out" && grep -q "run = {" "$out" && ok "--print-config --point: the point's resolved config" || bad "point config: $(head -20 "$out")"
 
+rn 2 "$TMP/study.cfg" --plan
+expect_status 0 "--plan on a study"
+[ "$(grep -c '^plan: lr=0.0[12]_seed=[12]-[0-9a-f]\{8\}  *[0-9.]* s  *[0-9]*$' "$out")" -eq 4 ] && grep -q "^plan: the study's 4 point(s) to run, packed on 2 group(s) of 1 rank(s) .*estimated wall time" "$out" && grep -q "^plan: request --time=" "$out" \
+  && ok "--plan measures each point and estimates the packed study's wall time and --time" || bad "plan: $(grep '^plan' "$out")"
+[ ! -e "$TMP/s" ] && [ ! -e "$TMP/s.plan" ] && ok "--plan keeps no run" || bad "--plan left $(ls -d "$TMP"/s*)"
+
 # stopped in the middle: each group's rank stops at its 12th step, inside its first point
 RESNODE_TEST_STOP_AT=step:12 rn 2 "$TMP/study.cfg"
 expect_status 3 "the study stopped in the middle (2 ranks, 2 groups)"
