@@ -20,7 +20,7 @@
  * missing (started); a point whose values changed is a new point.
  *
  * Packed mode: the ranks form study.groups groups; each group takes the next
- * point that no other group holds (a claim file created exclusively in
+ * point, in the study's order, that no other group holds (a claim file created exclusively in
  * STUDY_DIR/claims/<attempt>, on the run directories' file system) and runs
  * it as one run on its ranks, the point's own units and groups inside them.
  * A point that fails is recorded and the group goes on with the next; a
@@ -42,7 +42,7 @@
 
 #define RN_STUDY_MAX_POINTS    4096 /* points of one study */
 #define RN_STUDY_MAX_AXES      32   /* axes, each zip group one */
-#define RN_STUDY_MAX_VALUES    64   /* keys one point sets */
+#define RN_STUDY_MAX_VALUES    32   /* keys one point sets (and one zip group varies) */
 #define RN_STUDY_VALUE_LEN     256  /* a value as config text */
 #define RN_STUDY_READABLE_LEN  80   /* the readable part of a point's name */
 #define RN_STUDY_HASH_DIGITS   8    /* hex digits of the hash in a name */
@@ -692,15 +692,22 @@ static PetscErrorCode CheckStudyKeys(RnStudy st)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode StudyDestroy(RnStudy *st)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree((*st)->points));
+  PetscCall(PetscFree(*st));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args, int argc, char **argv, int *exit_code)
 {
-  struct RnStudy_s st_;
-  RnStudy st = &st_;
+  RnStudy st;
   int nrun = 0, ndone = 0, nfailed = 0, nresume = 0, counts[4] = {0, 0, 0, 0}, norphans = 0;
   char default_dir[PETSC_MAX_PATH_LEN], orphans[8192] = "";
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMemzero(st, sizeof *st));
+  PetscCall(PetscNew(&st));
   st->ctx = ctx, st->cfg = study_cfg, st->args = args;
   PetscCall(CheckStudyKeys(st));
   {
@@ -748,13 +755,13 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
     for (int k = 0; k < st->npoints; k++)
       if (st->points[k].selected) PetscCall(PrintPointConfig(st, k));
     *exit_code = RN_EXIT_OK;
-    PetscFree(st->points);
+    PetscCall(StudyDestroy(&st));
     PetscFunctionReturn(0);
   }
   if (args->print_config) {
     PetscCall(PrintPoints(st));
     *exit_code = RN_EXIT_OK;
-    PetscFree(st->points);
+    PetscCall(StudyDestroy(&st));
     PetscFunctionReturn(0);
   }
   /* groups for the points that remain; read again for that group size */
@@ -784,7 +791,7 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
     PetscCall(PetscFree3(names, wall, peak));
     PetscCall(PetscFree2(st->plan_wall, st->plan_peak));
     *exit_code = counts[1] ? RN_EXIT_PREEMPTED : counts[2] || counts[3] ? RN_EXIT_INPUT : RN_EXIT_OK;
-    PetscFree(st->points);
+    PetscCall(StudyDestroy(&st));
     PetscFunctionReturn(0);
   }
   if (ctx->world_rank == 0) {
@@ -807,7 +814,7 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
   if (!nrun) {
     PetscCall(RnLog(ctx, "study: nothing to do: every point is done%s; the study's analysis: resnode-study %s\n", nfailed ? " or failed" : "", st->dir));
     *exit_code = nfailed ? RN_EXIT_FAILED : RN_EXIT_OK;
-    PetscFree(st->points);
+    PetscCall(StudyDestroy(&st));
     PetscFunctionReturn(0);
   }
   PetscCall(RunPacked(st, argc, argv, counts));
@@ -831,6 +838,6 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
     /* a stop first (run the study again), then what a point did wrong */
     *exit_code = counts[1] || (left && !counts[3]) ? RN_EXIT_PREEMPTED : counts[3] ? RN_EXIT_INPUT : counts[2] ? RN_EXIT_NONFINITE : failed ? RN_EXIT_FAILED : RN_EXIT_OK;
   }
-  PetscFree(st->points);
+  PetscCall(StudyDestroy(&st));
   PetscFunctionReturn(0);
 }
