@@ -1,18 +1,12 @@
 # Command-line tests: the binary under mpirun, driven by shell scripts.
-# SERIAL: the test measures time (or loads every core), so it runs alone;
-# the others run two at a time (scripts/run-tests: ctest -j), their ranks
-# yielding while they wait (lib.sh)
 function(rn_add_cli_test name)
-  cmake_parse_arguments(T "SERIAL" "TIMEOUT" "LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "LABELS" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()
   add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${name}.sh)
   set_tests_properties(${name} PROPERTIES LABELS "cli;${T_LABELS}" TIMEOUT ${T_TIMEOUT} PROCESSORS 2
     ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR};RN_MAKE_CIFAR=$<TARGET_FILE:rn_make_cifar>;RN_RAISE_NOTICE=$<TARGET_FILE:rn_raise_notice>")
-  if(T_SERIAL)
-    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
-  endif()
 endfunction()
 # a preloaded library that raises SIGUSR1 as the program starts (hardening)
 add_library(rn_raise_notice SHARED raise_notice.c)
@@ -30,8 +24,7 @@ rn_add_cli_test(cifar_resume LABELS "cifar;checkpoint")
 rn_add_cli_test(cifar_units LABELS "cifar;checkpoint")
 # The Slurm scripts on a single-node Slurm brought up by the test itself.
 add_test(NAME slurm_jobs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/slurm_jobs.sh)
-# (alone: its time-limit job is sized from this machine's speed, measured by --plan)
-set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCESSORS 2 RUN_SERIAL TRUE
+set_tests_properties(slurm_jobs PROPERTIES LABELS "slurm;cli" TIMEOUT 900 PROCESSORS 2
   ENVIRONMENT "RESNODE_BINARY=$<TARGET_FILE:resnode-mpi>;RESNODE_SOURCE_DIR=${CMAKE_SOURCE_DIR};RN_MAKE_CIFAR=$<TARGET_FILE:rn_make_cifar>")
 rn_add_cli_test(experiments_e2e)
 rn_add_cli_test(convergence_analysis LABELS ensemble)
@@ -40,10 +33,10 @@ rn_add_cli_test(study LABELS study)
 rn_add_cli_test(trainer LABELS checkpoint)
 rn_add_cli_test(readme LABELS readme)
 rn_add_cli_test(reference LABELS readme)
-rn_add_cli_test(plan SERIAL)
-rn_add_cli_test(bench_smoke LABELS readme SERIAL)
+rn_add_cli_test(plan)
+rn_add_cli_test(bench_smoke LABELS readme)
 # 64 ranks oversubscribed on the machine's cores (the cluster layout, shrunk)
-rn_add_cli_test(scale64 LABELS scale TIMEOUT 900 SERIAL)
+rn_add_cli_test(scale64 LABELS scale TIMEOUT 900)
 # The CIFAR network against PyTorch (skipped without python3-torch)
 add_executable(test_torch test_torch.c testutil.c)
 target_link_libraries(test_torch PRIVATE resnode PkgConfig::CUNIT)

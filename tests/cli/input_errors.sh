@@ -17,8 +17,8 @@ rn 2 "$TMP/none.cfg"; expect_status 2 "missing config"; expect_message "none.cfg
 rn 2 "$SRC/configs/node-fit.cfg" --set train.lr=abc; expect_status 2 "bad --set"; expect_message '--set train.lr=abc: train.lr: expected a number in [0, 1000], got a string ("abc")' "a bare word for a number key"
 rn 2 "$SRC/configs/node-fit.cfg" --set 'ode.solver="rk4"' --set ode.adaptive=true; expect_status 2 "adaptive without an error estimate"; expect_message "ode.adaptive: solver \"rk4\" has no error estimate" "adaptive rk4"
 rn 2 "$SRC/configs/ensemble.cfg" --set parallel.groups=3; expect_status 2 "groups not dividing the ranks"; expect_message "3 groups do not divide the 2 MPI ranks" "groups"
-# the CIFAR ensemble (parallel.groups = 2) on 1 rank: the group count named, not data.dir taken for a typo of data.dim
-rn 1 "$SRC/configs/cifar-ensemble.cfg" --set "data.dir=\"$TMP\""; expect_status 2 "the CIFAR ensemble's 2 groups on 1 rank"; expect_message "2 groups do not divide the 1 MPI ranks" "groups, not a typo"
+# the CIFAR ensemble in 2 groups on 1 rank: the group count named, not data.dir taken for a typo of data.dim
+rn 1 "$SRC/configs/cifar-ensemble.cfg" --set parallel.groups=2 --set "data.dir=\"$TMP\""; expect_status 2 "the CIFAR ensemble's 2 groups on 1 rank"; expect_message "2 groups do not divide the 1 MPI ranks" "groups, not a typo"
 rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=0; expect_status 2 "no members"; expect_message "ensemble.members: must be in [1," "members"
 rn 2 "$SRC/configs/ensemble.cfg" --set ensemble.members=1 --set 'ensemble.depths=[2]' --set sgd.steps=2; expect_status 2 "one member"; expect_message "ensemble.members: 1 member has no spread" "one member refused up front"
 rn 2 "$SRC/configs/ensemble.cfg" --set 'ensemble.depths=[]'; expect_status 2 "empty depth list"; expect_message "ensemble.depths: expected 1 to 64 entries, got 0" "depths"

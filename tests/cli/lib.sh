@@ -4,9 +4,6 @@ set -u
 BIN=${RESNODE_BINARY:?RESNODE_BINARY not set (run through ctest)}
 SRC=${RESNODE_SOURCE_DIR:?RESNODE_SOURCE_DIR not set}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-# tests run two at a time on the machine's cores (scripts/run-tests): a rank
-# waiting in MPI gives its core to the ranks it waits for, rather than poll
-export OMPI_MCA_mpi_yield_when_idle=1
 export OPENBLAS_NUM_THREADS=1
 TMP=$(mktemp -d /tmp/rn-cli-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

@@ -49,6 +49,31 @@ name11=$(awk '$3 == "train.lr=0.01" && $4 == "seed=1" {print $2}' "$out")
 rn 1 "$TMP/study.cfg" --print-config --point "$name11"
 grep -q "lr = 0.01;" "$out" && grep -q "^seed = 1;" "$out" && grep -q "run = {" "$out" && ok "--print-config --point: the point's resolved config" || bad "point config: $(head -20 "$out")"
 
+# zipped keys and extra points: seed x (lr, log_every together) + 1 extra point
+{
+  base_keys
+  cat <<EOF
+study = {
+  dir = "$TMP/z";
+  axes = { seed = [1, 2]; };
+  zip = ( { train = { lr = [0.01, 0.02]; log_every = [5, 10]; }; } );
+  points = ( { seed = 7; train = { lr = 0.05; }; } );
+};
+EOF
+} > "$TMP/zip.cfg"
+rn 1 "$TMP/zip.cfg" --print-config
+names=$(grep -v '^#' "$out" | awk '{print $2}' | sed 's/-[0-9a-f]*$//' | tr '\n' ' ')
+[ "$names" = "seed=1_lr=0.01_log_every=5 seed=1_lr=0.02_log_every=10 seed=2_lr=0.01_log_every=5 seed=2_lr=0.02_log_every=10 seed=7_lr=0.05 " ] \
+  && ok "zip: its keys vary together, crossed with the axes; then the extra point" || bad "zip points: $names"
+sed 's/log_every = \[5, 10\]/log_every = [5]/' "$TMP/zip.cfg" > "$TMP/zip2.cfg"
+rn 2 "$TMP/zip2.cfg" --print-config
+expect_status 2 "a zip group whose keys have different lengths"
+expect_message "1 values, and train.lr of the same zip group has 2" "it names the key and the lengths"
+sed 's/points = ( { seed = 7; train = { lr = 0.05; }; } );/points = ( { seed = 2; train = { lr = 0.02; log_every = 10; }; } );/' "$TMP/zip.cfg" > "$TMP/zip3.cfg"
+rn 2 "$TMP/zip3.cfg" --print-config
+expect_status 2 "an extra point equal to a point of the axes"
+expect_message "give the same configuration" "it names the two points"
+
 rn 2 "$TMP/study.cfg" --plan
 expect_status 0 "--plan on a study"
 [ "$(grep -c '^plan: lr=0.0[12]_seed=[12]-[0-9a-f]\{8\}  *[0-9.]* s  *[0-9]*$' "$out")" -eq 4 ] && grep -q "^plan: the study's 4 point(s) to run, packed on 2 group(s) of 1 rank(s) .*estimated wall time" "$out" && grep -q "^plan: request --time=" "$out" \
