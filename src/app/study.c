@@ -20,7 +20,8 @@
  * missing (started); a point whose values changed is a new point.
  *
  * Packed mode: the ranks form study.groups groups; each group takes the next
- * point, in the study's order, that no other group holds (a claim file created exclusively in
+ * point, largest estimated work first (RnExperiment.work), that no other
+ * group holds (a claim file created exclusively in
  * STUDY_DIR/claims/<attempt>, on the run directories' file system) and runs
  * it as one run on its ranks, the point's own units and groups inside them.
  * A point that fails is recorded and the group goes on with the next; a
@@ -79,6 +80,7 @@ typedef struct {
   char status[32]; /* rank 0: "new", or its manifest's: done, running, preempted, failed */
   char reason[512];
   PetscBool selected; /* runs in this invocation (all, or those --point names) */
+  double work;        /* its experiment's estimate of its work (0: none) */
 } Point;
 
 /* An axis: keys (one, or a zip group's) and their values, value i of each key at from[k].[i] */
@@ -98,6 +100,7 @@ struct RnStudy_s {
   int naxes;
   Point *points;
   int npoints;
+  int *order;              /* the points largest work first (ties: the study's order) */
   PetscBool plan;          /* --plan: each point measured, none run */
   char plan_dir[PETSC_MAX_PATH_LEN + 8]; /* ... in STUDY_DIR.plan, removed afterwards */
   double *plan_wall, *plan_peak; /* ... its estimate (s) and peak memory (MB a rank) */
@@ -293,6 +296,7 @@ static PetscErrorCode ValidatePoint(RnStudy st, int k, int group_size)
   PetscCall(RnAppReadCommon(vctx, cfg, &p->experiment, run_dir, sizeof run_dir, &plot));
   PetscCall(p->experiment->read_options(vctx, cfg, &options));
   PetscCall(RnConfigCheckUnused(cfg));
+  p->work = p->experiment->work ? p->experiment->work(options) : 0;
   PetscCall(PetscFree(options));
   vctx->world_size = st->ctx->world_size;
   PetscCall(RnCtxDestroy(&vctx));
@@ -564,8 +568,10 @@ static PetscErrorCode RunPacked(RnStudy st, int argc, char **argv, int *counts)
     int pick = -1, stop = RnSignalPending() ? 1 : 0, any_stop;
     PetscErrorCode outcome = 0;
     if (gctx->world_rank == 0 && !stop)
-      for (; next < st->npoints && pick < 0; next++)
-        if (st->points[next].selected && ToRun(&st->points[next]) && Claim(claims, &st->points[next])) pick = next;
+      for (; next < st->npoints && pick < 0; next++) {
+        const int k = st->order[next];
+        if (st->points[k].selected && ToRun(&st->points[k]) && Claim(claims, &st->points[k])) pick = k;
+      }
     PetscCallMPI(MPI_Bcast(&pick, 1, MPI_INT, 0, gctx->world));
     PetscCallMPI(MPI_Allreduce(&stop, &any_stop, 1, MPI_INT, MPI_MAX, gctx->world));
     if (pick < 0 || any_stop) break;
@@ -695,6 +701,7 @@ static PetscErrorCode CheckStudyKeys(RnStudy st)
 static PetscErrorCode StudyDestroy(RnStudy *st)
 {
   PetscFunctionBeginUser;
+  PetscCall(PetscFree((*st)->order));
   PetscCall(PetscFree((*st)->points));
   PetscCall(PetscFree(*st));
   PetscFunctionReturn(0);
@@ -728,6 +735,14 @@ PetscErrorCode RnAppStudy(RnCtx ctx, RnConfig study_cfg, const RnStudyArgs *args
       if (st->points[j].hash == st->points[k].hash)
         RnInputError(ctx->world, "%s: points %d (%s) and %d give the same configuration (keys that only say where a run goes do not tell points apart): remove one", args->path, j + 1, st->points[j].name, k + 1);
   PetscCall(SelectPoints(st));
+  /* the groups take the largest points first, so that the last to finish is short */
+  PetscCall(PetscMalloc1(st->npoints, &st->order));
+  for (int k = 0; k < st->npoints; k++) st->order[k] = k;
+  for (int i = 1; i < st->npoints; i++)
+    for (int j = i; j > 0 && st->points[st->order[j]].work > st->points[st->order[j - 1]].work; j--) {
+      const int t = st->order[j];
+      st->order[j] = st->order[j - 1], st->order[j - 1] = t;
+    }
   {
     const RnExperiment *checked[16];
     int nchecked = 0;

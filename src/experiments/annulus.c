@@ -311,4 +311,4 @@ static PetscErrorCode AnnulusRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun, "plot-annulus", RnExperimentOdePrefixes, PETSC_TRUE, NULL};
+const RnExperiment RnExperimentAnnulus = {"annulus", "two-class star-shaped rings: accuracy of tied ResNets against N and of the ODE, k-fold CV", AnnulusReadOptions, AnnulusGroupCount, AnnulusRun, "plot-annulus", RnExperimentOdePrefixes, PETSC_TRUE, NULL, NULL};

@@ -731,4 +731,13 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_TRUE, "record interval"};
+/* members x SGD steps x the depths' block evaluations (the limit's: its solver's) a sample of a batch */
+static double EnsembleWork(const void *options)
+{
+  const RnEnsembleOptions *eo = &((const EnsembleExpOptions *)options)->ens;
+  double per_sample = eo->limit ? RnOdeFieldEvaluationsPerPass(&eo->ode) : 0;
+  for (int d = 0; d < eo->ndepths; d++) per_sample += eo->depths[d];
+  return per_sample * eo->members * eo->steps * (eo->batch ? eo->batch : 1);
+}
+
+const RnExperiment RnExperimentEnsemble = {"ensemble", "SGD ensembles for a list of depths N and the ODE limit; convergence rates in N", EnsembleReadOptions, EnsembleGroupCount, EnsembleRun, "convergence", RnExperimentOdePrefixes, PETSC_TRUE, "record interval", EnsembleWork};

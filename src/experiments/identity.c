@@ -212,4 +212,4 @@ static PetscErrorCode IdentityRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscFunctionReturn(0);
 }
 
-const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun, "plot-identity", NULL, PETSC_FALSE, "epoch"};
+const RnExperiment RnExperimentIdentity = {"identity", "y = x with 4 tanh layers of width 1, plain vs residual (vanishing gradients)", IdentityReadOptions, NULL, IdentityRun, "plot-identity", NULL, PETSC_FALSE, "epoch", NULL};

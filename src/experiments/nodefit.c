@@ -246,4 +246,11 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
 /* the model's ODE (-ts_*) and the data's own (-rn_data_ts_*) */
 static const char *const nodefit_prefixes[] = {"", "rn_data_", NULL};
 
-const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun, "plot-node-fit", nodefit_prefixes, PETSC_FALSE, "iteration"};
+/* iterations x samples (the field's evaluations a sample depend on the solver's steps: left out) */
+static double NodeFitWork(const void *options)
+{
+  const NodeFitOptions *o = options;
+  return (double)o->iterations * o->samples;
+}
+
+const RnExperiment RnExperimentNodeFit = {"node-fit", "fit a neural ODE to the test equation du/dt = A u^3", NodeFitReadOptions, NULL, NodeFitRun, "plot-node-fit", nodefit_prefixes, PETSC_FALSE, "iteration", NodeFitWork};

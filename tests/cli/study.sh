@@ -74,6 +74,18 @@ rn 2 "$TMP/zip3.cfg" --print-config
 expect_status 2 "an extra point equal to a point of the axes"
 expect_message "give the same configuration" "it names the two points"
 
+# the points largest first: a group takes them by their experiment's estimate of their work
+{
+  base_keys
+  cat <<EOF
+study = { dir = "$TMP/o"; axes = { train = { iterations = [10, 40, 20]; }; }; };
+EOF
+} > "$TMP/order.cfg"
+rn 1 "$TMP/order.cfg"
+expect_status 0 "a study of 3 points on 1 rank"
+order=$(sed -n 's/^study: group 0 runs iterations=\([0-9]*\)-.*/\1/p' "$out" | tr '\n' ' ')
+[ "$order" = "40 20 10 " ] && ok "its points ran largest first (iterations 40, 20, 10)" || bad "order: $order"
+
 rn 2 "$TMP/study.cfg" --plan
 expect_status 0 "--plan on a study"
 [ "$(grep -c '^plan: lr=0.0[12]_seed=[12]-[0-9a-f]\{8\}  *[0-9.]* s  *[0-9]*$' "$out")" -eq 4 ] && grep -q "^plan: the study's 4 point(s) to run, packed on 2 group(s) of 1 rank(s) .*estimated wall time" "$out" && grep -q "^plan: request --time=" "$out" \

@@ -31,6 +31,10 @@ typedef struct {
   /* --plan (trainer.h: RnTrainerPlanBegin): what its trainer's steps make
    * up, "epoch", "iteration", ...; NULL: no plan (a unit is one step) */
   const char *plan_period;
+  /* Its whole work, estimated from its options in a unit of its own (block
+   * evaluations of an image or sample): a study's groups take its points
+   * largest first (app/study.c). NULL: the points in the study's order. */
+  double (*work)(const void *options);
 } RnExperiment;
 
 extern const char *const RnExperimentOdePrefixes[]; /* {"", NULL}: the model's ODE */
