@@ -186,6 +186,25 @@ else
   [ -f "$dir/analysis.log" ] && ok "each point's own analysis ran (its analysis.log)" || bad "no $dir/analysis.log"
   "$(dirname "$BIN")/resnode-study" "$TMP/f" > /dev/null 2>&1
   grep -q '^lr=900.0_seed=1-[0-9a-f]*,failed,.*non-finite' "$TMP/f/points.csv" && ok "points.csv reports the failed point and why" || bad "$(cat "$TMP/f/points.csv")"
+  # a cifar point: its mean test accuracy, and the binomial 95% interval on the test images its log names
+  "${RN_MAKE_CIFAR:?}" "$TMP/images" 60 > /dev/null || bad "could not generate data"
+  cat > "$TMP/cifar.cfg" <<EOF
+@include "$SRC/configs/cifar-small.cfg"
+data = { dir = "$TMP/images"; max_train = 60; folds = 1; validation = 10; };
+model = { channels = 4; depths = [2]; ode = false; };
+train = { epochs = 1; batch = 20; eval_batch = 60; };
+study = { dir = "$TMP/c"; axes = { seed = [1]; }; };
+EOF
+  rn 1 "$TMP/cifar.cfg"
+  expect_status 0 "a one-point cifar study"
+  "$(dirname "$BIN")/resnode-study" "$TMP/c" > "$TMP/canalysis.out" 2>&1 || bad "resnode-study on the cifar study: $(tail -3 "$TMP/canalysis.out")"
+  dir=$(ls -d "$TMP"/c/points/seed=1-*)
+  n=$(sed -n 's/.* \([0-9]*\) test images from .*/\1/p' "$dir/log.txt" | tail -1)
+  acc=$(awk -F, 'NR > 1 { print $7 }' "$dir/final.csv")
+  awk -F, -v n="$n" -v p="$acc" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { h = 1.959963984540054 * sqrt(p * (1 - p) / n); d = $c["test_acc"] - p; l = $c["test_acc_ci_low"] - (p - h); u = $c["test_acc_ci_high"] - (p + h)
+      exit !(n > 0 && d * d < 1e-12 && l * l < 1e-10 && u * u < 1e-10) }' "$TMP/c/points.csv" \
+    && ok "points.csv: the cifar point's test accuracy ($acc) and its binomial interval on its $n test images" || bad "cifar metrics: $(cat "$TMP/c/points.csv"); n=$n acc=$acc"
   "$(dirname "$BIN")/resnode-study" "$TMP" > "$TMP/bad.out" 2>&1
   [ $? -eq 2 ] && grep -q "no study.json" "$TMP/bad.out" && ok "resnode-study on a directory without a study: exit 2, named" || bad "$(cat "$TMP/bad.out")"
 fi
