@@ -6,10 +6,14 @@ and the standard library; plots use matplotlib's Agg backend (no display).
 """
 import csv
 import json
+import math
 import os
+import re
 import sys
 
 import numpy as np
+
+Z95 = 1.959963984540054  # the normal quantile of a 95% interval
 
 
 def fail(message):
@@ -67,3 +71,59 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def final_metrics(path, experiment):
+    """The final metrics of a finished run as its experiment reports them, {name: value}
+    (intervals as NAME_ci_low and NAME_ci_high), and its curve against N:
+    (title, N, values, log scale) or None."""
+    out, curve = {}, None
+    if experiment == "ensemble":
+        rates = read_csv(path, "convergence-rates.csv", required=False)
+        if rates is not None:
+            for i, q in enumerate(rates["quantity"]):
+                out["alpha_%s" % q] = rates["alpha"][i]
+                out["alpha_%s_ci_low" % q] = rates["ci_low"][i]
+                out["alpha_%s_ci_high" % q] = rates["ci_high"][i]
+        depths = read_csv(path, "convergence-depths.csv", required=False)
+        if depths is not None:
+            sel = depths["quantity"] == "e_theta"
+            curve = ("e_theta (weak error)", depths["N"][sel], depths["sup"][sel], True)
+    elif experiment == "cifar":
+        final = read_csv(path, "final.csv", required=False)
+        if final is not None and len(final["test_acc"]):
+            acc = final["test_acc"]
+            # the accuracy over all the point's models, with a binomial 95% interval on the test set's size
+            n_test = test_count(path)
+            out["test_acc"] = float(np.mean(acc))
+            if n_test:
+                half = Z95 * math.sqrt(max(out["test_acc"] * (1 - out["test_acc"]), 0) / (n_test * len(acc)))
+                out["test_acc_ci_low"], out["test_acc_ci_high"] = out["test_acc"] - half, out["test_acc"] + half
+            Ns = sorted(set(final["N"]))
+            curve = ("test accuracy", np.array(Ns), np.array([np.mean(acc[final["N"] == N]) for N in Ns]), False)
+    elif experiment == "node-fit":
+        train = read_csv(path, "train.csv", required=False)
+        if train is not None and len(train["loss"]):
+            out["final_loss"] = float(train["loss"][-1])
+    elif experiment == "annulus":
+        folds = read_csv(path, "folds.csv", required=False)
+        if folds is not None and len(folds["test_acc"]):
+            out["test_acc"] = float(np.mean(folds["test_acc"]))
+            Ns = sorted(set(folds["N"]))
+            curve = ("test accuracy", np.array(Ns), np.array([np.mean(folds["test_acc"][folds["N"] == N]) for N in Ns]), False)
+    elif experiment == "identity":
+        summary = read_csv(path, "summary.csv", required=False)
+        if summary is not None:
+            for i, m in enumerate(summary["model"]):
+                out["final_mse_%s" % m] = summary["final_mse"][i]
+    return out, curve
+
+
+def test_count(path):
+    """The test images a cifar point was measured on, as its log says ("N test images from"), 0 when unknown."""
+    try:
+        with open(os.path.join(path, "log.txt")) as f:
+            found = re.findall(r"(\d+) test images from", f.read())
+        return int(found[-1]) if found else 0
+    except OSError:
+        return 0

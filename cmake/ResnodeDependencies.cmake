@@ -22,6 +22,9 @@ include(FindPackageHandleStandardArgs)
 
 find_package(MPI REQUIRED COMPONENTS C)
 find_package(OpenMP REQUIRED COMPONENTS C)
+# the manifest's heartbeat thread (rundir.c)
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 
 # _resnode_dep(NAME [LINK ...] [INCLUDE ...]): resnode::dep_NAME
@@ -129,4 +132,4 @@ else()
 endif()
 
 set(RESNODE_DEPENDENCY_TARGETS resnode::dep_petsc resnode::dep_scalapack resnode::dep_openblas resnode::dep_dnnl
-  resnode::dep_libconfig OpenMP::OpenMP_C MPI::MPI_C m)
+  resnode::dep_libconfig OpenMP::OpenMP_C Threads::Threads MPI::MPI_C m)

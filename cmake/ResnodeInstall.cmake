@@ -14,7 +14,7 @@
 # The analysis commands: bin/resnode-<name> runs analysis/<name>. In the build
 # tree the same commands sit next to the binary and run the source tree's
 # scripts, so a run can name its command wherever it ran from.
-set(RESNODE_ANALYSIS_SCRIPTS convergence plot-node-fit plot-identity plot-annulus plot-cifar plot-adjoint-memory study)
+set(RESNODE_ANALYSIS_SCRIPTS convergence plot-node-fit plot-identity plot-annulus plot-cifar plot-adjoint-memory study runs)
 # the fallback Python: the first with numpy and matplotlib of RESNODE_PYTHON,
 # python3 on PATH and the system's (a cluster's module may be neither)
 set(RESNODE_PYTHON_FALLBACK "")
@@ -41,7 +41,7 @@ foreach(script ${RESNODE_ANALYSIS_SCRIPTS})
   install(PROGRAMS ${CMAKE_BINARY_DIR}/install-bin/resnode-${script} DESTINATION ${CMAKE_INSTALL_BINDIR})
   install(PROGRAMS ${CMAKE_SOURCE_DIR}/analysis/${script} DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/analysis)
 endforeach()
-install(FILES ${CMAKE_SOURCE_DIR}/analysis/rnlib.py DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/analysis)
+install(FILES ${CMAKE_SOURCE_DIR}/analysis/rnlib.py ${CMAKE_SOURCE_DIR}/analysis/rncatalog.py DESTINATION ${CMAKE_INSTALL_DATADIR}/resnode/analysis)
 
 install(TARGETS resnode-mpi resnode-mpi-main RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set(layer_targets resnode)
@@ -105,7 +105,7 @@ endforeach()
 foreach(l ${MPI_C_LIBRARIES})
   string(APPEND RESNODE_PC_DEPS_LIBS " ${l}")
 endforeach()
-string(APPEND RESNODE_PC_DEPS_LIBS " ${OpenMP_C_FLAGS} -lm")
+string(APPEND RESNODE_PC_DEPS_LIBS " ${OpenMP_C_FLAGS} ${CMAKE_THREAD_LIBS_INIT} -lm")
 string(APPEND RESNODE_PC_DEPS_CFLAGS " ${OpenMP_C_FLAGS}")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/resnode.pc.in ${CMAKE_BINARY_DIR}/resnode.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/resnode.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -2,8 +2,10 @@
 #include "resnode/core/rundir.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
@@ -55,6 +57,10 @@ static char *ReadWholeFile(const char *path, long long *bytes)
   return text;
 }
 
+/* The run whose manifest an aborting rank updates (RnSetAbortNote). */
+static RnRunDir rn_current_run = NULL;
+static void AbortNote(const char *status, const char *reason);
+
 static PetscBool IsDir(const char *path)
 {
   struct stat st;
@@ -68,53 +74,172 @@ PetscBool RnRunDirHoldsRun(const char *dir)
   return access(path, F_OK) == 0 ? PETSC_TRUE : PETSC_FALSE;
 }
 
-/* The run whose manifest an aborting rank updates (RnSetAbortNote). */
-static RnRunDir rn_current_run = NULL;
-static void AbortNote(const char *status, const char *reason);
 
-PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
+/* Writes data to path atomically (a temporary of this process's own, fsync,
+ * rename, fsync of the directory); plain C, so that the heartbeat thread and
+ * the abort path can use it. Returns 0, or an errno with *what naming the step. */
+static int WriteAtomic(const char *path, const void *data, size_t len, const char **what)
 {
   char tmp[PETSC_MAX_PATH_LEN + 24], dir[PETSC_MAX_PATH_LEN];
-  int fd;
   const char *p = data;
   size_t left = len;
+  int fd, err;
 
-  PetscFunctionBeginUser;
   /* a temporary name of this process's own: ranks may write the same file */
-  PetscCall(PetscSNPrintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()));
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664);
-  PetscCheck(fd >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s: %s", tmp, strerror(errno));
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  *what = "write";
+  if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0664)) < 0) return errno;
   while (left > 0) {
     ssize_t w = write(fd, p, left);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      int err = errno;
+      err = w < 0 ? errno : EIO;
       close(fd);
       unlink(tmp);
-      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+      return err;
     }
     p += w;
     left -= (size_t)w;
   }
+  *what = "flush";
   if (fsync(fd) || close(fd)) {
-    int err = errno;
+    err = errno;
     unlink(tmp);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot flush %s: %s (the previous %s is kept)", tmp, strerror(err), path);
+    return err;
   }
-  PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  *what = "rename";
+  if (rename(tmp, path)) {
+    err = errno;
+    unlink(tmp);
+    return err;
+  }
   /* make the rename itself durable */
-  PetscCall(PetscStrncpy(dir, path, sizeof dir));
+  snprintf(dir, sizeof dir, "%s", path);
   {
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     else strcpy(dir, ".");
   }
-  fd = open(dir, O_RDONLY);
-  if (fd >= 0) {
+  if ((fd = open(dir, O_RDONLY)) >= 0) {
     fsync(fd);
     close(fd);
   }
+  return 0;
+}
+
+PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len)
+{
+  const char *what = "";
+  int err;
+
+  PetscFunctionBeginUser;
+  err = WriteAtomic(path, data, len, &what);
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot %s %s: %s (the previous %s is kept)", what, path, strerror(err), path);
   PetscFunctionReturn(0);
+}
+
+/* The heartbeat. A thread of the rank that writes the manifest rewrites it
+ * every RN_HEARTBEAT_SECONDS with the time and the progress counts, whatever
+ * the main thread is doing (a step, a collective, waiting for other groups),
+ * so that a run killed without a word (SIGKILL, node loss, OOM) is told from a
+ * live one by its heartbeat's age. The thread calls neither MPI nor PETSc,
+ * and every manifest write takes the lock. */
+struct RnHeartbeat_s {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  pthread_t thread;
+  int running, stop; /* the thread was started; asked to end */
+  int every;         /* seconds between beats */
+  char time[64];     /* the last beat */
+  long long steps_done, steps_total;
+  int units_started, units_total;
+};
+
+/* RESNODE_HEARTBEAT_SECONDS shortens the beat for the tests. */
+static int HeartbeatSeconds(void)
+{
+  const char *env = getenv("RESNODE_HEARTBEAT_SECONDS");
+  const int every = env ? atoi(env) : 0;
+  return every > 0 ? every : RN_HEARTBEAT_SECONDS;
+}
+
+static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len);
+
+/* Rewrites the manifest with a fresh heartbeat (the lock held). */
+static int WriteManifestLocked(RnRunDir rd, const char *status, const char *reason, const char **what)
+{
+  char text[24576], path[PETSC_MAX_PATH_LEN + 32];
+  NowString(rd->heartbeat->time, sizeof rd->heartbeat->time);
+  ManifestText(rd, status, reason, text, sizeof text);
+  snprintf(path, sizeof path, "%s/manifest.json", rd->path);
+  return WriteAtomic(path, text, strlen(text), what);
+}
+
+static void *HeartbeatLoop(void *arg)
+{
+  RnRunDir rd = arg;
+  struct RnHeartbeat_s *hb = rd->heartbeat;
+
+  pthread_mutex_lock(&hb->lock);
+  while (!hb->stop) {
+    struct timespec until;
+    const char *what;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += hb->every;
+    while (!hb->stop && pthread_cond_timedwait(&hb->wake, &hb->lock, &until) != ETIMEDOUT) {
+    }
+    /* the status as the main thread last wrote it; a failed beat is retried at the next */
+    if (!hb->stop) (void)WriteManifestLocked(rd, rd->status, rd->reason, &what);
+  }
+  pthread_mutex_unlock(&hb->lock);
+  return NULL;
+}
+
+static PetscErrorCode HeartbeatStart(RnRunDir rd)
+{
+  struct RnHeartbeat_s *hb = rd->heartbeat;
+  sigset_t all, old;
+  int err;
+
+  PetscFunctionBeginUser;
+  /* the signals (preemption notices) stay the main thread's */
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  err = pthread_create(&hb->thread, NULL, HeartbeatLoop, rd);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot start the heartbeat thread of %s: %s", rd->path, strerror(err));
+  hb->running = 1;
+  PetscFunctionReturn(0);
+}
+
+static void HeartbeatStop(RnRunDir rd)
+{
+  struct RnHeartbeat_s *hb = rd->heartbeat;
+  if (!hb || !hb->running) return;
+  pthread_mutex_lock(&hb->lock);
+  hb->stop = 1;
+  pthread_cond_signal(&hb->wake);
+  pthread_mutex_unlock(&hb->lock);
+  pthread_join(hb->thread, NULL);
+  hb->running = 0;
+}
+
+void RnRunDirNoteSteps(long long done, long long total)
+{
+  struct RnHeartbeat_s *hb = rn_current_run ? rn_current_run->heartbeat : NULL;
+  if (!hb) return;
+  pthread_mutex_lock(&hb->lock);
+  hb->steps_done = done, hb->steps_total = total;
+  pthread_mutex_unlock(&hb->lock);
+}
+
+void RnRunDirNoteUnits(int started, int total)
+{
+  struct RnHeartbeat_s *hb = rn_current_run ? rn_current_run->heartbeat : NULL;
+  if (!hb) return;
+  pthread_mutex_lock(&hb->lock);
+  hb->units_started = started, hb->units_total = total;
+  pthread_mutex_unlock(&hb->lock);
 }
 
 /* Free space below which a run refuses to start: a run that cannot write its
@@ -153,7 +278,7 @@ static PetscErrorCode RankHosts(RnCtx ctx, char *out, size_t len)
 PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experiment, int argc, char **argv, PetscBool resume, RnRunDir *rdir)
 {
   RnRunDir rd;
-  char msg[PETSC_MAX_PATH_LEN + 256] = "";
+  char msg[PETSC_MAX_PATH_LEN + 256] = "", stale_beat[64] = "";
   int failed = 0;
 
   PetscFunctionBeginUser;
@@ -171,6 +296,14 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   }
   NowString(rd->start_time, sizeof rd->start_time);
   PetscCall(RankHosts(ctx, rd->rank_hosts, sizeof rd->rank_hosts));
+  {
+    int mpi_len;
+    PetscCallMPI(MPI_Get_library_version(rd->mpi_version, &mpi_len));
+    rd->mpi_version[strcspn(rd->mpi_version, "\n,")] = 0;
+  }
+  PetscCall(PetscNew(&rd->heartbeat));
+  PetscCheck(!pthread_mutex_init(&rd->heartbeat->lock, NULL) && !pthread_cond_init(&rd->heartbeat->wake, NULL), PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot set up the heartbeat's lock");
+  rd->heartbeat->every = HeartbeatSeconds();
   if (ctx->world_rank == 0) {
     char probe[PETSC_MAX_PATH_LEN + 32], lock[PETSC_MAX_PATH_LEN + 32];
     struct statvfs vfs;
@@ -248,7 +381,12 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
         if ((st = strstr(mtext, "\"status\": \""))) {
           st += strlen("\"status\": \"");
           snprintf(rd->previous, sizeof rd->previous, "%.*s", (int)strcspn(st, "\""), st);
-          if (!strcmp(rd->previous, "running")) snprintf(rd->previous, sizeof rd->previous, "killed");
+          /* we hold the lock: no process runs it, whatever the manifest says */
+          if (!strcmp(rd->previous, "running")) {
+            const char *beat = strstr(mtext, "\"heartbeat\": {\"time\": \"");
+            snprintf(rd->previous, sizeof rd->previous, "stale");
+            if (beat) beat += strlen("\"heartbeat\": {\"time\": \""), snprintf(stale_beat, sizeof stale_beat, "%.*s", (int)strcspn(beat, "\""), beat);
+          }
         }
         free(mtext);
       }
@@ -266,12 +404,14 @@ PetscErrorCode RnRunDirCreate(RnCtx ctx, const char *path, const char *experimen
   PetscCall(RnAgreeInput(ctx->world, failed, msg));
   PetscCallMPI(MPI_Bcast(rd->start_time, sizeof rd->start_time, MPI_CHAR, 0, ctx->world));
   PetscCallMPI(MPI_Bcast(rd->previous, sizeof rd->previous, MPI_CHAR, 0, ctx->world));
-  if (!strcmp(rd->previous, "killed"))
-    PetscCall(RnLog(ctx, "run directory %s: the previous attempt ended without a status (killed: a time or memory limit, a node failure or kill -9)\n", path));
+  if (!strcmp(rd->previous, "stale"))
+    PetscCall(RnLog(ctx, "run directory %s: the previous attempt is stale: it ended without a status, its last heartbeat %s%s (killed: a time or memory limit, a node failure or kill -9)\n", path,
+                    stale_beat[0] ? "at " : "unknown", stale_beat[0] ? stale_beat : " (a manifest of before the heartbeat)"));
   *rdir = rd;
   rn_current_run = rd;
   RnSetAbortNote(AbortNote);
   PetscCall(RnRunDirSetStatus(rd, "running", ""));
+  if (ctx->world_rank == 0) PetscCall(HeartbeatStart(rd));
   PetscFunctionReturn(0);
 }
 
@@ -321,21 +461,20 @@ static void JsonString(char *out, size_t len, const char *in)
   out[o] = 0;
 }
 
-/* manifest.json's text; plain C (no PETSc errors), so the abort path can use it */
+/* manifest.json's text; plain C (no PETSc or MPI calls), so that the heartbeat
+ * thread and the abort path can use it */
 static void ManifestText(RnRunDir rd, const char *status, const char *reason, char *text, size_t len)
 {
-  char petsc_version[128] = "?", mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = "?", now[64], host[64] = "?";
-  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], schedule_json[600], data_json[300], reason_json[2600], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
-    hosts_json[2 * sizeof rd->rank_hosts];
-  int mpi_len;
+  char petsc_version[128] = "?", now[64], host[64] = "?";
+  char cmd[8192], mpi_json[2 * MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], cpu_json[512], kernels_json[4200], schedule_json[600], data_json[300], reason_json[4200], isa[128], analysis_json[PETSC_MAX_PATH_LEN * 2],
+    hosts_json[2 * sizeof rd->rank_hosts], heartbeat_json[400] = "null";
+  const struct RnHeartbeat_s *hb = rd->heartbeat;
 
   PetscGetVersion(petsc_version, sizeof petsc_version);
-  MPI_Get_library_version(mpi_version, &mpi_len);
-  mpi_version[strcspn(mpi_version, "\n,")] = 0;
   NowString(now, sizeof now);
   gethostname(host, sizeof host);
   JsonString(cmd, sizeof cmd, rd->command);
-  JsonString(mpi_json, sizeof mpi_json, mpi_version);
+  JsonString(mpi_json, sizeof mpi_json, rd->mpi_version);
   RnCpuDescribe(cpu, sizeof cpu);
   JsonString(cpu_json, sizeof cpu_json, cpu);
   JsonString(kernels_json, sizeof kernels_json, rd->kernels);
@@ -345,43 +484,48 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   JsonString(analysis_json, sizeof analysis_json, rd->analysis);
   JsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
   RnIsaDescribe(isa, sizeof isa);
+  if (hb)
+    snprintf(heartbeat_json, sizeof heartbeat_json, "{\"time\": \"%s\", \"every_s\": %d, \"pid\": %d, \"steps_done\": %lld, \"steps_total\": %lld, \"units_started\": %d, \"units_total\": %d}", hb->time[0] ? hb->time : now, hb->every,
+             (int)getpid(), hb->steps_done, hb->steps_total, hb->units_started, hb->units_total);
   snprintf(text, len,
-           "{\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
+           "{\n  \"manifest_version\": %d,\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s,\n  \"config_files\": %s\n}\n",
-           RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
-           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json, rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json, rd->config_files[0] ? rd->config_files : "[]");
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"heartbeat\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s,\n  \"config_files\": %s\n}\n",
+           RN_MANIFEST_VERSION, RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
+           (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, heartbeat_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json,
+           rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json, rd->config_files[0] ? rd->config_files : "[]");
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
 {
-  char text[24576], path[PETSC_MAX_PATH_LEN + 32];
+  const char *what = "";
+  int err;
 
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(rd->status, status, sizeof rd->status));
+  PetscCall(PetscStrncpy(rd->reason, reason ? reason : "", sizeof rd->reason));
   if (rd->ctx->world_rank != 0) PetscFunctionReturn(0);
-  ManifestText(rd, status, reason, text, sizeof text);
-  PetscCall(RnRunDirFile(rd, "manifest.json", path, sizeof path));
-  PetscCall(RnWriteFileAtomic(path, text, strlen(text)));
+  pthread_mutex_lock(&rd->heartbeat->lock);
+  err = WriteManifestLocked(rd, status, reason, &what);
+  pthread_mutex_unlock(&rd->heartbeat->lock);
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot %s %s/manifest.json: %s (the previous manifest is kept)", what, rd->path, strerror(err));
   PetscFunctionReturn(0);
 }
 
 static void AbortNote(const char *status, const char *reason)
 {
-  char text[24576], path[PETSC_MAX_PATH_LEN + 48], tmp[PETSC_MAX_PATH_LEN + 64];
-  FILE *fp;
+  struct RnHeartbeat_s *hb;
+  const char *what;
 
   if (!rn_current_run) return;
-  ManifestText(rn_current_run, status, reason, text, sizeof text);
-  snprintf(path, sizeof path, "%s/manifest.json", rn_current_run->path);
-  snprintf(tmp, sizeof tmp, "%s.abort.%d", path, (int)getpid());
-  /* best effort: the job is ending */
-  if ((fp = fopen(tmp, "w"))) {
-    int ok = fputs(text, fp) >= 0;
-    ok = (fclose(fp) == 0) && ok;
-    if (ok) rename(tmp, path);
-    else unlink(tmp);
-  }
+  hb = rn_current_run->heartbeat;
+  /* best effort: the job is ending (and the lock may be this thread's own,
+   * held by the write that failed) */
+  if (pthread_mutex_trylock(&hb->lock)) return;
+  snprintf(rn_current_run->status, sizeof rn_current_run->status, "%s", status);
+  snprintf(rn_current_run->reason, sizeof rn_current_run->reason, "%s", reason ? reason : "");
+  (void)WriteManifestLocked(rn_current_run, status, reason, &what);
+  pthread_mutex_unlock(&hb->lock);
 }
 
 /* Writes text back to path, or removes path where there was none. */
@@ -500,9 +644,15 @@ PetscErrorCode RnRunDirDestroy(RnRunDir *rd)
 {
   PetscFunctionBeginUser;
   if (!rd || !*rd) PetscFunctionReturn(0);
+  HeartbeatStop(*rd);
   if (rn_current_run == *rd) {
     rn_current_run = NULL;
     RnSetAbortNote(NULL);
+  }
+  if ((*rd)->heartbeat) {
+    pthread_mutex_destroy(&(*rd)->heartbeat->lock);
+    pthread_cond_destroy(&(*rd)->heartbeat->wake);
+    PetscCall(PetscFree((*rd)->heartbeat));
   }
   PetscCall(PetscFree((*rd)->previous_manifest));
   free((*rd)->previous_config);

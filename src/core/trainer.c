@@ -94,6 +94,7 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
   tr->last_final = -1;
   tr->total = total;
   tr->start = RnWallTime();
+  RnRunDirNoteSteps(tr->first, total);
   *first = tr->first;
   if (rn_plan_steps > 0) {
     tr->planning = PETSC_TRUE;
@@ -126,6 +127,7 @@ PetscErrorCode RnTrainerStepDone(RnTrainer tr, long long done, PetscBool final, 
   }
   tr->last_done = done;
   if (final) tr->last_final = done;
+  RnRunDirNoteSteps(done, tr->total);
   RnTestStopPoint("step");
   if (done == tr->total) RnTestStopPoint("last_step");
   PetscCall(RnCheckpointerStep(tr->ck, done, final, &stop));

@@ -29,6 +29,7 @@ struct RnUnitQueue_s {
   int *pending; /* the units left, largest remaining work first */
   MPI_Comm comm;           /* the queue's messages */
   int next;                /* rank 0: the next position in the pending list */
+  int finished;            /* rank 0: units finished before this attempt */
   int done_leaders;        /* rank 0: leaders of other groups that are done */
   long long stop;          /* the highest ranked stop this rank knows of (0: none) */
   int stops_received;
@@ -39,6 +40,9 @@ struct RnUnitQueue_s {
   UnitTable tables[RN_MAX_TABLES];
   int ntables;
 };
+
+/* Rank 0: the heartbeat's unit count (finished before, and handed out since). */
+static void NoteUnits(RnUnitQueue q) { RnRunDirNoteUnits(q->finished + q->next, q->nunits); }
 
 static void UnitDir(RnUnitQueue q, int unit, char *buf, size_t len) { snprintf(buf, len, "%s/units/%s", q->rd->path, q->units[unit].name); }
 
@@ -84,6 +88,8 @@ PetscErrorCode RnUnitQueueCreate(RnCtx ctx, RnRunDir rd, int nunits, const RnUni
     PetscCall(PetscMalloc1(nunits, &left));
     PetscCall(ListPending(q, left, &finished));
     PetscCall(PetscFree(left));
+    q->finished = finished;
+    NoteUnits(q);
   }
   PetscCallMPI(MPI_Bcast(&q->npending, 1, MPI_INT, 0, ctx->world));
   PetscCallMPI(MPI_Bcast(q->pending, q->npending, MPI_INT, 0, ctx->world));
@@ -164,6 +170,7 @@ static PetscErrorCode Answer(RnUnitQueue q, int source, int request)
   if (request == REQUEST_DONE) q->done_leaders++;
   else {
     const int taken = q->stop || q->next >= q->npending ? -1 : q->next++;
+    NoteUnits(q);
     PetscCallMPI(MPI_Send(&taken, 1, MPI_INT, source, TAG_REPLY, q->comm));
   }
   PetscFunctionReturn(0);
@@ -218,6 +225,7 @@ PetscErrorCode RnUnitQueueNext(RnUnitQueue q, int *unit)
     if (q->ctx->world_rank == 0) {
       PetscCall(Serve(q));
       if (!q->stop && q->next < q->npending) taken = q->next++;
+      NoteUnits(q);
     } else if (!q->stop) {
       PetscCallMPI(MPI_Send(&request, 1, MPI_INT, 0, TAG_REQUEST, q->comm));
       PetscCallMPI(MPI_Recv(&taken, 1, MPI_INT, 0, TAG_REPLY, q->comm, MPI_STATUS_IGNORE));

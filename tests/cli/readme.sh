@@ -34,6 +34,7 @@ covered_by() {
     scripts/run-tests*) echo ".ci/run (the whole suite)" ;;
     scripts/get-cifar10*) echo get_cifar10 ;;
     mpirun*studies/* | build/resnode-study*) echo "rate_study, study" ;;
+    build/resnode-runs\ compare\ runs/a\ *) echo runs ;;
     jobs/slurm/study.sh* | POINTS_PER_TASK=*) echo slurm_jobs ;;
     scripts/update-reference*) echo reference ;;
     scripts/build*cmake\ --install* | module\ use*) echo install ;;
@@ -75,6 +76,11 @@ for page in "$SRC/README.md" "$SRC"/docs/*.md; do
       case $a in
         *...) a="$last_run" ;; # the run directory of the example before
       esac
+      if [[ $a == runs/*\** ]]; then
+        # a glob over the clone's runs (compare runs/node-fit-*)
+        for m in $(cd "$W" && compgen -G "$a"); do args+=("$m"); done
+        continue
+      fi
       args+=("$a")
       case $a in
         *.cfg) [[ $cmd == *--print-config* ]] || for s in $(shrink "$a"); do args+=("$s"); done ;;
@@ -88,6 +94,10 @@ for page in "$SRC/README.md" "$SRC"/docs/*.md; do
     after=$(ls -d "$W"/runs/*/ 2> /dev/null | wc -l)
     if [[ $cmd == *--print-config* || $cmd == *--keys* || $cmd == *--help* || $cmd == *--plan* ]]; then
       [ "$after" -eq "$before" ] && [ -s "$TMP/readme.out" ] && ok "  it printed, and wrote no run" || bad "  it printed $(wc -c < "$TMP/readme.out") bytes; runs $before -> $after"
+    elif [[ $cmd == *resnode-runs\ compare* ]]; then
+      grep -q '^  B  ' "$TMP/readme.out" && grep -qE '^(config keys that differ|the runs. configs are the same)' "$TMP/readme.out" && [ -s "$W/compare.png" ] && ok "  it compared $(grep -cE '^  [A-Z]  ' "$TMP/readme.out") runs, and drew compare.png" || bad "  compare: $(head -5 "$TMP/readme.out")"
+    elif [[ $cmd == *resnode-runs\ list* ]]; then
+      grep -qE '^[0-9]+ of [1-9][0-9]* run|^run,' "$TMP/readme.out" && ok "  it listed: $(tail -1 "$TMP/readme.out")" || bad "  list: $(head -5 "$TMP/readme.out") $(head -3 "$TMP/readme.err")"
     elif [[ $cmd == *resnode-mpi*.cfg* ]]; then
       last_run=$(ls -td "$W"/runs/*/ 2> /dev/null | head -1)
       last_run=${last_run%/}

@@ -79,7 +79,7 @@ pkill -9 -f "run.dir=\"$TMP/killed\"" ; wait $pid 2> /dev/null
 rn 2 --resume "$TMP/killed"
 expect_status 0 "restart of a killed run without a checkpoint"
 grep -q "no checkpoint in $TMP/killed/checkpoints: starting from step 0" "$out" && ok "it says it starts from step 0" || bad "no word of the missing checkpoint: $(head -3 "$out")"
-grep -q "the previous attempt ended without a status (killed" "$out" && grep -q '"previous_attempt": "killed"' "$TMP/killed/manifest.json" && ok "the killed attempt is named in the log and the manifest" || bad "killed attempt not named: $(grep previous "$TMP/killed/manifest.json")"
+grep -q "the previous attempt is stale: it ended without a status, its last heartbeat at 20" "$out" && grep -q '"previous_attempt": "stale"' "$TMP/killed/manifest.json" && ok "the killed attempt is named stale, with its last heartbeat, in the log and the manifest" || bad "killed attempt not named: $(grep previous "$TMP/killed/manifest.json")"
 cmp -s <(cut -d, -f1-4,6- "$TMP/nref/train.csv") <(cut -d, -f1-4,6- "$TMP/killed/train.csv") && ok "train.csv has exactly the uninterrupted run's rows" || bad "train.csv: $(wc -l < "$TMP/killed/train.csv") lines, uninterrupted $(wc -l < "$TMP/nref/train.csv")"
 cmp -s "$TMP/nref/data.csv" "$TMP/killed/data.csv" && ok "data.csv written once" || bad "data.csv: $(wc -l < "$TMP/killed/data.csv") lines, expected $(wc -l < "$TMP/nref/data.csv")"
 rn 2 --resume "$TMP/nref"

@@ -43,6 +43,7 @@ mpirun -n 2 resnode-mpi "$share/configs/annulus.cfg" --set train.epochs=1 --set 
 analyse annulus.log
 printf 'problem,mode,steps,checkpoints,seconds_per_iteration,peak_rss_mb,stored_states\nmlp,full,10,0,0.01,40,11\nmlp,full,20,0,0.02,41,21\n' > adjoint.csv
 resnode-plot-adjoint-memory adjoint.csv > adjoint.out 2>&1 && [ -s adjoint.png ] && ok "resnode-plot-adjoint-memory adjoint.csv" || bad "plot-adjoint-memory: $(tail -3 adjoint.out)"
+resnode-runs list runs --where 'status = done' --csv > runs.out 2> runs.err && [ "$(tail -n +2 runs.out | wc -l)" -eq 5 ] && ok "resnode-runs lists the 5 finished runs" || bad "resnode-runs list: $(cat runs.out runs.err | tail -4)"
 for c in "$P"/bin/resnode-*; do
   [ "$c" = "$P/bin/resnode-mpi" ] && continue
   "$c" --help > help.out 2>&1 && ok "$(basename "$c") --help" || bad "$(basename "$c") --help: $(tail -2 help.out)"

@@ -1,7 +1,9 @@
 /* rundir.h: the run directory and what a run leaves in it.
  *
  *   RUN_DIR/config.cfg      the resolved configuration (every key, defaults included)
- *   RUN_DIR/manifest.json   versions, command, ranks, groups, start/end, status
+ *   RUN_DIR/manifest.json   versions, command, ranks, groups, start/end, status,
+ *                           and a heartbeat rewritten every RN_HEARTBEAT_SECONDS
+ *                           while the run lives (its time and progress)
  *   RUN_DIR/log.txt         a copy of rank 0's messages
  *   RUN_DIR/<name>.csv      metrics: a header, then one row per record, appended
  *                           and flushed line by line by rank 0 (a killed job keeps them)
@@ -21,6 +23,7 @@ struct RnRunDir_s {
   char experiment[64];
   char start_time[64];
   char status[32];
+  char reason[2048]; /* the status's one-line reason, as last written */
   char kernels[2048]; /* what computes (precision, oneDNN kernels): set by the experiment */
   char analysis[PETSC_MAX_PATH_LEN]; /* the command that plots and reports this run */
   char config_files[8192];           /* JSON array: the config files read, with checksums */
@@ -40,7 +43,16 @@ struct RnRunDir_s {
   char peak_rss[4096];   /* rank 0: each rank's peak resident memory in MB, a JSON array */
   char schedule[256]; /* the group shape and predicted busy fraction (units.h) */
   PetscBool unit; /* a unit's directory (RnRunDirCreateUnit): borrows the run's log */
+  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];        /* MPI_Get_library_version's first line, for the manifest */
+  struct RnHeartbeat_s *heartbeat; /* the manifest's heartbeat and progress (rundir.c) */
 };
+
+/* The manifest's schema: 2 added manifest_version and heartbeat (a manifest
+ * without manifest_version is version 1). */
+#define RN_MANIFEST_VERSION 2
+/* How often a live run rewrites its manifest's heartbeat: a run whose
+ * heartbeat is much older than this died without a word (resnode-runs). */
+#define RN_HEARTBEAT_SECONDS 60
 
 /* Creates (or, resuming, opens) the run directory on rank 0, checks that it
  * is writable and takes its lock (a second run on the same directory is
@@ -60,6 +72,10 @@ PetscErrorCode RnRunDirUndoAttempt(RnRunDir rd);
 /* The current run has taken (or restored) its first step: from here on its
  * directory holds this attempt's results (the trainer calls it). */
 void RnRunDirMarkStarted(void);
+/* Progress for the heartbeat: the current run's steps (the trainer) and
+ * units started of all (the unit queue); cheap, any thread of rank 0. */
+void RnRunDirNoteSteps(long long done, long long total);
+void RnRunDirNoteUnits(int started, int total);
 /* Whether dir holds a run (its manifest.json): what --resume takes. */
 PetscBool RnRunDirHoldsRun(const char *dir);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
