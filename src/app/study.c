@@ -310,30 +310,10 @@ static PetscErrorCode ValidatePoint(RnStudy st, int k, int group_size)
 
 /* ---- status: the run directories are the truth ---- */
 
-/* The status and reason of a manifest, "new" where there is none */
+/* The status and reason of a point's manifest, "new" where there is none */
 static void ReadStatus(Point *p)
 {
-  char path[PETSC_MAX_PATH_LEN + 32], *text = NULL;
-  size_t n = 0;
-  FILE *fp;
-  snprintf(p->status, sizeof p->status, "new");
-  p->reason[0] = 0;
-  snprintf(path, sizeof path, "%s/manifest.json", p->dir);
-  if (!(fp = fopen(path, "r"))) return;
-  if (getdelim(&text, &n, 0, fp) > 0) {
-    const char *s = strstr(text, "\"status\": \""), *r = strstr(text, "\"reason\": \"");
-    if (s) snprintf(p->status, sizeof p->status, "%.*s", (int)strcspn(s + 11, "\""), s + 11);
-    if (r) {
-      size_t o = 0;
-      for (const char *c = r + 11; *c && *c != '"' && o + 1 < sizeof p->reason; c++) {
-        if (*c == '\\' && c[1]) c++;
-        p->reason[o++] = *c;
-      }
-      p->reason[o] = 0;
-    }
-  }
-  free(text);
-  fclose(fp);
+  if (!RnRunDirReadStatus(p->dir, p->status, sizeof p->status, p->reason, sizeof p->reason)) snprintf(p->status, sizeof p->status, "new");
 }
 
 /* A point is run (again) unless it is done or failed for a reason of its own */
@@ -341,13 +321,9 @@ static PetscBool ToRun(const Point *p) { return strcmp(p->status, "done") && str
 
 static void JsonString(FILE *fp, const char *text)
 {
-  fputc('"', fp);
-  for (const char *c = text; *c; c++) {
-    if (*c == '"' || *c == '\\') fprintf(fp, "\\%c", *c);
-    else if ((unsigned char)*c < 0x20) fprintf(fp, "\\u%04x", *c);
-    else fputc(*c, fp);
-  }
-  fputc('"', fp);
+  char json[2 * PETSC_MAX_PATH_LEN + 16];
+  RnJsonString(json, sizeof json, text);
+  fputs(json, fp);
 }
 
 /* The points.points/ holds that the study no longer has (rank 0): listed, left as they are */

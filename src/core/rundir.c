@@ -67,6 +67,27 @@ static PetscBool IsDir(const char *path)
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? PETSC_TRUE : PETSC_FALSE;
 }
 
+PetscBool RnRunDirReadStatus(const char *dir, char *status, size_t status_len, char *reason, size_t reason_len)
+{
+  char path[PETSC_MAX_PATH_LEN + 32], *text;
+  const char *s, *r;
+
+  status[0] = reason[0] = 0;
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  if (!(text = ReadWholeFile(path, NULL))) return PETSC_FALSE;
+  if ((s = strstr(text, "\"status\": \""))) snprintf(status, status_len, "%.*s", (int)strcspn(s + 11, "\""), s + 11);
+  if ((r = strstr(text, "\"reason\": \""))) {
+    size_t o = 0;
+    for (const char *c = r + 11; *c && *c != '"' && o + 1 < reason_len; c++) {
+      if (*c == '\\' && c[1]) c++; /* the escapes RnJsonString writes: the character after */
+      reason[o++] = *c;
+    }
+    reason[o] = 0;
+  }
+  free(text);
+  return PETSC_TRUE;
+}
+
 PetscBool RnRunDirHoldsRun(const char *dir)
 {
   char path[PETSC_MAX_PATH_LEN + 32];
@@ -447,8 +468,7 @@ PetscErrorCode RnRunDirFile(RnRunDir rd, const char *name, char *buf, size_t len
   PetscFunctionReturn(0);
 }
 
-/* JSON string escaping for the few free-text fields. */
-static void JsonString(char *out, size_t len, const char *in)
+void RnJsonString(char *out, size_t len, const char *in)
 {
   size_t o = 0;
   out[o++] = '"';
@@ -473,16 +493,16 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   PetscGetVersion(petsc_version, sizeof petsc_version);
   NowString(now, sizeof now);
   gethostname(host, sizeof host);
-  JsonString(cmd, sizeof cmd, rd->command);
-  JsonString(mpi_json, sizeof mpi_json, rd->mpi_version);
+  RnJsonString(cmd, sizeof cmd, rd->command);
+  RnJsonString(mpi_json, sizeof mpi_json, rd->mpi_version);
   RnCpuDescribe(cpu, sizeof cpu);
-  JsonString(cpu_json, sizeof cpu_json, cpu);
-  JsonString(kernels_json, sizeof kernels_json, rd->kernels);
-  JsonString(schedule_json, sizeof schedule_json, rd->schedule);
-  JsonString(data_json, sizeof data_json, rd->data_copies);
-  JsonString(reason_json, sizeof reason_json, reason ? reason : "");
-  JsonString(analysis_json, sizeof analysis_json, rd->analysis);
-  JsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
+  RnJsonString(cpu_json, sizeof cpu_json, cpu);
+  RnJsonString(kernels_json, sizeof kernels_json, rd->kernels);
+  RnJsonString(schedule_json, sizeof schedule_json, rd->schedule);
+  RnJsonString(data_json, sizeof data_json, rd->data_copies);
+  RnJsonString(reason_json, sizeof reason_json, reason ? reason : "");
+  RnJsonString(analysis_json, sizeof analysis_json, rd->analysis);
+  RnJsonString(hosts_json, sizeof hosts_json, rd->rank_hosts);
   RnIsaDescribe(isa, sizeof isa);
   if (hb)
     snprintf(heartbeat_json, sizeof heartbeat_json, "{\"time\": \"%s\", \"every_s\": %d, \"pid\": %d, \"steps_done\": %lld, \"steps_total\": %lld, \"units_started\": %d, \"units_total\": %d}", hb->time[0] ? hb->time : now, hb->every,
@@ -581,7 +601,7 @@ PetscErrorCode RnRunDirAddConfigFile(RnRunDir rd, const char *path, uint64_t che
   size_t used = strlen(rd->config_files);
 
   PetscFunctionBeginUser;
-  JsonString(path_json, sizeof path_json, path);
+  RnJsonString(path_json, sizeof path_json, path);
   if (used) used--; /* over the closing bracket */
   else rd->config_files[used++] = '[';
   snprintf(rd->config_files + used, sizeof rd->config_files - used, "%s{\"path\": %s, \"fnv1a64\": \"%016llx\"}]", rd->config_files[used - 1] == '[' ? "" : ", ", path_json, (unsigned long long)checksum);

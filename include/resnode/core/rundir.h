@@ -76,6 +76,9 @@ void RnRunDirMarkStarted(void);
  * units started of all (the unit queue); cheap, any thread of rank 0. */
 void RnRunDirNoteSteps(long long done, long long total);
 void RnRunDirNoteUnits(int started, int total);
+/* The status and reason of the manifest in dir (PETSC_FALSE, both "", where
+ * it has none); plain C. */
+PetscBool RnRunDirReadStatus(const char *dir, char *status, size_t status_len, char *reason, size_t reason_len);
 /* Whether dir holds a run (its manifest.json): what --resume takes. */
 PetscBool RnRunDirHoldsRun(const char *dir);
 PetscErrorCode RnRunDirDestroy(RnRunDir *rd);
@@ -97,6 +100,8 @@ PetscErrorCode RnRunDirGatherPeakMemory(RnRunDir rd);
 /* ... and how its units are scheduled (the manifest's "schedule"). */
 PetscErrorCode RnRunDirSetSchedule(RnRunDir rd, const char *schedule);
 
+/* in as a JSON string, quotes included, escaped; cut to fit len */
+void RnJsonString(char *out, size_t len, const char *in);
 /* Writes data to path atomically: path.tmp, fsync, rename, fsync of the directory. */
 PetscErrorCode RnWriteFileAtomic(const char *path, const void *data, size_t len);
 
