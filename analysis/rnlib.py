@@ -127,3 +127,94 @@ def test_count(path):
         return int(found[-1]) if found else 0
     except OSError:
         return 0
+
+
+# The phases of a profile's stacked bar: own times (they partition the wall
+# time), the small ones merged; in the order of a step.
+PHASES = [
+    ("data", ("RnData",)), ("convolutions", ("RnConvFwd", "RnConvBwd")), ("batch norm", ("RnBatchNorm",)),
+    ("activations", ("RnActivation",)), ("pool, dense, loss", ("RnPool", "RnDense", "RnLoss")),
+    ("precision conversions", ("RnConvert",)), ("net (other)", ("RnNetForward", "RnNetBackward")),
+    ("ODE solver (TS)", ("RnOdeSolve", "RnOdeAdjoint", "RnOdeRHS", "RnOdeVJP")),
+    ("gradient reduction", ("RnGradReduce",)), ("optimizer", ("RnOptimStep",)), ("evaluation (other)", ("RnEvaluation",)),
+    ("statistics", ("RnStats",)), ("checkpoints, snapshots", ("RnCheckpoint", "RnSnapshot")),
+    ("waiting (group, queue)", ("RnGroupWait", "RnQueueWait")),
+]
+
+
+def read_profile(path):
+    """[(label, profile)]: each unit's (units/*/profile.json) where the run has units,
+    else the run's own (the manifest's profile); [] for a run without one."""
+    out = []
+    units = os.path.join(path, "units")
+    if os.path.isdir(units):
+        for name in sorted(os.listdir(units)):
+            try:
+                with open(os.path.join(units, name, "profile.json")) as f:
+                    out.append((name, json.load(f)))
+            except (OSError, ValueError):
+                continue
+    if not out:
+        try:
+            with open(os.path.join(path, "manifest.json")) as f:
+                p = json.load(f).get("profile")
+            if p:
+                out.append(("run", p))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def profile_plot(path, out_dir=None):
+    """profile.png: a stacked bar of own time per phase for each unit (or the
+    run), from read_profile; returns its path, or None without a profile."""
+    profiles = read_profile(path)
+    if not profiles:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(profiles) + 3.5), 4.6))
+    bottoms = np.zeros(len(profiles))
+    for i, (label, names) in enumerate(PHASES + [("other", ())]):
+        heights = []
+        for _, p in profiles:
+            ev = p.get("events", {})
+            heights.append(p.get("other_s", 0.0) if label == "other" else sum(ev.get(n, {}).get("self_s", 0.0) for n in names))
+        heights = np.array(heights)
+        if heights.sum() <= 0:
+            continue
+        ax.bar(range(len(profiles)), heights, bottom=bottoms, label=label, color="C%d" % (i % 10) if label != "other" else "0.75",
+               hatch="//" if i >= 10 else None)
+        bottoms += heights
+    ax.set_xticks(range(len(profiles)))
+    ax.set_xticklabels([l for l, _ in profiles], rotation=30 if len(profiles) > 3 else 0, ha="right" if len(profiles) > 3 else "center", fontsize=8)
+    ax.set_ylabel("seconds (mean over the ranks, own time of each phase)")
+    ax.set_title("where the time went%s" % (" (per unit)" if profiles[0][0] != "run" else ""), fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    out = os.path.join(out_dir or path, "profile.png")
+    fig.savefig(out, dpi=110)
+    pyplot().close(fig)
+    return out
+
+
+def profile_lines(path):
+    """Markdown lines of the run's phase shares (the manifest's profile), for a report."""
+    try:
+        with open(os.path.join(path, "manifest.json")) as f:
+            p = json.load(f).get("profile")
+    except (OSError, ValueError):
+        p = None
+    if not p:
+        return []
+    wall = p.get("wall_s", 0.0) or 1.0
+    shares = []
+    for label, names in PHASES:
+        t = sum(p.get("events", {}).get(n, {}).get("self_s", 0.0) for n in names)
+        if t > 0:
+            shares.append((t, label))
+    shares.sort(reverse=True)
+    lines = ["## Where the time went", "", "Own time of each phase, mean over %d rank(s), of %.3g s (the manifest's profile; per unit in profile.png):" % (p.get("ranks", 1), wall), "",
+             "| phase | seconds | share |", "|---|---|---|"]
+    lines += ["| %s | %.3g | %.1f%% |" % (label, t, 100 * t / wall) for t, label in shares]
+    lines += ["| other | %.3g | %.1f%% |" % (p.get("other_s", 0.0), 100 * p.get("other_s", 0.0) / wall), "", "![profile](profile.png)", ""]
+    return lines

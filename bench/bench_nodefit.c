@@ -7,6 +7,7 @@
  * Reference (issue 2): torchdiffeq (PyTorch 1.13 CPU, float64, one thread) on
  * this machine: 0.085 s/iteration with rk4 at step 0.01 (backprop through the
  * solver), 0.42-0.47 s with odeint_adjoint dopri5 at these tolerances. */
+#include "resnode/core/profile.h"
 #include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
 
@@ -119,7 +120,13 @@ int main(int argc, char **argv)
   double t[16], data[32];
   RnOdeOptions rk4, dopri5;
 
+  PetscBool no_profile = PETSC_FALSE;
+
+  for (int i = 1; i < argc; i++) no_profile = no_profile || !strcmp(argv[i], "--no-profile");
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
+  /* the application's events are tallied as in resnode-mpi; --no-profile
+   * measures without them (their cost, side by side) */
+  if (!no_profile) PetscCall(RnProfileRegister());
   for (int i = 0; i < 16; i++) t[i] = 1.5 * i / 15;
   PetscCall(Data(t, data));
   RnOdeOptionsDefault(&rk4);
@@ -130,7 +137,7 @@ int main(int argc, char **argv)
   dopri5.adaptive = PETSC_TRUE;
   dopri5.rtol = 1e-7;
   dopri5.atol = 1e-9;
-  printf("test-equation fit, %d Adam iterations each (lr 0.01), one rank\n", iterations);
+  printf("test-equation fit, %d Adam iterations each (lr 0.01), one rank%s\n", iterations, no_profile ? ", events not tallied (--no-profile)" : "");
   PetscCall(Run("rk4, dt = 0.01", &rk4, iterations, t, data));
   PetscCall(Run("dopri5, rtol 1e-7 atol 1e-9", &dopri5, iterations, t, data));
   printf("reference torchdiffeq: rk4 85 ms/iteration, dopri5 adjoint 420-470 ms/iteration\n");

@@ -1,7 +1,8 @@
 /* The core layer against independent references: Philox4x32-10 against the
  * known-answer vectors of Random123 (Salmon et al.'s kat_vectors, whose
- * "philox4x32 10" lines are counter, key, expected output), and the
- * checkpoint format written, damaged and read back. */
+ * "philox4x32 10" lines are counter, key, expected output), the
+ * checkpoint format written, damaged and read back, and the profile's
+ * tallies against busy-waits of known length. */
 #include "testutil.h"
 
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "resnode/core/checkpoint.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/rng.h"
 
 /* Random123's kat_vectors, the three philox4x32 10 lines */
@@ -151,9 +153,67 @@ static void test_checkpoint_roundtrip(void)
   }
 }
 
+/* Busy for at least `seconds` (a clock, not a sleep: the time is the event's). */
+static void Busy(double seconds)
+{
+  const double until = RnWallTime() + seconds;
+  while (RnWallTime() < until) {
+  }
+}
+
+#define BUSY_S 0.01
+
+/* Nested events: the outer's own time excludes the inner's, totals include
+ * them, own times sum to the time covered; an event left open (an error
+ * unwinding) is closed by the end of the one enclosing it; the JSON over the
+ * ranks says the same, and the flops of the innermost event reach the outer. */
+static void test_profile_tallies(void)
+{
+  RnProfileMark start, now;
+  char json[8192];
+  double t0, t1;
+
+  RN_TEST_OK(RnProfileRegister());
+  RnProfileMarkNow(&start);
+  t0 = RnWallTime();
+  RN_TEST_OK(RnEventBegin(RN_EV_ODE_SOLVE));
+  Busy(BUSY_S);
+  RN_TEST_OK(RnEventBegin(RN_EV_ODE_RHS));
+  Busy(2 * BUSY_S);
+  RN_TEST_OK(RnProfileFlops(1000.0));
+  RN_TEST_OK(RnEventEnd(RN_EV_ODE_RHS));
+  RN_TEST_OK(RnEventBegin(RN_EV_NET_FORWARD)); /* left open: closed with its enclosing solve */
+  Busy(BUSY_S);
+  RN_TEST_OK(RnEventEnd(RN_EV_ODE_SOLVE));
+  t1 = RnWallTime();
+  RnProfileMarkNow(&now);
+  CU_ASSERT_EQUAL(now.count[RN_EV_ODE_SOLVE] - start.count[RN_EV_ODE_SOLVE], 1);
+  CU_ASSERT_EQUAL(now.count[RN_EV_ODE_RHS] - start.count[RN_EV_ODE_RHS], 1);
+  CU_ASSERT_EQUAL(now.count[RN_EV_NET_FORWARD] - start.count[RN_EV_NET_FORWARD], 1);
+  {
+    const double solve_total = now.total[RN_EV_ODE_SOLVE] - start.total[RN_EV_ODE_SOLVE], solve_self = now.self[RN_EV_ODE_SOLVE] - start.self[RN_EV_ODE_SOLVE];
+    const double rhs = now.self[RN_EV_ODE_RHS] - start.self[RN_EV_ODE_RHS], net = now.self[RN_EV_NET_FORWARD] - start.self[RN_EV_NET_FORWARD];
+    CU_ASSERT(solve_total >= 4 * BUSY_S && solve_total <= t1 - t0);
+    CU_ASSERT(rhs >= 2 * BUSY_S && net >= BUSY_S && solve_self >= BUSY_S);
+    CU_ASSERT_DOUBLE_EQUAL(solve_self + rhs + net, solve_total, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(now.flops[RN_EV_ODE_RHS] - start.flops[RN_EV_ODE_RHS], 1000.0, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(now.flops[RN_EV_ODE_SOLVE] - start.flops[RN_EV_ODE_SOLVE], 1000.0, 0.0);
+  }
+  RN_TEST_OK(RnProfileJSON(PETSC_COMM_WORLD, &start, json, sizeof json));
+  if (rn_test_rank == 0) {
+    char want[64];
+    snprintf(want, sizeof want, "\"ranks\": %d", rn_test_size);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"RnOdeRHS\": {\"count\": 1, "));
+    snprintf(want, sizeof want, "\"mflop\": %g", 1000.0 * rn_test_size / 1e6);
+    CU_ASSERT_PTR_NOT_NULL(strstr(strstr(json, "\"RnOdeRHS\""), want));
+    CU_ASSERT_PTR_NULL(strstr(json, "RnConvFwd")); /* no call, not listed */
+  } else CU_ASSERT_STRING_EQUAL(json, "");
+}
+
 static void Register(void)
 {
-  RnTestAddSuite("core", "philox_known_answers", test_philox_known_answers, "checkpoint_roundtrip", test_checkpoint_roundtrip, NULL);
+  RnTestAddSuite("core", "philox_known_answers", test_philox_known_answers, "checkpoint_roundtrip", test_checkpoint_roundtrip, "profile_tallies", test_profile_tallies, NULL);
 }
 
 int main(int argc, char **argv) { return RnTestMain(argc, argv, Register); }

@@ -2,6 +2,7 @@
 #include "appimpl.h"
 #include "resnode/ode/ode.h"
 #include "resnode/core/checkpoint.h"
+#include "resnode/core/profile.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -396,14 +397,30 @@ static PetscErrorCode Run(int argc, char **argv, const RnArgs *args, RnCtx ctx, 
   PetscFunctionReturn(0);
 }
 
+/* Where the run's time went: the manifest's profile, and a line of the log. */
+static PetscErrorCode Profile(RnCtx ctx, RnRunDir rd, const RnProfileMark *start)
+{
+  char json[sizeof rd->profile], shares[256];
+
+  PetscFunctionBeginUser;
+  PetscCall(RnProfileJSON(ctx->world, start, json, sizeof json));
+  PetscCall(RnRunDirSetProfile(rd, json));
+  RnProfileShares(start, shares, sizeof shares);
+  if (shares[0]) PetscCall(RnLog(ctx, "where the time went (rank 0, own time of each phase): %s; every phase and rank in the manifest (profile)\n", shares));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnAppRunOne(RnCtx ctx, RnConfig cfg, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool resume, PetscBool plot, int argc, char **argv)
 {
   char config_out[PETSC_MAX_PATH_LEN + 32];
   RnRunDir rd = NULL;
   PetscBool refused;
   PetscErrorCode err;
+  RnProfileMark start;
 
   PetscFunctionBeginUser;
+  RnProfileMarkNow(&start);
+  PetscCall(RnProfileSetStage(RN_STAGE_SETUP));
   PetscCall(RnRunDirCreate(ctx, run_dir, experiment->name, argc, argv, resume, &rd));
   for (int i = 0; i < RnConfigFileCount(cfg); i++) {
     uint64_t checksum;
@@ -448,6 +465,7 @@ PetscErrorCode RnAppRunOne(RnCtx ctx, RnConfig cfg, const RnExperiment *experime
     return err;
   }
   PetscCall(RnRunDirGatherPeakMemory(rd));
+  PetscCall(Profile(ctx, rd, &start));
   PetscCall(RnRunDirSetStatus(rd, "done", "finished"));
   PetscCall(WarnUnusedOptions(ctx));
   PetscCall(Conclude(ctx, rd, experiment, plot));
@@ -480,6 +498,7 @@ int RnMain(int argc, char **argv)
   if (PetscInitialize(&petsc_argc, &petsc_argv, NULL, NULL)) return RN_EXIT_FAILED;
   if (RnErrorHandlerPush()) return RN_EXIT_FAILED;
   if (RnSignalsInstall()) return RN_EXIT_FAILED;
+  if (RnProfileRegister()) return RN_EXIT_FAILED;
   /* a listing piped into head or less ends quietly when the reader stops
    * (PETSc's handler would print a crash report for SIGPIPE) */
   if (args.keys || args.print_config) signal(SIGPIPE, SIG_DFL);

@@ -10,6 +10,7 @@
 /* nftw (POSIX XSI) */
 #define _XOPEN_SOURCE 700
 #include "appimpl.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/trainer.h"
 
 #include <ftw.h>
@@ -95,7 +96,8 @@ static PetscErrorCode QueueWall(RnPlanRecord *r, int n, int groups, int *group_o
 
 PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *options, const char *run_dir, PetscBool adaptive, int argc, char **argv, double *wall_out, double *peak_out)
 {
-  char scratch[PETSC_MAX_PATH_LEN + 32], cpu[256], text[64];
+  char scratch[PETSC_MAX_PATH_LEN + 32], cpu[256], text[64], shares[256];
+  RnProfileMark start;
   RnRunDir rd = NULL;
   RnPlanRecord *records = NULL;
   int nrecords = 0, pid = (int)getpid();
@@ -111,7 +113,9 @@ PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *option
   RnTrainerPlanBegin(RN_PLAN_STEPS);
   PetscCall(RnRunDirCreate(ctx, scratch, experiment->name, argc, argv, PETSC_FALSE, &rd));
   t0 = RnWallTime();
+  RnProfileMarkNow(&start);
   PetscCall(experiment->run(ctx, rd, options));
+  RnProfileShares(&start, shares, sizeof shares);
   PetscCall(RnRunDirDestroy(&rd));
   getrusage(RUSAGE_SELF, &ru);
   peak = ru.ru_maxrss / 1024.0;
@@ -159,6 +163,7 @@ PetscErrorCode RnAppPlan(RnCtx ctx, const RnExperiment *experiment, void *option
       Duration(work, work_text, sizeof work_text);
       PetscCall(RnLog(ctx, "plan: set-up (data, models) %s; then training %s on the busiest of %d group(s)\n", text, work_text, ctx->group_count));
     }
+    if (shares[0]) PetscCall(RnLog(ctx, "plan: predicted phase shares (own time on rank 0 in the measured steps, set-up included): %s\n", shares));
     PetscCall(RnLog(ctx, "plan: peak resident memory per rank %.0f to %.0f MB, measured on this configuration (its full batch and data set; a run's memory does not grow with its steps)\n", peak_min, peak_max));
     if (adaptive)
       PetscCall(RnLog(ctx, "plan: warning: the ODE takes adaptive steps (ode.adaptive): a step costs what its solves take, which often grows as the field trains (node-fit's from 16 solver steps to 96); the estimate is the rate of the first steps, a lower bound\n"));

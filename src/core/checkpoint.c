@@ -1,5 +1,6 @@
 /* checkpoint.c: atomic checkpoints, resume, preemption signals. */
 #include "resnode/core/checkpoint.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/checksum.h"
 
 #include <dirent.h>
@@ -526,7 +527,11 @@ PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool f
     local[1] = asked ? 1 : 0;
   }
   PetscCallMPI(MPI_Allreduce(local, global, 2, MPI_INT, MPI_MAX, ck->ctx->world));
-  if (global[0] || global[1]) PetscCall(RnCheckpointerWrite(ck, step));
+  if (global[0] || global[1]) {
+    PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
+    PetscCall(RnCheckpointerWrite(ck, step));
+    PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
+  }
   if (global[1]) *stop = PETSC_TRUE;
   PetscFunctionReturn(0);
 }

@@ -189,7 +189,7 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
 /* Rewrites the manifest with a fresh heartbeat (the lock held). */
 static int WriteManifestLocked(RnRunDir rd, const char *status, const char *reason, const char **what)
 {
-  char text[24576], path[PETSC_MAX_PATH_LEN + 32];
+  char text[RN_MANIFEST_MAX], path[PETSC_MAX_PATH_LEN + 32];
   NowString(rd->heartbeat->time, sizeof rd->heartbeat->time);
   ManifestText(rd, status, reason, text, sizeof text);
   snprintf(path, sizeof path, "%s/manifest.json", rd->path);
@@ -510,10 +510,10 @@ static void ManifestText(RnRunDir rd, const char *status, const char *reason, ch
   snprintf(text, len,
            "{\n  \"manifest_version\": %d,\n  \"resnode_version\": \"%s\",\n  \"git_commit\": \"%s\",\n  \"build\": \"%s\",\n  \"petsc_version\": \"%s\",\n  \"mpi_version\": %s,\n  \"experiment\": \"%s\",\n  \"command\": %s,\n"
            "  \"host\": \"%s\",\n  \"rank_hosts\": %s,\n  \"ranks\": %d,\n  \"groups\": %d,\n  \"ranks_per_group\": %d,\n  \"seed\": %llu,\n  \"start\": \"%s\",\n"
-           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"heartbeat\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s,\n  \"config_files\": %s\n}\n",
+           "  \"end\": \"%s\",\n  \"status\": \"%s\",\n  \"reason\": %s,\n  \"heartbeat\": %s,\n  \"previous_attempt\": \"%s\",\n  \"cpu\": %s,\n  \"threads_per_rank\": %d,\n  \"kernels\": %s,\n  \"schedule\": %s,\n  \"data_copies\": %s,\n  \"peak_rss_mb\": %s,\n  \"analysis\": %s,\n  \"config_files\": %s,\n  \"profile\": %s\n}\n",
            RN_MANIFEST_VERSION, RESNODE_VERSION, RESNODE_GIT_COMMIT, isa, petsc_version, mpi_json, rd->experiment, cmd, host, hosts_json, rd->ctx->world_size, rd->ctx->group_count, rd->ctx->group_size,
            (unsigned long long)rd->ctx->seed, rd->start_time, strcmp(status, "running") ? now : "", status, reason_json, heartbeat_json, rd->previous, cpu_json, RnThreadsPerRank(), kernels_json, schedule_json, data_json,
-           rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json, rd->config_files[0] ? rd->config_files : "[]");
+           rd->peak_rss[0] ? rd->peak_rss : "null", analysis_json, rd->config_files[0] ? rd->config_files : "[]", rd->profile[0] ? rd->profile : "null");
 }
 
 PetscErrorCode RnRunDirSetStatus(RnRunDir rd, const char *status, const char *reason)
@@ -650,6 +650,13 @@ PetscErrorCode RnRunDirGatherPeakMemory(RnRunDir rd)
     PetscCall(RnLog(ctx, "peak resident memory per rank: %.0f to %.0f MB (the most on rank %d); all in the manifest (peak_rss_mb)\n", lo, hi, at));
     PetscCall(PetscFree(all));
   }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnRunDirSetProfile(RnRunDir rd, const char *json)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(rd->profile, json, sizeof rd->profile));
   PetscFunctionReturn(0);
 }
 

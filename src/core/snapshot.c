@@ -1,5 +1,6 @@
 /* snapshot.c: parameter snapshots (snapshot.h). */
 #include "resnode/core/rundir.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/snapshot.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@
 
 static const char rn_snapshot_magic[8] = {'R', 'N', 'S', 'N', 'A', 'P', 0, 1};
 
-PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values)
+static PetscErrorCode SnapshotWriteBody(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values)
 {
   size_t len = 8 + 4 + 4 * 3 + 8 + 8 + 8 + sizeof(double) * (size_t)n + 8;
   char *buf, *p;
@@ -39,6 +40,16 @@ PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, Pet
   memcpy(p, &sum, 8);
   PetscCall(RnWriteFileAtomic(path, buf, len));
   PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+/* logged as a snapshot */
+PetscErrorCode RnSnapshotWrite(const char *path, const RnSnapshotInfo *info, PetscInt n, const double *values)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
+  PetscCall(SnapshotWriteBody(path, info, n, values));
+  PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
   PetscFunctionReturn(0);
 }
 

@@ -1,5 +1,6 @@
 /* trainer.c: the training driver (see trainer.h). */
 #include "resnode/core/trainer.h"
+#include "resnode/core/profile.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct RnTrainer_s {
   double plan_mark;                   /* --plan: the time of the last step */
   RnPlanRecord plan;
   char resume_dir[PETSC_MAX_PATH_LEN]; /* what --resume takes: the run's directory */
+  RnProfileMark profile_start;         /* a unit's profile: from its first step */
 };
 
 PetscErrorCode RnTrainerCreate(RnCtx ctx, RnRunDir rd, const RnCheckpointOptions *opt, const char *experiment, RnTrainer *tr)
@@ -86,7 +88,9 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
 
   PetscFunctionBeginUser;
   PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStart called twice");
+  PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
   PetscCall(RnCheckpointerRestore(tr->ck, total, tr->experiment, &resumed));
+  PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
   if (resumed < 0 && tr->rd->resume) PetscCall(RnLog(tr->ctx, "%s: no checkpoint in %s/checkpoints: starting from step 0\n", tr->experiment, tr->rd->path));
   RnRunDirMarkStarted();
   tr->started = PETSC_TRUE;
@@ -95,6 +99,8 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
   tr->total = total;
   tr->start = RnWallTime();
   RnRunDirNoteSteps(tr->first, total);
+  RnProfileMarkNow(&tr->profile_start);
+  PetscCall(RnProfileSetStage(RN_STAGE_TRAINING));
   *first = tr->first;
   if (rn_plan_steps > 0) {
     tr->planning = PETSC_TRUE;
@@ -152,15 +158,37 @@ double RnTrainerETA(RnTrainer tr, long long done)
   return elapsed / (double)(done - tr->first) * (double)PetscMax(tr->total - done, 0);
 }
 
+/* A unit's profile.json: where its time went on its group's ranks. */
+static PetscErrorCode UnitProfile(RnTrainer tr)
+{
+  char json[8192], path[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  PetscCall(RnProfileJSON(tr->ctx->world, &tr->profile_start, json, sizeof json));
+  if (tr->ctx->world_rank == 0) {
+    size_t n = strlen(json);
+    json[n] = '\n';
+    PetscCall(RnRunDirFile(tr->owned, "profile.json", path, sizeof path));
+    PetscCall(RnWriteFileAtomic(path, json, n + 1));
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnTrainerFinish(RnTrainer tr)
 {
   PetscFunctionBeginUser;
   PetscCall(RnProgressEnd(tr->ctx));
+  PetscCall(RnProfileSetStage(RN_STAGE_OUTPUT));
   if (tr->planning) {
     if (tr->ctx->world_rank == 0 && rn_plan_nrecords < RN_PLAN_MAX_RECORDS) rn_plan_records[rn_plan_nrecords++] = tr->plan;
     PetscFunctionReturn(0);
   }
-  if (tr->last_final != tr->last_done || tr->last_done == 0) PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
+  if (tr->last_final != tr->last_done || tr->last_done == 0) {
+    PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
+    PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
+    PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
+  }
+  if (tr->owned) PetscCall(UnitProfile(tr));
   PetscFunctionReturn(0);
 }
 

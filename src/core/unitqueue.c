@@ -1,5 +1,6 @@
 /* unitqueue.c: units handed out to groups that do not wait for each other (units.h). */
 #include "resnode/core/checkpoint.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/units.h"
 
 #include <errno.h>
@@ -217,6 +218,7 @@ PetscErrorCode RnUnitQueueNext(RnUnitQueue q, int *unit)
   int taken = -1;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_QUEUE_WAIT));
   if (q->ctx->group_rank == 0) {
     const int request = REQUEST_NEXT;
     /* a signal between units is a stop like any other */
@@ -232,6 +234,7 @@ PetscErrorCode RnUnitQueueNext(RnUnitQueue q, int *unit)
     }
   }
   PetscCallMPI(MPI_Bcast(&taken, 1, MPI_INT, 0, q->ctx->group));
+  PetscCall(RnEventEnd(RN_EV_QUEUE_WAIT));
   *unit = taken >= 0 && taken < q->npending ? q->pending[taken] : -1;
   PetscFunctionReturn(0);
 }
@@ -305,6 +308,8 @@ PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err)
   PetscFunctionBeginUser;
   RnGroupErrorsCollected(PETSC_FALSE);
   if (err && !Collective(err)) PetscFunctionReturn(err);
+  /* the wait for the other groups to finish their units */
+  PetscCall(RnEventBegin(RN_EV_QUEUE_WAIT));
   if (ctx->group_rank == 0) {
     const int request = REQUEST_DONE;
     /* the other groups stop at their next step */
@@ -331,6 +336,7 @@ PetscErrorCode RnUnitQueueFinish(RnUnitQueue q, PetscErrorCode err)
   PetscCallMPI(MPI_Waitall(q->nsends, q->sends, MPI_STATUSES_IGNORE));
   q->nsends = 0;
   PetscCallMPI(MPI_Allreduce(&q->stop, &cause, 1, MPI_LONG_LONG, MPI_MAX, ctx->world));
+  PetscCall(RnEventEnd(RN_EV_QUEUE_WAIT));
   cause &= STOP_CODE_MASK;
   /* the message of the lowest rank that failed with the cause */
   candidate = cause && err == (PetscErrorCode)cause ? ctx->world_rank : ctx->world_size;

@@ -1,5 +1,6 @@
 /* cifar10.c: the CIFAR-10 reader, splits, normalisation, augmentation. */
 #include "resnode/data/data.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/rng.h"
 
 #include <errno.h>
@@ -216,7 +217,7 @@ PetscErrorCode RnCifarCheck(MPI_Comm comm, const char *dir, PetscBool train)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *dsp)
+static PetscErrorCode CifarLoadBody(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *dsp)
 {
   const char *const *files = train ? rn_cifar_train_files : rn_cifar_test_files;
   const int nfiles = train ? 5 : 1;
@@ -246,6 +247,16 @@ PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int 
   if (any) PetscCall(RnDatasetDestroy(&ds)); /* before the agreed error unwinds */
   PetscCall(RnAgreeInput(comm, failed, msg));
   *dsp = ds;
+  PetscFunctionReturn(0);
+}
+
+/* the files, read and published, logged as data */
+PetscErrorCode RnCifarLoad(MPI_Comm comm, const char *dir, PetscBool train, int max_records, RnDataset *dsp)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_DATA));
+  PetscCall(CifarLoadBody(comm, dir, train, max_records, dsp));
+  PetscCall(RnEventEnd(RN_EV_DATA));
   PetscFunctionReturn(0);
 }
 
@@ -417,7 +428,7 @@ static PetscErrorCode GetBatchSubpixel(RnDataset ds, const int *indices, int cou
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
+static PetscErrorCode DatasetGetBatchBody(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
                                  double *x, int *labels)
 {
   const int C = ds->channels, H = ds->h, W = ds->w, hw = H * W, chw = C * hw;
@@ -468,6 +479,17 @@ PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, co
     }
   }
   PetscCall(PetscFree(col));
+  PetscFunctionReturn(0);
+}
+
+/* a batch, logged as data */
+PetscErrorCode RnDatasetGetBatch(RnDataset ds, const int *indices, int count, const double *mean, const double *std, const RnAugment *aug, uint64_t seed, uint32_t epoch,
+                                 double *x, int *labels)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_DATA));
+  PetscCall(DatasetGetBatchBody(ds, indices, count, mean, std, aug, seed, epoch, x, labels));
+  PetscCall(RnEventEnd(RN_EV_DATA));
   PetscFunctionReturn(0);
 }
 

@@ -1,5 +1,6 @@
 /* ensemble.c: the SGD process for one member at one depth (see ensemble.h). */
 #include "resnode/ensemble/ensemble.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/rng.h"
 
 #include <errno.h>
@@ -298,7 +299,7 @@ static PetscErrorCode FieldGradient(void *ctx, int N, int member, int step, cons
     PetscCall(PetscArraycpy(e->yb + (size_t)(i - lo) * o->dim, o->y + (size_t)e->idx[i] * o->dim, o->dim));
   }
   PetscCall(BatchLoss(e, flow, B, hi - lo, &loss, e->grad));
-  PetscCallMPI(MPI_Allreduce(e->grad, grad_sum, (int)e->p, MPI_DOUBLE, MPI_SUM, e->comm));
+  PetscCall(RnGradientSum(e->grad, grad_sum, e->p, e->comm));
   PetscFunctionReturn(0);
 }
 

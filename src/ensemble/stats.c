@@ -7,6 +7,7 @@
  *   tr (C1^1/2 C2 C1^1/2)^1/2 = || A1 A2^T ||_* (the nuclear norm),
  * the sum of the singular values of an M x M matrix (tests compare both). */
 #include "resnode/ensemble/stats.h"
+#include "resnode/core/profile.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -32,7 +33,7 @@ extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int
 
 /* Eigenvalues (descending) of the covariance of the M x p members given on
  * rank 0; mean too. Collective on comm. */
-PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const double *members, double *mean, double *eigenvalues)
+static PetscErrorCode StatsCovarianceSpectrumBody(MPI_Comm comm, int M, int p, const double *members, double *mean, double *eigenvalues)
 {
   int rank, size, nprow, npcol, myrow, mycol, ctx_grid, ctx_root, handle_grid, handle_root;
   int descX[9], descX0[9], descC[9], descZ[9], info, izero = 0, ione = 1;
@@ -126,6 +127,16 @@ PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const doub
   PetscFunctionReturn(0);
 }
 
+/* logged as statistics */
+PetscErrorCode RnStatsCovarianceSpectrum(MPI_Comm comm, int M, int p, const double *members, double *mean, double *eigenvalues)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_STATS));
+  PetscCall(StatsCovarianceSpectrumBody(comm, M, p, members, mean, eigenvalues));
+  PetscCall(RnEventEnd(RN_EV_STATS));
+  PetscFunctionReturn(0);
+}
+
 /* Nuclear norm of B (n x n): the sum of its singular values. An SVD, not
  * sqrt(eig(B B^T)): B is rank deficient (rank <= min(M - 1, p)) and the
  * square roots of rounding-level eigenvalues would add sqrt(eps) each. */
@@ -149,7 +160,7 @@ static PetscErrorCode NuclearNorm(int n, const double *B, double *norm)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *members1, const double *members2, RnGaussianW2 *out)
+static PetscErrorCode StatsGaussianW2Body(MPI_Comm comm, int M, int p, const double *members1, const double *members2, RnGaussianW2 *out)
 {
   int rank;
   double *mean1, *mean2, *eig1, *eig2;
@@ -191,6 +202,16 @@ PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *memb
   PetscFunctionReturn(0);
 }
 
+/* logged as statistics */
+PetscErrorCode RnStatsGaussianW2(MPI_Comm comm, int M, int p, const double *members1, const double *members2, RnGaussianW2 *out)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_STATS));
+  PetscCall(StatsGaussianW2Body(comm, M, p, members1, members2, out));
+  PetscCall(RnEventEnd(RN_EV_STATS));
+  PetscFunctionReturn(0);
+}
+
 /* ---- distributed by columns: M x M products summed over the ranks ---- */
 
 void RnStatsLayoutColumns(MPI_Comm comm, int M, PetscInt p, RnStatsLayout *layout, PetscInt *offset)
@@ -217,7 +238,7 @@ static void CentredChunk(int M, PetscInt nlocal, const double *X, PetscInt c0, i
     for (int t = 0; t < b; t++) Y[(size_t)i * b + t] = X[(size_t)i * nlocal + c0 + t] - mean[t];
 }
 
-PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, double *mean_local, double *eigenvalues)
+static PetscErrorCode StatsSpectrumGramBody(const RnStatsLayout *L, const double *local, double *mean_local, double *eigenvalues)
 {
   const int M = L->M;
   double *G, *Gsum = NULL, *Y, *cm, wq, *work;
@@ -258,7 +279,17 @@ PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, 
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local1, const double *local2, RnGaussianW2 *out)
+/* logged as statistics */
+PetscErrorCode RnStatsSpectrumGram(const RnStatsLayout *L, const double *local, double *mean_local, double *eigenvalues)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_STATS));
+  PetscCall(StatsSpectrumGramBody(L, local, mean_local, eigenvalues));
+  PetscCall(RnEventEnd(RN_EV_STATS));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode StatsGaussianW2GramBody(const RnStatsLayout *L, const double *local1, const double *local2, RnGaussianW2 *out)
 {
   const int M = L->M;
   double *m1, *m2, *Y1, *Y2, *B, *Bsum = NULL, part[3] = {0, 0, 0}, sum[3];
@@ -295,7 +326,17 @@ PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnStatsGram(const RnStatsLayout *L, const double *local, double *gram)
+/* logged as statistics */
+PetscErrorCode RnStatsGaussianW2Gram(const RnStatsLayout *L, const double *local1, const double *local2, RnGaussianW2 *out)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_STATS));
+  PetscCall(StatsGaussianW2GramBody(L, local1, local2, out));
+  PetscCall(RnEventEnd(RN_EV_STATS));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode StatsGramBody(const RnStatsLayout *L, const double *local, double *gram)
 {
   const int M = L->M;
   double *G;
@@ -308,5 +349,15 @@ PetscErrorCode RnStatsGram(const RnStatsLayout *L, const double *local, double *
   for (int a = 0; a < M; a++)
     for (int b = 0; b < a; b++) gram[(size_t)a * M + b] = gram[(size_t)b * M + a];
   PetscCall(PetscFree(G));
+  PetscFunctionReturn(0);
+}
+
+/* logged as statistics */
+PetscErrorCode RnStatsGram(const RnStatsLayout *L, const double *local, double *gram)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_STATS));
+  PetscCall(StatsGramBody(L, local, gram));
+  PetscCall(RnEventEnd(RN_EV_STATS));
   PetscFunctionReturn(0);
 }

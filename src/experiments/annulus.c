@@ -7,6 +7,7 @@
  * fold) go to the groups from a queue (units.h), largest first. */
 #include "resnode/flow/flow.h"
 #include "resnode/nn/optim.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/rng.h"
 #include "resnode/experiments/experiments.h"
 #include "resnode/core/trainer.h"
@@ -215,7 +216,7 @@ static PetscErrorCode TrainUnit(void *run, int unit)
       PetscCall(PetscArrayzero(grad, m.n + 1));
       PetscCall(ModelPass(&m, hi - lo, o->batch, theta, rc->x, labels, grad, &l, &h));
       grad[m.n] = l; /* the loss rides along */
-      PetscCallMPI(MPI_Allreduce(grad, gsum, (int)m.n + 1, MPI_DOUBLE, MPI_SUM, ctx->group));
+      PetscCall(RnGradientSum(grad, gsum, m.n + 1, ctx->group));
       if (!isfinite(gsum[m.n]))
         RnCollectiveError(ctx->group, RN_ERR_NONFINITE, "annulus: the loss is %g at epoch %d (fold %d, N = %d); lower train.lr (the last good checkpoint is kept)", gsum[m.n], epoch + 1, fold, N);
       PetscCall(RnOptimStep(optim, 1.0, theta, gsum));

@@ -7,6 +7,7 @@
  * Data-parallel within a group (the batch split over its ranks, one
  * Allreduce of the flat gradient, batch norm reduced over the group); the
  * groups train the models of the depth sweep side by side, in rounds. */
+#include "resnode/core/profile.h"
 #include "resnode/core/snapshot.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
@@ -161,7 +162,7 @@ static PetscErrorCode CifarReadOptions(RnCtx ctx, RnConfig cfg, void **options)
 static int CifarGroupCount(RnCtx ctx, const void *options) { return ((const CifarOptions *)options)->groups; }
 
 /* Accuracy on a data set, in inference mode, split over the group. */
-static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const int *samples, int nsamples, const double *mean, const double *std, const double *theta,
+static PetscErrorCode EvaluateBody(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const int *samples, int nsamples, const double *mean, const double *std, const double *theta,
                                double *accuracy, double *loss)
 {
   double local[2] = {0, 0}, total[2];
@@ -189,6 +190,17 @@ static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o
   *loss = total[1] / nsamples;
   PetscCall(PetscFree(idx));
   PetscCall(RnCifarModelSetTraining(m, PETSC_TRUE));
+  PetscFunctionReturn(0);
+}
+
+/* logged as evaluation */
+static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const int *samples, int nsamples, const double *mean, const double *std, const double *theta,
+                               double *accuracy, double *loss)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_EVALUATION));
+  PetscCall(EvaluateBody(ctx, m, o, ds, samples, nsamples, mean, std, theta, accuracy, loss));
+  PetscCall(RnEventEnd(RN_EV_EVALUATION));
   PetscFunctionReturn(0);
 }
 
@@ -223,14 +235,16 @@ static PetscErrorCode AllreduceGradient(RnCtx ctx, RnPrecision precision, PetscI
 {
   PetscFunctionBeginUser;
   if (precision == RN_PRECISION_FLOAT64 || ctx->group_size == 1) {
-    PetscCallMPI(MPI_Allreduce(grad, sum, (int)n, MPI_DOUBLE, MPI_SUM, ctx->group));
+    PetscCall(RnGradientSum(grad, sum, n, ctx->group));
     PetscFunctionReturn(0);
   }
+  PetscCall(RnEventBegin(RN_EV_GRAD_REDUCE));
   /* the last two entries (loss sum, hits) stay exact in double */
   for (PetscInt i = 0; i < n - 2; i++) buf[i] = (float)grad[i];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)(n - 2), MPI_FLOAT, MPI_SUM, ctx->group));
   PetscCallMPI(MPI_Allreduce(grad + n - 2, sum + n - 2, 2, MPI_DOUBLE, MPI_SUM, ctx->group));
   for (PetscInt i = 0; i < n - 2; i++) sum[i] = buf[i];
+  PetscCall(RnEventEnd(RN_EV_GRAD_REDUCE));
   PetscFunctionReturn(0);
 }
 
@@ -345,7 +359,9 @@ static PetscErrorCode PlanEvaluation(RnCtx ctx, RnCifarModel *m, const CifarOpti
   double t0, acc, loss;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_BARRIER));
   PetscCallMPI(MPI_Barrier(ctx->group));
+  PetscCall(RnEventEnd(RN_EV_BARRIER));
   t0 = RnWallTime();
   if (nval > 0) PetscCall(Evaluate(ctx, m, o, rc->all, ud->val, measured, ud->mean, stdp, theta, &acc, &loss));
   else PetscCall(Evaluate(ctx, m, o, rc->test, NULL, measured, ud->mean, stdp, theta, &acc, &loss));

@@ -17,6 +17,7 @@
  * writing its own rows). A group's units are its checkpoint state; the
  * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
 #include "resnode/core/checksum.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
 #include "resnode/ensemble/ensemble.h"
@@ -325,7 +326,7 @@ static inline int RowOfUnit(const Schedule *s, int u) { return (u % s->D) * s->M
 
 /* snapshots/theta-step<j>.bin, written by the group leaders in parallel
  * (MPI-IO), each its own units' rows; layout in the README. */
-static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int step, Recorder *rc)
+static PetscErrorCode WriteParametersBody(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int step, Recorder *rc)
 {
   const RnEnsembleOptions *eo = &o->ens;
   const size_t header = 40, table = 16 * (size_t)s->units;
@@ -372,6 +373,16 @@ static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpO
   PetscCallMPI(MPI_File_sync(fh));
   PetscCallMPI(MPI_File_close(&fh));
   if (ctx->world_rank == 0) PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  PetscFunctionReturn(0);
+}
+
+/* logged as a snapshot */
+static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int step, Recorder *rc)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
+  PetscCall(WriteParametersBody(ctx, rd, o, s, ens, slots, step, rc));
+  PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
   PetscFunctionReturn(0);
 }
 

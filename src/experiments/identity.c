@@ -5,6 +5,7 @@
  * gradient norm of every layer. */
 #include "resnode/nn/layers.h"
 #include "resnode/nn/optim.h"
+#include "resnode/core/profile.h"
 #include "resnode/core/rng.h"
 #include "resnode/experiments/experiments.h"
 #include "resnode/core/trainer.h"
@@ -142,7 +143,7 @@ static PetscErrorCode TrainOne(RnCtx ctx, const IdentityOptions *o, int r, int f
       for (int i = lo; i < hi; i++) xb[i - lo] = x[perm[i]];
       PetscCall(PetscArrayzero(grad, np));
       PetscCall(ModelLoss(&m, hi - lo, xb, theta, &loss, grad));
-      PetscCallMPI(MPI_Allreduce(grad, grad_sum, (int)np, MPI_DOUBLE, MPI_SUM, ctx->group));
+      PetscCall(RnGradientSum(grad, grad_sum, np, ctx->group));
       for (PetscInt i = 0; i < np; i++) grad_sum[i] /= count; /* mean squared error */
       for (int l = 0; l < ID_LAYERS; l++) norms[l] += hypot(grad_sum[2 * l], grad_sum[2 * l + 1]);
       PetscCall(RnOptimStep(optim, 1.0, theta, grad_sum));

@@ -1,6 +1,7 @@
 /* nodefit.c: the test equation. Data from du/dt = A u^3 (a tight solve),
  * a neural ODE (or ResNet) with the field u -> u^3 -> Dense(2,50,tanh) ->
  * Dense(50,2) fitted to the 16 samples by Adam. */
+#include "resnode/core/profile.h"
 #include "resnode/core/snapshot.h"
 #include "resnode/core/trainer.h"
 #include "resnode/core/units.h"
@@ -184,7 +185,7 @@ static PetscErrorCode NodeFitRun(RnCtx ctx, RnRunDir rd, void *options)
     if (it == o->iterations) break; /* the last pass only measures */
     PetscCall(PetscArrayzero(grad, flow->nparams));
     PetscCall(RnFlowBackward(flow, theta, dpred, NULL, grad));
-    PetscCallMPI(MPI_Allreduce(grad, grad_sum, (int)flow->nparams, MPI_DOUBLE, MPI_SUM, ctx->group));
+    PetscCall(RnGradientSum(grad, grad_sum, flow->nparams, ctx->group));
     for (PetscInt i = 0; i < flow->nparams; i++)
       if (!isfinite(grad_sum[i])) RnCollectiveError(ctx->world, RN_ERR_NONFINITE, "node-fit: gradient entry %d is %g at iteration %d; the last good checkpoint is kept", (int)i, grad_sum[i], it);
     PetscCall(RnOptimStep(optim, 1.0, theta, grad_sum));

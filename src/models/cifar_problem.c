@@ -3,6 +3,7 @@
  * the CIFAR experiment trains with; batch norm runs in inference mode at its
  * initial statistics. */
 #include "resnode/models/cifar.h"
+#include "resnode/core/profile.h"
 #include "resnode/data/data.h"
 
 typedef struct {
@@ -52,7 +53,7 @@ static PetscErrorCode CifarGradient(void *ctx, int N, int member, int step, cons
   PetscCall(RnDatasetGetBatch(c->data, c->idx + lo, hi - lo, c->mean, NULL, NULL, 0, 0, m->x, m->labels));
   PetscCall(PetscArrayzero(c->grad, m->n));
   PetscCall(RnCifarModelPass(m, hi - lo, B, capped, c->grad, &loss, &hits));
-  PetscCallMPI(MPI_Allreduce(c->grad, grad_sum, (int)m->n, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCall(RnGradientSum(c->grad, grad_sum, m->n, c->comm));
   PetscFunctionReturn(0);
 }
 

@@ -32,6 +32,16 @@ const char *const RnConvAlgorithmNames[] = {"auto", "direct", NULL};
 double RnPrecisionEpsilon(RnPrecision p) { return p == RN_PRECISION_FLOAT64 ? 0x1p-53 : (p == RN_PRECISION_FLOAT32 ? 0x1p-24 : 0x1p-8); }
 
 
+/* An op's event: its layer's (a relu fused into a convolution is the convolution's). */
+static PetscErrorCode OpEventBegin(const Op *op, PetscBool backward)
+{
+  return op->kind == OP_RELU || op->kind == OP_ACT ? RnEventBegin(RN_EV_ACTIVATION) : RnLayerEventBegin(op->layer, backward);
+}
+static PetscErrorCode OpEventEnd(const Op *op, int batch, PetscBool backward)
+{
+  return op->kind == OP_RELU || op->kind == OP_ACT ? RnEventEnd(RN_EV_ACTIVATION) : RnLayerEventEnd(op->layer, batch, backward);
+}
+
 static PetscErrorCode DnnlNetForward(RnNet net, int batch, const double *theta, const double *x, double *y, double *tape)
 {
   DnnlProgram p = net->impl->backend_data;
@@ -39,12 +49,15 @@ static PetscErrorCode DnnlNetForward(RnNet net, int batch, const double *theta, 
 
   PetscFunctionBeginUser;
   PetscCall(DnnlPlanGet(p, batch, &plan));
+  PetscCall(RnEventBegin(RN_EV_CONVERT));
   PetscCall(DnnlPlanWeights(net, plan, theta));
   DnnlFromDouble(&plan->L[0], batch, x, TapeTensor(p, tape, batch, 0));
+  PetscCall(RnEventEnd(RN_EV_CONVERT));
   for (int i = 0; i < p->nops; i++) {
     Op *op = &p->ops[i];
     const Layout *Li = &plan->L[op->in], *Lo = &plan->L[op->out];
     void *in = TapeTensor(p, tape, batch, op->in), *out = TapeTensor(p, tape, batch, op->out);
+    PetscCall(OpEventBegin(op, PETSC_FALSE));
     switch (op->kind) {
     case OP_CONV: {
       ConvPlan *c = &plan->conv[i];
@@ -57,8 +70,11 @@ static PetscErrorCode DnnlNetForward(RnNet net, int batch, const double *theta, 
     case OP_POOL: DnnlPoolForward(op->layer, Li, in, Lo, out, batch); break;
     case OP_DENSE: DnnlDenseForward(op, in, out, batch); break;
     }
+    PetscCall(OpEventEnd(op, batch, PETSC_FALSE));
   }
+  PetscCall(RnEventBegin(RN_EV_CONVERT));
   if (y) DnnlToDouble(&plan->L[p->ntensors - 1], batch, TapeTensor(p, tape, batch, p->ntensors - 1), y);
+  PetscCall(RnEventEnd(RN_EV_CONVERT));
   PetscFunctionReturn(0);
 }
 
@@ -70,15 +86,18 @@ static PetscErrorCode DnnlNetBackward(RnNet net, int batch, const double *theta,
 
   PetscFunctionBeginUser;
   PetscCall(DnnlPlanGet(p, batch, &plan));
+  PetscCall(RnEventBegin(RN_EV_CONVERT));
   PetscCall(DnnlPlanWeights(net, plan, theta));
   g = plan->diff[0], gnext = plan->diff[1];
   DnnlFromDouble(&plan->dL[p->ntensors - 1], batch, dy, g);
+  PetscCall(RnEventEnd(RN_EV_CONVERT));
   for (int i = p->nops - 1; i >= 0; i--) {
     Op *op = &p->ops[i];
     const PetscBool want_dx = (PetscBool)(i > 0 || dx);
     const Layout *Li = &plan->L[op->in], *Lo = &plan->L[op->out], *dLi = &plan->dL[op->in], *dLo = &plan->dL[op->out];
     void *in = TapeTensor(p, tape, batch, op->in), *out = TapeTensor(p, tape, batch, op->out);
     double *dth = dtheta + op->theta_off;
+    PetscCall(OpEventBegin(op, PETSC_TRUE));
     switch (op->kind) {
     case OP_CONV: {
       ConvPlan *c = &plan->conv[i];
@@ -125,12 +144,15 @@ static PetscErrorCode DnnlNetBackward(RnNet net, int batch, const double *theta,
       } else PetscCall(DnnlDenseBackward(op, in, g, want_dx ? gnext : NULL, dth, batch));
       break;
     }
+    PetscCall(OpEventEnd(op, batch, PETSC_TRUE));
     if (want_dx) {
       void *t = g;
       g = gnext, gnext = t;
     }
   }
+  PetscCall(RnEventBegin(RN_EV_CONVERT));
   if (dx) DnnlToDouble(&plan->dL[0], batch, g, dx);
+  PetscCall(RnEventEnd(RN_EV_CONVERT));
   PetscFunctionReturn(0);
 }
 

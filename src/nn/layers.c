@@ -364,7 +364,9 @@ PetscErrorCode RnNetForward(RnNet net, int batch, const double *theta, const dou
   PetscFunctionBeginUser;
   PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
   if (batch == 0 && !NetSumsOverGroup(net)) PetscFunctionReturn(0);
+  PetscCall(RnEventBegin(RN_EV_NET_FORWARD));
   PetscCall(net->impl->backend->forward(net, batch, theta, x, y, tape));
+  PetscCall(RnEventEnd(RN_EV_NET_FORWARD));
   PetscFunctionReturn(0);
 }
 
@@ -373,7 +375,9 @@ PetscErrorCode RnNetBackward(RnNet net, int batch, const double *theta, const do
   PetscFunctionBeginUser;
   PetscCheck(net->setup, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnNetSetUp not called");
   if (batch == 0 && !NetSumsOverGroup(net)) PetscFunctionReturn(0);
+  PetscCall(RnEventBegin(RN_EV_NET_BACKWARD));
   PetscCall(net->impl->backend->backward(net, batch, theta, x, dy, dx, dtheta, tape));
+  PetscCall(RnEventEnd(RN_EV_NET_BACKWARD));
   PetscFunctionReturn(0);
 }
 
@@ -387,7 +391,9 @@ static PetscErrorCode Float64Forward(RnNet net, int batch, const double *theta, 
   for (int i = 0; i < net->nlayers; i++) {
     RnLayer l = net->layers[i];
     double *out = TapeAct(net, batch, tape, i);
+    PetscCall(RnLayerEventBegin(l, PETSC_FALSE));
     PetscCall(l->impl->ops.forward(l, batch, theta + net->param_offset[i], in, out, TapeLayer(net, batch, tape, i)));
+    PetscCall(RnLayerEventEnd(l, batch, PETSC_FALSE));
     in = out;
   }
   if (y) PetscCall(PetscArraycpy(y, in, (size_t)batch * (size_t)RnShapeSize(net->out)));
@@ -416,8 +422,10 @@ static PetscErrorCode Float64Backward(RnNet net, int batch, const double *theta,
     RnLayer l = net->layers[i];
     const double *xin = i == 0 ? x : TapeAct(net, batch, tape, i - 1);
     double *target = i == 0 ? dx : g_in;
+    PetscCall(RnLayerEventBegin(l, PETSC_TRUE));
     PetscCall(l->impl->ops.backward(l, batch, theta + net->param_offset[i], xin, TapeAct(net, batch, tape, i), g_out, target,
                               dtheta + net->param_offset[i], TapeLayer(net, batch, tape, i)));
+    PetscCall(RnLayerEventEnd(l, batch, PETSC_TRUE));
     g_in = g_out; /* the input gradient of layer i is the output gradient of layer i-1 */
     g_out = target;
   }
@@ -506,12 +514,14 @@ PetscErrorCode RnLossSquaredError(int batch, int dim, const double *pred, const 
   double sum = 0.0;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_LOSS));
   for (size_t i = 0; i < (size_t)batch * (size_t)dim; i++) {
     double r = pred[i] - target[i];
     sum += r * r;
     if (grad) grad[i] = 2.0 * r;
   }
   *loss_sum = sum;
+  PetscCall(RnEventEnd(RN_EV_LOSS));
   PetscFunctionReturn(0);
 }
 
@@ -521,6 +531,7 @@ PetscErrorCode RnLossSoftmaxCrossEntropy(int batch, int nclasses, const double *
   int hits = 0;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_LOSS));
   for (int s = 0; s < batch; s++) {
     const double *z = logits + (size_t)s * nclasses;
     double zmax = z[0], denom = 0.0;
@@ -536,5 +547,6 @@ PetscErrorCode RnLossSoftmaxCrossEntropy(int batch, int nclasses, const double *
   }
   *loss_sum = sum;
   if (correct) *correct = hits;
+  PetscCall(RnEventEnd(RN_EV_LOSS));
   PetscFunctionReturn(0);
 }

@@ -5,6 +5,7 @@
 #ifndef RESNODE_NNIMPL_H
 #define RESNODE_NNIMPL_H
 
+#include "resnode/core/profile.h"
 #include "resnode/nn/layers.h"
 
 /* gelu's constants (C11's math.h has no M_SQRT1_2) */
@@ -33,6 +34,40 @@ struct RnLayerImpl_s {
   RnLayerOps ops;
   void *data; /* type-specific, PetscFree'd with the layer */
 };
+
+/* The profile's event of a layer's pass (profile.h), and its flops: the
+ * multiply-adds of convolutions and dense layers (2 flops each; a backward
+ * pass does two products of the forward's size: data and weights). */
+static inline RnEvent RnLayerEvent(RnLayer l)
+{
+  switch (l->type) {
+  case RN_LAYER_CONV2D: return RN_EV_CONV_FORWARD;
+  case RN_LAYER_DENSE: return RN_EV_DENSE;
+  case RN_LAYER_BATCHNORM: return RN_EV_BATCHNORM;
+  case RN_LAYER_AVGPOOL:
+  case RN_LAYER_GLOBALAVGPOOL: return RN_EV_POOL;
+  default: return RN_EV_ACTIVATION;
+  }
+}
+static inline double RnLayerFlops(RnLayer l, int batch, PetscBool backward)
+{
+  double fwd = 0.0;
+  if (l->type == RN_LAYER_CONV2D) fwd = 2.0 * batch * l->out.c * l->in.c * l->impl->info.k * l->impl->info.k * l->out.h * l->out.w;
+  else if (l->type == RN_LAYER_DENSE) fwd = 2.0 * batch * (double)RnShapeSize(l->in) * (double)RnShapeSize(l->out);
+  return backward ? 2.0 * fwd : fwd;
+}
+/* ... around a pass: the backward pass of a convolution is its own event */
+static inline PetscErrorCode RnLayerEventBegin(RnLayer l, PetscBool backward)
+{
+  const RnEvent e = RnLayerEvent(l);
+  return RnEventBegin(backward && e == RN_EV_CONV_FORWARD ? RN_EV_CONV_BACKWARD : e);
+}
+static inline PetscErrorCode RnLayerEventEnd(RnLayer l, int batch, PetscBool backward)
+{
+  const RnEvent e = RnLayerEvent(l);
+  PetscErrorCode err = RnProfileFlops(RnLayerFlops(l, batch, backward));
+  return err ? err : RnEventEnd(backward && e == RN_EV_CONV_FORWARD ? RN_EV_CONV_BACKWARD : e);
+}
 
 /* A new layer with its shapes set (for the constructors): training mode, no
  * parameters, batch statistics over PETSC_COMM_SELF. */

@@ -1,4 +1,5 @@
 /* optim.c: SGD with momentum and Adam (PyTorch's conventions). */
+#include "resnode/core/profile.h"
 #include "resnode/nn/optim.h"
 
 #include <math.h>
@@ -41,6 +42,7 @@ PetscErrorCode RnOptimStep(RnOptim o, double lr_scale, double *theta, const doub
   const double lr = o->opt.lr * lr_scale, wd = o->opt.weight_decay;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_OPTIMIZER));
   o->step++;
   if (o->opt.kind == RN_OPTIM_SGD) {
     double *v = o->state;
@@ -64,6 +66,7 @@ PetscErrorCode RnOptimStep(RnOptim o, double lr_scale, double *theta, const doub
       theta[i] -= lr * (m[i] / c1) / (sqrt(v[i] / c2) + o->opt.eps);
     }
   }
+  PetscCall(RnEventEnd(RN_EV_OPTIMIZER));
   PetscFunctionReturn(0);
 }
 

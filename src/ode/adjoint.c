@@ -47,7 +47,9 @@ PetscErrorCode RnOde_AdjointRange(RnOde ode, TS ts, int a, int b, const double *
   ode->adj_offset = a, ode->adj_lo = a, ode->adj_hi = b, ode->adj_dxobs = dxobs;
   if (b > a) {
     PetscCall(TSAdjointSetSteps(ts, b - a));
+    PetscCall(RnEventBegin(RN_EV_ODE_ADJOINT));
     PetscCall(TSAdjointSolve(ts));
+    PetscCall(RnEventEnd(RN_EV_ODE_ADJOINT));
   } else {
     for (int i = 0; i < ode->nobs; i++)
       if (ode->obs_step[i] == a) PetscCall(RnOde_AddJump(ode, lambda, dxobs, i));

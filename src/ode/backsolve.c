@@ -17,6 +17,7 @@ static PetscErrorCode BacksolveRHS(TS ts, PetscReal s, Vec Z, Vec F, void *ctx)
   const PetscInt nx = ode->nx;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_ODE_VJP));
   PetscCall(VecGetArrayRead(Z, &z));
   PetscCall(VecGetArray(F, &f));
   PetscCall(RnNetForward(ode->field, ode->batch, ode->theta, z, f, ode->tape_f));
@@ -26,6 +27,7 @@ static PetscErrorCode BacksolveRHS(TS ts, PetscReal s, Vec Z, Vec F, void *ctx)
   PetscCall(VecRestoreArray(F, &f));
   PetscCall(VecRestoreArrayRead(Z, &z));
   ode->rhs_count++;
+  PetscCall(RnEventEnd(RN_EV_ODE_VJP));
   PetscFunctionReturn(0);
 }
 
@@ -103,7 +105,9 @@ PetscErrorCode RnOde_Backsolve(RnOde ode, const double *dxobs, double *dx0, doub
       if (ode->opt.options_prefix[0]) PetscCall(TSSetOptionsPrefix(ts, ode->opt.options_prefix));
       PetscCall(RnOde_TSFromOptionsChecked(ode, ts));
       PetscCall(RnOde_TapeCacheReset(ode, PETSC_FALSE));
+      PetscCall(RnEventBegin(RN_EV_ODE_ADJOINT));
       PetscCall(TSSolve(ts, Z));
+      PetscCall(RnEventEnd(RN_EV_ODE_ADJOINT));
       PetscCall(TSGetConvergedReason(ts, &reason));
       PetscCheck(reason >= 0, ode->comm, PETSC_ERR_NOT_CONVERGED, "ode backsolve: the backward solve failed (%s)", TSConvergedReasons[reason]);
       PetscCall(TSDestroy(&ts));

@@ -82,6 +82,7 @@ static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
   double *tape;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_ODE_RHS));
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArray(F, &f));
   PetscCall(TapeForEvaluation(ode, &tape));
@@ -91,6 +92,7 @@ static PetscErrorCode OdeRHS(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
   PetscCall(VecRestoreArray(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));
   ode->rhs_count++;
+  PetscCall(RnEventEnd(RN_EV_ODE_RHS));
   PetscFunctionReturn(0);
 }
 
@@ -105,6 +107,7 @@ static PetscErrorCode OdeRHSJacobian(TS ts, PetscReal t, Vec U, Mat A, Mat B, vo
   int hit = -1, all_hit, local;
 
   PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_ODE_VJP));
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(PetscArraycpy(ode->jac_x, u, ode->nx + 0));
   PetscCall(VecRestoreArrayRead(U, &u));
@@ -121,6 +124,7 @@ static PetscErrorCode OdeRHSJacobian(TS ts, PetscReal t, Vec U, Mat A, Mat B, vo
     ode->jac_tape = ode->tape_j;
     ode->rhs_count++;
   }
+  PetscCall(RnEventEnd(RN_EV_ODE_VJP));
   PetscFunctionReturn(0);
 }
 
@@ -134,6 +138,7 @@ static PetscErrorCode OdeJacobianMultTranspose(Mat A, Vec V, Vec Y)
 
   PetscFunctionBeginUser;
   PetscCall(MatShellGetContext(A, &ode));
+  PetscCall(RnEventBegin(RN_EV_ODE_VJP));
   PetscCall(VecGetArrayRead(V, &v));
   PetscCall(VecGetArray(Y, &y));
   PetscCall(PetscArrayzero(y + ode->nx, ode->nparams));
@@ -141,6 +146,7 @@ static PetscErrorCode OdeJacobianMultTranspose(Mat A, Vec V, Vec Y)
   PetscCall(VecRestoreArray(Y, &y));
   PetscCall(VecRestoreArrayRead(V, &v));
   ode->stats.vjp++;
+  PetscCall(RnEventEnd(RN_EV_ODE_VJP));
   PetscFunctionReturn(0);
 }
 
@@ -483,7 +489,9 @@ PetscErrorCode RnOdeForward(RnOde ode, int batch, const double *theta, const dou
     if (ode->prev_steps > 0) ode->step_budget = (int)PetscMin((long long)ode->opt.max_steps, 1000LL * ode->prev_steps + 1000);
     PetscCall(TSSetMaxSteps(ode->ts, ode->step_budget));
   }
+  PetscCall(RnEventBegin(RN_EV_ODE_SOLVE));
   PetscCall(TSSolve(ode->ts, ode->U));
+  PetscCall(RnEventEnd(RN_EV_ODE_SOLVE));
   PetscCall(CheckReason(ode));
   if (!ode->grid_fixed) ode->prev_steps = ode->nsteps;
   ode->stats.steps = ode->nsteps;

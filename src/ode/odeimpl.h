@@ -14,6 +14,7 @@
 #define RESNODE_ODEIMPL_H
 
 #include "resnode/core/checksum.h"
+#include "resnode/core/profile.h"
 #include "resnode/ode/ode.h"
 
 #include <stdint.h>

@@ -23,7 +23,9 @@ static PetscErrorCode Replay(RnOde ode, TS ts, int a, int b, const double *x_a, 
   PetscCall(TSSetTimeStep(ts, ode->step_times[a + 1] - ode->step_times[a]));
   PetscCall(RnOde_SetStateVec(ode, ode->U, x_a));
   PetscCall(RnOde_TapeCacheReset(ode, record));
+  PetscCall(RnEventBegin(RN_EV_ODE_SOLVE));
   PetscCall(TSSolve(ts, ode->U));
+  PetscCall(RnEventEnd(RN_EV_ODE_SOLVE));
   PetscFunctionReturn(0);
 }
 

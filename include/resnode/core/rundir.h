@@ -45,11 +45,14 @@ struct RnRunDir_s {
   PetscBool unit; /* a unit's directory (RnRunDirCreateUnit): borrows the run's log */
   char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];        /* MPI_Get_library_version's first line, for the manifest */
   struct RnHeartbeat_s *heartbeat; /* the manifest's heartbeat and progress (rundir.c) */
+  char profile[8192];              /* rank 0: where the time went, JSON (profile.h), "" until the end */
 };
 
-/* The manifest's schema: 2 added manifest_version and heartbeat (a manifest
+/* The manifest's schema: 2 added manifest_version, heartbeat and profile (a manifest
  * without manifest_version is version 1). */
 #define RN_MANIFEST_VERSION 2
+/* the manifest's largest size (64 ranks' hosts and memory, kernels, profile) */
+#define RN_MANIFEST_MAX 65536
 /* How often a live run rewrites its manifest's heartbeat: a run whose
  * heartbeat is much older than this died without a word (resnode-runs). */
 #define RN_HEARTBEAT_SECONDS 60
@@ -97,6 +100,8 @@ PetscErrorCode RnRunDirSetKernels(RnRunDir rd, const char *kernels);
 PetscErrorCode RnRunDirSetDataCopies(RnRunDir rd, int copies, double bytes, int nodes);
 /* Collective: each rank's peak resident memory, for the manifest and the log. */
 PetscErrorCode RnRunDirGatherPeakMemory(RnRunDir rd);
+/* ... where its time went (RnProfileJSON's text) */
+PetscErrorCode RnRunDirSetProfile(RnRunDir rd, const char *json);
 /* ... and how its units are scheduled (the manifest's "schedule"). */
 PetscErrorCode RnRunDirSetSchedule(RnRunDir rd, const char *schedule);
 
