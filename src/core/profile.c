@@ -7,7 +7,7 @@
 const char *const RnEventNames[] = {"RnNetForward", "RnNetBackward", "RnConvFwd", "RnConvBwd", "RnBatchNorm", "RnActivation", "RnPool", "RnDense", "RnLoss", "RnConvert", "RnOdeSolve",
                                     "RnOdeAdjoint", "RnOdeRHS", "RnOdeVJP", "RnGradReduce", "RnGroupWait", "RnOptimStep", "RnData", "RnCheckpoint", "RnSnapshot", "RnStats", "RnQueueWait",
                                     "RnEvaluation", NULL};
-static const char *const rn_stage_names[] = {"RnSetUp", "RnTraining", "RnOutput"};
+static const char *const rn_stage_names[] = {"RnSetUp", "RnTraining", "RnEvaluation", "RnOutput"};
 
 /* events open at once, at most: deeper nesting is tallied whole */
 #define RN_EVENT_STACK_MAX 32
@@ -101,6 +101,25 @@ PetscErrorCode RnGradientSum(const double *grad, double *sum, PetscInt n, MPI_Co
   PetscCall(RnEventBegin(RN_EV_GRAD_REDUCE));
   PetscCallMPI(MPI_Allreduce(grad, sum, (int)n, MPI_DOUBLE, MPI_SUM, comm));
   PetscCall(RnEventEnd(RN_EV_GRAD_REDUCE));
+  PetscFunctionReturn(0);
+}
+
+RnStage RnProfileStage(void) { return rn_stage_pushed >= 0 ? (RnStage)rn_stage_pushed : RN_STAGE_SETUP; }
+
+PetscErrorCode RnProfileEvaluationBegin(RnStage *before)
+{
+  PetscFunctionBeginUser;
+  *before = RnProfileStage();
+  PetscCall(RnProfileSetStage(RN_STAGE_EVALUATION));
+  PetscCall(RnEventBegin(RN_EV_EVALUATION));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode RnProfileEvaluationEnd(RnStage before)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventEnd(RN_EV_EVALUATION));
+  PetscCall(RnProfileSetStage(before));
   PetscFunctionReturn(0);
 }
 

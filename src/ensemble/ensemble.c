@@ -377,6 +377,8 @@ PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps)
   for (; j < stop; j++) {
     RnCapApply(o->cap, e->p, theta, e->capped);
     PetscCall(e->problem.gradient(e->problem.ctx, N, member, j, e->capped, e->grad_sum));
+    /* the SGD step with its noise: the optimizer's */
+    PetscCall(RnEventBegin(RN_EV_OPTIMIZER));
     RnCapBackward(o->cap, e->p, theta, e->grad_sum, e->grad_sum);
     RnRandNormal(e->seed, RN_STREAM_NOISE, (uint32_t)member, (uint32_t)j, (size_t)e->p, e->noise);
     if (e->monitor) PetscCall(e->monitor(e->monitor_ctx, N, member, j, e->noise, e->p));
@@ -386,6 +388,7 @@ PetscErrorCode RnEnsembleMemberAdvance(RnEnsemble e, double *state, int steps)
       const double s = o->sigma_diag ? o->sigma_diag[k] : o->sigma;
       theta[k] += -o->eta * g + sq * s * e->noise[k];
     }
+    PetscCall(RnEventEnd(RN_EV_OPTIMIZER));
   }
   state[2] = j;
   PetscFunctionReturn(0);

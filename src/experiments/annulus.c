@@ -222,8 +222,13 @@ static PetscErrorCode TrainUnit(void *run, int unit)
       PetscCall(RnOptimStep(optim, 1.0, theta, gsum));
     }
   }
-  PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->train_idx, ntrain, dim, rc->x, rc->y, &train_acc));
-  PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->test_idx, ntest, dim, rc->x, rc->y, &test_acc));
+  {
+    RnStage before;
+    PetscCall(RnProfileEvaluationBegin(&before));
+    PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->train_idx, ntrain, dim, rc->x, rc->y, &train_acc));
+    PetscCall(Accuracy(ctx, &m, theta, rc->X, rc->Y, rc->test_idx, ntest, dim, rc->x, rc->y, &test_acc));
+    PetscCall(RnProfileEvaluationEnd(before));
+  }
   PetscCall(RnMetricsRow(folds_csv, "%d,%d,%d,%s,%d,%.6f,%.6f,%.2f", ctx->group_id, fold, N, N ? "resnet" : "ode", fold, train_acc, test_acc, RnWallTime() - t0));
   PetscCall(RnTrainerStepDone(tr, 1, PETSC_TRUE, "%s N = %d on fold %d", N ? "resnet" : "ode", N, fold));
   PetscCall(RnTrainerDestroy(&tr));

@@ -193,14 +193,16 @@ static PetscErrorCode EvaluateBody(RnCtx ctx, RnCifarModel *m, const CifarOption
   PetscFunctionReturn(0);
 }
 
-/* logged as evaluation */
+/* in the evaluation stage and event */
 static PetscErrorCode Evaluate(RnCtx ctx, RnCifarModel *m, const CifarOptions *o, RnDataset ds, const int *samples, int nsamples, const double *mean, const double *std, const double *theta,
                                double *accuracy, double *loss)
 {
+  RnStage before;
+
   PetscFunctionBeginUser;
-  PetscCall(RnEventBegin(RN_EV_EVALUATION));
+  PetscCall(RnProfileEvaluationBegin(&before));
   PetscCall(EvaluateBody(ctx, m, o, ds, samples, nsamples, mean, std, theta, accuracy, loss));
-  PetscCall(RnEventEnd(RN_EV_EVALUATION));
+  PetscCall(RnProfileEvaluationEnd(before));
   PetscFunctionReturn(0);
 }
 

@@ -71,7 +71,7 @@ done < "$TMP/check.out"
 
 # a cifar run: a profile per unit; its optimizer steps are the unit's steps
 "${RN_MAKE_CIFAR:?}" "$TMP/cifar" 150 > /dev/null || bad "no CIFAR files"
-rn 2 "$SRC/configs/cifar-small.cfg" --set "data.dir=\"$TMP/cifar\"" --set data.max_train=150 --set model.channels=4 --set 'model.depths=[2]' --set train.epochs=2 --set train.batch=25 --set train.eval_batch=75 --set "run.dir=\"$TMP/cifar-run\""
+rn 2 "$SRC/configs/cifar-small.cfg" --set "data.dir=\"$TMP/cifar\"" --set data.max_train=150 --set model.channels=4 --set 'model.depths=[2]' --set train.epochs=2 --set train.batch=25 --set train.eval_batch=75 --set "run.dir=\"$TMP/cifar-run\"" -log_view ":$TMP/cifar-flame.txt:ascii_flamegraph"
 expect_status 0 "a cifar run of 6 units"
 n=0
 for u in "$TMP"/cifar-run/units/*/; do
@@ -80,6 +80,7 @@ for u in "$TMP"/cifar-run/units/*/; do
   [ "$got" = "$steps 1 2" ] && n=$((n + 1)) || bad "$(basename "$u"): profile says '$got', its epochs.csv $steps steps"
 done
 [ "$n" -eq 6 ] && ok "each of the 6 units: profile.json with its $steps optimizer steps and its convolutions' flops" || bad "$n of 6 unit profiles right"
+grep -q "^RnEvaluation;RnNetForward;RnConvFwd [0-9]" "$TMP/cifar-flame.txt" && ok "the evaluations: their convolutions inside their event (flamegraph)" || bad "evaluation stage: $(grep -m3 '^RnEvaluation' "$TMP/cifar-flame.txt")"
 (cd "$TMP" && "$(dirname "$BIN")/resnode-plot-cifar" "$TMP/cifar-run") > "$TMP/plot.out" 2>&1
 [ -s "$TMP/cifar-run/profile.png" ] && grep -q "^## Where the time went" "$TMP/cifar-run/cifar-report.md" && grep -q "^| convolutions | " "$TMP/cifar-run/cifar-report.md" &&
   ok "resnode-plot-cifar: profile.png (a bar a unit) and the phase table in the report" || bad "cifar analysis: $(tail -3 "$TMP/plot.out")"

@@ -51,7 +51,7 @@ typedef enum {
 } RnEvent;
 extern const char *const RnEventNames[]; /* as -log_view shows them ("RnConvFwd", ...) */
 
-typedef enum { RN_STAGE_SETUP, RN_STAGE_TRAINING, RN_STAGE_OUTPUT, RN_STAGE_COUNT } RnStage;
+typedef enum { RN_STAGE_SETUP, RN_STAGE_TRAINING, RN_STAGE_EVALUATION, RN_STAGE_OUTPUT, RN_STAGE_COUNT } RnStage;
 
 /* Registers the class, the events and the stages with PETSc (once a process;
  * after PetscInitialize). Until then the calls below tally nothing. */
@@ -62,6 +62,11 @@ PetscErrorCode RnEventEnd(RnEvent e);
 PetscErrorCode RnProfileFlops(double flops);
 /* The stage the time is counted in from here on (-log_view's stages). */
 PetscErrorCode RnProfileSetStage(RnStage stage);
+/* The stage the time is counted in now (to go back to it after an evaluation). */
+RnStage RnProfileStage(void);
+/* An evaluation, in its stage and event (the stage before it, after it). */
+PetscErrorCode RnProfileEvaluationBegin(RnStage *before);
+PetscErrorCode RnProfileEvaluationEnd(RnStage before);
 
 /* The sum of a flat gradient over comm (MPI_Allreduce), logged as RnGradReduce. */
 PetscErrorCode RnGradientSum(const double *grad, double *sum, PetscInt n, MPI_Comm comm);
