@@ -13,7 +13,10 @@
  * batch is split over the ranks). One thread a rank unless OMP_NUM_THREADS
  * says otherwise. Prints the CPU, then per case the median time per step,
  * images/s and the GFLOP/s of the convolutions (multiply-adds counted as 2
- * flops). bench/torch_reference.py cifar runs the same network in PyTorch. */
+ * flops), and where the timed steps' time went (rank 0's own time of each
+ * phase: profile.h). bench/torch_reference.py cifar runs the same network in
+ * PyTorch. */
+#include "resnode/core/profile.h"
 #include "resnode/models/cifar.h"
 #include "resnode/nn/optim.h"
 #include "resnode/core/rng.h"
@@ -39,6 +42,8 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
   RnOptim optim;
   RnOptimOptions oo;
   double *theta, *grad, *gsum, *times, field_evals = 0;
+  RnProfileMark timed;
+  char shares[256];
 
   PetscFunctionBeginUser;
   RnOdeOptionsDefault(&ode);
@@ -57,6 +62,7 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
     double l, t0;
     int c;
     PetscCallMPI(MPI_Barrier(comm));
+    if (s == 1) RnProfileMarkNow(&timed);
     t0 = MPI_Wtime();
     PetscCall(PetscArrayzero(grad, m.n));
     PetscCall(RnCifarModelPass(&m, b, B, theta, grad, &l, &c));
@@ -71,6 +77,7 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
     }
   }
   if (kind != RN_FLOW_ODE) field_evals = 3.0 * 8; /* 8 forward, 8 VJPs */
+  RnProfileShares(&timed, shares, sizeof shares);
   qsort(times, steps, sizeof(double), CompareDouble);
   {
     const double t = times[steps / 2], flops = B * (field_evals * FieldFlops(C) + 3.0 * OuterFlops(C));
@@ -79,6 +86,7 @@ static PetscErrorCode Run(MPI_Comm comm, int rank, int size, int C, RnFlowKind k
     if (rank == 0)
       printf("C = %3d  %-15s %-17s batch %d ranks %d  median %8.3f s/step  %8.1f images/s  %7.1f GFLOP/s (conv)\n", C, name,
              kind == RN_FLOW_ODE ? "ODE rk4, 4 steps" : "tied ResNet N = 8", B, size, t, B / t, flops / t * 1e-9);
+    if (rank == 0) printf("         where the time went (rank 0, own time): %s\n", shares);
   }
   PetscCall(RnOptimDestroy(&optim));
   PetscCall(PetscFree4(theta, grad, gsum, times));
@@ -98,6 +106,7 @@ int main(int argc, char **argv)
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
   RnThreadsSetUp(getenv("OMP_NUM_THREADS") ? size : 2); /* one thread a rank by default */
+  PetscCall(RnProfileRegister());
   RnCpuDescribe(cpu, sizeof cpu);
   RnDnnlDescribe(isa, sizeof isa);
   if (rank == 0) printf("CPU: %s; %s; %d thread(s) a rank\n", cpu, isa, RnThreadsPerRank());

@@ -584,9 +584,10 @@ static PetscErrorCode RunPacked(RnStudy st, int argc, char **argv, int *counts)
       unlink(path);
     }
     rmdir(claims);
+    /* and claims/ itself, where no other attempt's claims are left in it */
+    PetscCall(PetscSNPrintf(path, sizeof path, "%s/claims", st->plan ? st->plan_dir : st->dir));
+    rmdir(path);
     if (st->plan) {
-      PetscCall(PetscSNPrintf(path, sizeof path, "%s/claims", st->plan_dir));
-      rmdir(path);
       rmdir(st->plan_dir);
     }
   }

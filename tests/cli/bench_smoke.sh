@@ -23,6 +23,7 @@ bench() {
 ran=0
 want='s/iteration|ms' bench bench_nodefit "$B/bench/bench_nodefit" 2
 want='images/s' bench bench_cifar mpirun --bind-to none -n 1 "$B/bench/bench_cifar" 1 float32,bfloat16,float64 8 8
+grep -q "where the time went (rank 0, own time): RnConv" "$TMP/bench.out" && ok "bench_cifar: each case's phase shares" || bad "bench_cifar: no phase shares: $(tail -3 "$TMP/bench.out")"
 want='queue \(parallel.groups auto\)' bench bench_schedule "$B/bench/bench_schedule" 64 8 128 30399 1.5 1.5 1.5 2.5 2.5 2.5 32.5
 # the sweep at C = 4 on 300 images, one epoch, against this build itself; the prediction at C = 8
 want='queue \(parallel.groups auto\)' bench sweep-busy.sh "$SRC/bench/sweep-busy.sh" "$TMP/cifar" "$B" "$BIN" 4 1 300 8

@@ -104,6 +104,7 @@ rn 1 "$TMP/study.cfg"
 expect_status 0 "resumed on 1 rank"
 grep -q "4 to run (2 resumed)" "$out" && ok "2 points resumed, 2 started" || bad "resume: $(head -2 "$out")"
 grep -q "4 of 4 point(s) done" "$out" && ok "all 4 points done" || bad "$(tail -3 "$out")"
+[ ! -e "$TMP/s/claims" ] && ok "the finished study left no claims/ behind" || bad "claims/ left: $(ls -R "$TMP/s/claims")"
 for lr in 0.01 0.02; do
   for seed in 1 2; do
     dir=$(ls -d "$TMP/s/points/lr=${lr}_seed=$seed-"*)
