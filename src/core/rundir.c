@@ -176,6 +176,9 @@ struct RnHeartbeat_s {
   int units_started, units_total;
 };
 
+/* How long an aborting rank waits for the heartbeat's write to end. */
+#define RN_ABORT_NOTE_WAIT_S 2
+
 /* RESNODE_HEARTBEAT_SECONDS shortens the beat for the tests. */
 static int HeartbeatSeconds(void)
 {
@@ -539,9 +542,15 @@ static void AbortNote(const char *status, const char *reason)
 
   if (!rn_current_run) return;
   hb = rn_current_run->heartbeat;
-  /* best effort: the job is ending (and the lock may be this thread's own,
-   * held by the write that failed) */
-  if (pthread_mutex_trylock(&hb->lock)) return;
+  /* best effort: the job is ending. The heartbeat may be writing (a moment:
+   * wait for it), or the lock may be this thread's own, held by the write
+   * that failed (give up after the wait) */
+  {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += RN_ABORT_NOTE_WAIT_S;
+    if (pthread_mutex_timedlock(&hb->lock, &until)) return;
+  }
   snprintf(rn_current_run->status, sizeof rn_current_run->status, "%s", status);
   snprintf(rn_current_run->reason, sizeof rn_current_run->reason, "%s", reason ? reason : "");
   (void)WriteManifestLocked(rn_current_run, status, reason, &what);
