@@ -98,14 +98,19 @@ def _flatten(value, prefix, out):
         out[prefix] = value
 
 
+def _read_text(path, name):
+    """The text of a run's file; Skip naming it where it cannot be read."""
+    try:
+        with open(os.path.join(path, name)) as f:
+            return f.read()
+    except OSError as e:
+        raise Skip("%s unreadable: %s" % (name, e.strerror))
+
+
 def read_config(path):
     """config.cfg as {dotted key: value}: numbers, strings, "true"/"false", lists."""
     name = os.path.join(path, "config.cfg")
-    try:
-        with open(name) as f:
-            text = f.read()
-    except OSError as e:
-        raise Skip("no readable config.cfg (%s)" % e.strerror)
+    text = _read_text(path, "config.cfg")
     try:
         toks = _tokens(text, name)
         tree, _ = _group(toks, 0, None)
@@ -119,12 +124,7 @@ def read_config(path):
 # --- the manifest and the run's liveness
 
 def read_manifest(path):
-    name = os.path.join(path, "manifest.json")
-    try:
-        with open(name) as f:
-            text = f.read()
-    except OSError as e:
-        raise Skip("manifest.json unreadable: %s" % e.strerror)
+    text = _read_text(path, "manifest.json")
     try:
         m = json.loads(text)
     except ValueError as e:

@@ -155,14 +155,19 @@ def read_profile(path):
             except (OSError, ValueError):
                 continue
     if not out:
-        try:
-            with open(os.path.join(path, "manifest.json")) as f:
-                p = json.load(f).get("profile")
-            if p:
-                out.append(("run", p))
-        except (OSError, ValueError):
-            pass
+        p = manifest_profile(path)
+        if p:
+            out.append(("run", p))
     return out
+
+
+def manifest_profile(path):
+    """The manifest's profile, or None (no manifest, or one without a profile)."""
+    try:
+        with open(os.path.join(path, "manifest.json")) as f:
+            return json.load(f).get("profile")
+    except (OSError, ValueError):
+        return None
 
 
 def profile_plot(path, out_dir=None):
@@ -199,11 +204,7 @@ def profile_plot(path, out_dir=None):
 
 def profile_lines(path):
     """Markdown lines of the run's phase shares (the manifest's profile), for a report."""
-    try:
-        with open(os.path.join(path, "manifest.json")) as f:
-            p = json.load(f).get("profile")
-    except (OSError, ValueError):
-        p = None
+    p = manifest_profile(path)
     if not p:
         return []
     wall = p.get("wall_s", 0.0) or 1.0
