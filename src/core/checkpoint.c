@@ -248,7 +248,7 @@ static int WriteAt(MPI_File fh, size_t off, const void *data, size_t bytes)
   return err;
 }
 
-PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step)
+static PetscErrorCode CheckpointerWriteBody(RnCheckpointer ck, long long step)
 {
   RnCtx ctx = ck->ctx;
   const size_t head_len = HeadLength(ck), total = FieldOffset(ck, ck->nfields);
@@ -339,6 +339,16 @@ PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step)
   PetscCall(PetscFree2(sums, sums_all));
   PetscCall(RnAgreeInput(ctx->world, local_failed, msg));
   ck->last_time = RnWallTime();
+  PetscFunctionReturn(0);
+}
+
+/* logged as a checkpoint */
+PetscErrorCode RnCheckpointerWrite(RnCheckpointer ck, long long step)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
+  PetscCall(CheckpointerWriteBody(ck, step));
+  PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
   PetscFunctionReturn(0);
 }
 
@@ -440,7 +450,7 @@ static PetscErrorCode ReadFields(RnCheckpointer ck, long long step, const uint64
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long last_step, const char *what, long long *step)
+static PetscErrorCode CheckpointerRestoreBody(RnCheckpointer ck, long long last_step, const char *what, long long *step)
 {
   RnCtx ctx = ck->ctx;
   long long found = -1, steps[256];
@@ -511,6 +521,16 @@ PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long last_step, con
   PetscFunctionReturn(0);
 }
 
+/* logged as a checkpoint */
+PetscErrorCode RnCheckpointerRestore(RnCheckpointer ck, long long last_step, const char *what, long long *step)
+{
+  PetscFunctionBeginUser;
+  PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
+  PetscCall(CheckpointerRestoreBody(ck, last_step, what, step));
+  PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool final, PetscBool *stop)
 {
   int local[2], global[2];
@@ -527,11 +547,7 @@ PetscErrorCode RnCheckpointerStep(RnCheckpointer ck, long long step, PetscBool f
     local[1] = asked ? 1 : 0;
   }
   PetscCallMPI(MPI_Allreduce(local, global, 2, MPI_INT, MPI_MAX, ck->ctx->world));
-  if (global[0] || global[1]) {
-    PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
-    PetscCall(RnCheckpointerWrite(ck, step));
-    PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
-  }
+  if (global[0] || global[1]) PetscCall(RnCheckpointerWrite(ck, step));
   if (global[1]) *stop = PETSC_TRUE;
   PetscFunctionReturn(0);
 }

@@ -88,9 +88,7 @@ PetscErrorCode RnTrainerStart(RnTrainer tr, long long total, long long *first)
 
   PetscFunctionBeginUser;
   PetscCheck(!tr->started, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "RnTrainerStart called twice");
-  PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
   PetscCall(RnCheckpointerRestore(tr->ck, total, tr->experiment, &resumed));
-  PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
   if (resumed < 0 && tr->rd->resume) PetscCall(RnLog(tr->ctx, "%s: no checkpoint in %s/checkpoints: starting from step 0\n", tr->experiment, tr->rd->path));
   RnRunDirMarkStarted();
   tr->started = PETSC_TRUE;
@@ -183,11 +181,7 @@ PetscErrorCode RnTrainerFinish(RnTrainer tr)
     if (tr->ctx->world_rank == 0 && rn_plan_nrecords < RN_PLAN_MAX_RECORDS) rn_plan_records[rn_plan_nrecords++] = tr->plan;
     PetscFunctionReturn(0);
   }
-  if (tr->last_final != tr->last_done || tr->last_done == 0) {
-    PetscCall(RnEventBegin(RN_EV_CHECKPOINT));
-    PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
-    PetscCall(RnEventEnd(RN_EV_CHECKPOINT));
-  }
+  if (tr->last_final != tr->last_done || tr->last_done == 0) PetscCall(RnCheckpointerWrite(tr->ck, tr->last_done));
   if (tr->owned) PetscCall(UnitProfile(tr));
   PetscFunctionReturn(0);
 }
