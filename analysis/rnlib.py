@@ -66,6 +66,41 @@ def read_csv(path, name, required=True):
     return columns
 
 
+class H5Arrays:
+    """A run's HDF5 arrays (gram.h5, params.h5: include/resnode/core/arrays.h)
+    through h5py. read() fails naming the file and the dataset when the
+    dataset is missing or a chunk fails its Fletcher32 checksum."""
+
+    def __init__(self, full, handle):
+        self.path, self.handle = full, handle
+
+    def read(self, dataset, index=()):
+        if dataset not in self.handle:
+            fail("%s: has no dataset %s (not a resnode-mpi file, or of another version)" % (self.path, dataset))
+        try:
+            return self.handle[dataset][index]
+        except (OSError, ValueError) as e:
+            fail("%s: dataset %s is damaged (%s)" % (self.path, dataset, e))
+
+    def attr(self, name, default=None):
+        return self.handle.attrs.get(name, default)
+
+
+def read_h5(path, name):
+    """RUN_DIR/NAME as H5Arrays, or None when the run has no such file."""
+    full = os.path.join(path, name)
+    if not os.path.exists(full):
+        return None
+    try:
+        import h5py
+    except ImportError:
+        fail("%s: reading it needs h5py (Debian: python3-h5py, Spack: py-h5py)" % full)
+    try:
+        return H5Arrays(full, h5py.File(full, "r"))
+    except OSError as e:
+        fail("%s: cannot open it (damaged, or not HDF5): %s" % (full, e))
+
+
 def pyplot():
     import matplotlib
     matplotlib.use("Agg")

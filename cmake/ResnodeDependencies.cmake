@@ -17,6 +17,8 @@
 #                    libdnnl under DNNLROOT / DNNL_ROOT
 #   libconfig        pkg-config libconfig, else libconfig.h and libconfig under
 #                    LIBCONFIG_ROOT
+#   HDF5 (parallel)  CMake's FindHDF5 (HDF5_ROOT, the h5pcc wrapper on PATH): the
+#                    one PETSc is built with, for the ensemble's large arrays
 include_guard(GLOBAL)
 include(FindPackageHandleStandardArgs)
 
@@ -131,5 +133,17 @@ else()
     MESSAGE "set LIBCONFIG_ROOT (Debian: libconfig-dev, Spack: libconfig)")
 endif()
 
+# HDF5, parallel (MPI-IO), with its high-level library (dimension scales)
+set(HDF5_PREFER_PARALLEL TRUE)
+find_package(HDF5 COMPONENTS C HL)
+if(NOT HDF5_FOUND OR NOT HDF5_IS_PARALLEL)
+  if(HDF5_FOUND)
+    set(_hdf5_found " (HDF5 ${HDF5_VERSION} was found, without MPI)")
+  endif()
+  message(FATAL_ERROR "resnode-mpi: a parallel HDF5 (built with MPI, as PETSc's) was not found${_hdf5_found}. Set HDF5_ROOT, "
+    "or put its h5pcc on PATH (Debian: libhdf5-mpi-dev, Spack: hdf5+mpi, modules: hdf5 with MPI)")
+endif()
+_resnode_dep(hdf5 LINK "${HDF5_HL_LIBRARIES};${HDF5_C_LIBRARIES}" INCLUDE "${HDF5_INCLUDE_DIRS}")
+
 set(RESNODE_DEPENDENCY_TARGETS resnode::dep_petsc resnode::dep_scalapack resnode::dep_openblas resnode::dep_dnnl
-  resnode::dep_libconfig OpenMP::OpenMP_C Threads::Threads MPI::MPI_C m)
+  resnode::dep_libconfig resnode::dep_hdf5 OpenMP::OpenMP_C Threads::Threads MPI::MPI_C m)

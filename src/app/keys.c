@@ -120,6 +120,8 @@ static const KeyDoc rn_key_docs[] = {
   {"ensemble", "ensemble.limit", NULL, "also train the limit (the ODE) as the reference; false: the deepest N is the reference"},
   {"ensemble", "ensemble.stats", NULL, "\"covariance\" (the p x p covariance), \"gram\" (M x M products of the member matrices split over the ranks: the M leading eigenvalues) or \"auto\" (covariance up to p = 2048)"},
   {"ensemble", "ensemble.save_parameters", NULL, "\"final\" (the parameters of the last record), \"every\" (of every record, to merge an array's runs) or \"none\""},
+  {"ensemble", "ensemble.save_precision", NULL, "the precision of the saved parameters in params.h5 (\"float32\" halves it; needs output.arrays = \"hdf5\")"},
+  {"ensemble", "output.arrays", NULL, "where the large arrays go: \"csv\" (gram.csv, snapshots/theta-step<j>.bin) or \"hdf5\" (gram.h5 and params.h5: named dimensions, checksummed chunks, parallel writes)"},
   {"ensemble", "ensemble.limit_check", NULL, "at the end, the limit members' risk again with a finer solve, against e_R at the deepest N (limit.csv)"},
   {"ensemble", "data.kind", NULL, "\"synthetic\" (a smooth map of uniform points), \"csv\" (data.file) or \"cifar\" (CIFAR-10 classification)"},
   {"ensemble", "data.dim", NULL, "the dimension d of x and y"},

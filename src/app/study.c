@@ -636,18 +636,23 @@ static PetscErrorCode PrintPointConfig(RnStudy st, int k)
   PetscFunctionReturn(0);
 }
 
-/* --point NAME (repeatable): only these points, each named by its name or its hash's digits */
+/* --point NAME (repeatable): only these points, each named by its name, its
+ * hash's digits, or its values without the hash (which depends on every key,
+ * data.dir too) where they name one point */
 static PetscErrorCode SelectPoints(RnStudy st)
 {
   PetscFunctionBeginUser;
   for (int k = 0; k < st->npoints; k++) st->points[k].selected = st->args->npoints ? PETSC_FALSE : PETSC_TRUE;
   for (int i = 0; i < st->args->npoints; i++) {
     const char *want = st->args->points[i];
-    int found = -1;
+    int found = -1, by_values = -1, nvalues = 0;
     for (int k = 0; k < st->npoints && found < 0; k++) {
       const char *hash = strrchr(st->points[k].name, '-');
       if (!strcmp(st->points[k].name, want) || (hash && !strcmp(hash + 1, want))) found = k;
+      else if (hash && (size_t)(hash - st->points[k].name) == strlen(want) && !strncmp(st->points[k].name, want, strlen(want))) by_values = k, nvalues++;
     }
+    RnInputCheck(found >= 0 || nvalues <= 1, st->ctx->world, "--point %s: %d points have these values; name one by its whole name (resnode-mpi %s --print-config)", want, nvalues, st->args->path);
+    if (found < 0) found = by_values;
     RnInputCheck(found >= 0, st->ctx->world, "--point %s: no such point in %s (its points: resnode-mpi %s --print-config)", want, st->args->path, st->args->path);
     st->points[found].selected = PETSC_TRUE;
   }

@@ -14,8 +14,10 @@
  * by columns (a rank holds M x p / ranks of it, never M x p), the errors
  * come from the M x M Gram matrix of the differences, and the parameters
  * reach snapshots/ only as ensemble.save_parameters asks (MPI-IO, each group
- * writing its own rows). A group's units are its checkpoint state; the
+ * writing its own rows). With output.arrays = "hdf5" the Gram matrices go to
+ * gram.h5 and the parameters to params.h5 instead (core/arrays.h). A group's units are its checkpoint state; the
  * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
+#include "resnode/core/arrays.h"
 #include "resnode/core/checksum.h"
 #include "resnode/core/profile.h"
 #include "resnode/core/trainer.h"
@@ -39,6 +41,9 @@ typedef enum { STATS_AUTO, STATS_COVARIANCE, STATS_GRAM } StatsPath;
 typedef enum { SAVE_NONE, SAVE_FINAL, SAVE_EVERY } SaveParameters;
 static const char *const rn_save_names[] = {"none", "final", "every", NULL};
 static const char *const rn_stats_paths[] = {"auto", "covariance", "gram", NULL};
+/* output.arrays: where the Gram matrices and parameters go */
+typedef enum { ARRAYS_CSV, ARRAYS_HDF5 } ArraysFormat;
+static const char *const rn_arrays_names[] = {"csv", "hdf5", NULL};
 #define STATS_GRAM_ABOVE 2048 /* auto: the Gram path for p above this */
 
 typedef struct {
@@ -49,6 +54,8 @@ typedef struct {
   RnCifarEnsembleOptions cifar;
   StatsPath stats;
   SaveParameters save;
+  ArraysFormat arrays;
+  RnArrayType save_type; /* params.h5's values */
   PetscBool limit_check;
   int groups;
   RnCheckpointOptions checkpoint;
@@ -105,6 +112,12 @@ static PetscErrorCode EnsembleReadOptions(RnCtx ctx, RnConfig cfg, void **option
     o->stats = (StatsPath)path;
     PetscCall(RnConfigGetChoice(cfg, "ensemble.save_parameters", "final", rn_save_names, &path));
     o->save = (SaveParameters)path;
+    PetscCall(RnConfigGetChoice(cfg, "output.arrays", "hdf5", rn_arrays_names, &path));
+    o->arrays = (ArraysFormat)path;
+    PetscCall(RnConfigGetChoice(cfg, "ensemble.save_precision", "float64", RnArrayTypeNames, &path));
+    o->save_type = (RnArrayType)path;
+    if (o->save_type != RN_ARRAY_FLOAT64 && o->arrays != ARRAYS_HDF5)
+      PetscCall(RnConfigError(cfg, "ensemble.save_precision", "\"%s\" needs output.arrays = \"hdf5\" (the snapshots of output.arrays = \"csv\" hold float64)", RnArrayTypeNames[o->save_type]));
     PetscCall(RnConfigGetBool(cfg, "ensemble.limit_check", PETSC_TRUE, &o->limit_check));
   }
   /* after every other key is read: an error here first looks for typos
@@ -256,6 +269,7 @@ static PetscErrorCode ColumnsOfDepth(RnCtx ctx, const Schedule *s, RnEnsemble en
  * exchange and, on rank 0, every unit's risk at the record. */
 typedef struct {
   RnMetrics records_csv, stats_csv, gram_csv;
+  RnArrays gram_h5, params_h5; /* output.arrays = "hdf5": gram.h5 (rank 0), params.h5 (every rank); else NULL */
   double *risk, *norm_sq;    /* rank 0: [di * M + m] at the current record */
   double *sup;               /* [3][D]: sups over the records so far of e_theta, s_theta, e_R (rank 0; checkpointed) */
   double *A, *B, *gram, *leader_send, *leader_recv;
@@ -290,9 +304,82 @@ static PetscErrorCode RecorderSetUp(RnCtx ctx, const EnsembleExpOptions *o, cons
   PetscFunctionReturn(0);
 }
 
+/* The records of params.h5 before record `reached`: the saved ones. */
+static long long SavedBefore(const EnsembleExpOptions *o, const Schedule *s, int reached)
+{
+  if (o->save == SAVE_EVERY) return reached;
+  if (o->save == SAVE_FINAL) return reached >= s->nrec ? 1 : 0;
+  return 0;
+}
+
+#define ARRAYS_TIME_CHUNK  256       /* records of the time variable in a chunk */
+#define ARRAYS_CHUNK_BYTES (1 << 20) /* params.h5: rows in a chunk up to about this (a chunk is a unit of I/O and of the checksum) */
+
+/* output.arrays = "hdf5": gram.h5, written by rank 0, holds the M x M Gram
+ * matrix of the differences theta_ref - theta_N of every compared depth at
+ * every record (step x N x member_a x member_b, a record of a depth a
+ * chunk); params.h5, written by every rank, the saved records' parameters
+ * (step x member x N x parameter, chunks of rows, each group leader its
+ * units' rows: the member-major unit order is the file's). A resumed run
+ * cuts both back to the records its checkpoint holds. Collective. */
+static PetscErrorCode ArraysSetUp(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, PetscBool resumed, Recorder *rc)
+{
+  const RnEnsembleOptions *eo = &o->ens;
+  const char *const gram_dims[] = {"step", "N", "member_a", "member_b"}, *const theta_dims[] = {"step", "member", "N", "parameter"}, *const time_dims[] = {"step"};
+  /* params.h5's chunk: a member's rows of every depth, and more members, up
+   * to about ARRAYS_CHUNK_BYTES (one row if larger); a chunk that two groups
+   * share is written collectively all the same */
+  const PetscInt row_bytes = 8 * s->p, depths_per_chunk = PetscMax(1, PetscMin(s->D, ARRAYS_CHUNK_BYTES / row_bytes));
+  const PetscInt members_per_chunk = depths_per_chunk < s->D ? 1 : PetscMax(1, PetscMin(s->M, ARRAYS_CHUNK_BYTES / (row_bytes * s->D)));
+  const PetscInt gram_chunk[] = {1, 1, s->M, s->M}, theta_chunk[] = {1, members_per_chunk, depths_per_chunk, s->p}, time_chunk[] = {ARRAYS_TIME_CHUNK};
+  const int ncompared = s->ndepths - (eo->limit ? 0 : 1); /* depths [0, ncompared): the reference is the last */
+  int *members, *depths;
+
+  PetscFunctionBeginUser;
+  if (o->arrays != ARRAYS_HDF5) PetscFunctionReturn(0);
+  PetscCall(PetscMalloc2(s->M, &members, s->D, &depths));
+  for (int m = 0; m < s->M; m++) members[m] = eo->first_member + m;
+  for (int di = 0; di < s->D; di++) depths[di] = DepthN(eo, di);
+  if (ctx->world_rank == 0) {
+    RnArrays a;
+    PetscCall(RnArraysCreate(PETSC_COMM_SELF, rd, "gram", &rc->gram_h5));
+    a = rc->gram_h5;
+    PetscCall(RnArraysRecordDimension(a, "step", "the SGD step of the record"));
+    PetscCall(RnArraysDimension(a, "N", ncompared, depths, "the depth N compared with the reference"));
+    PetscCall(RnArraysDimension(a, "member_a", s->M, members, "member"));
+    PetscCall(RnArraysDimension(a, "member_b", s->M, members, "member"));
+    PetscCall(RnArraysVariable(a, "time", RN_ARRAY_FLOAT64, 1, time_dims, time_chunk, "t = step x eta"));
+    PetscCall(RnArraysVariable(a, "gram", RN_ARRAY_FLOAT64, 4, gram_dims, gram_chunk, "<theta_ref - theta_N of member_a, theta_ref - theta_N of member_b>"));
+    PetscCall(RnArraysAttributeString(a, "format", "resnode-mpi ensemble gram 1"));
+    PetscCall(RnArraysAttributeInts(a, "reference_N", 1, &depths[s->ref]));
+    PetscCall(RnArraysAttributeDouble(a, "eta", eo->eta));
+    PetscCall(RnArraysSetUp(a, resumed ? rc->reached : -1));
+  }
+  if (o->save != SAVE_NONE) {
+    RnArrays a;
+    PetscCall(RnArraysCreate(ctx->world, rd, "params", &rc->params_h5));
+    a = rc->params_h5;
+    PetscCall(RnArraysRecordDimension(a, "step", "the SGD step of the record"));
+    PetscCall(RnArraysDimension(a, "member", s->M, members, "member"));
+    PetscCall(RnArraysDimension(a, "N", s->D, depths, "the depth N (0: the ODE limit)"));
+    PetscCall(RnArraysDimension(a, "parameter", s->p, NULL, "parameter"));
+    PetscCall(RnArraysVariable(a, "time", RN_ARRAY_FLOAT64, 1, time_dims, time_chunk, "t = step x eta"));
+    PetscCall(RnArraysVariable(a, "theta", o->save_type, 4, theta_dims, theta_chunk, "the member's parameters at depth N"));
+    PetscCall(RnArraysAttributeString(a, "format", "resnode-mpi ensemble parameters 1"));
+    PetscCall(RnArraysAttributeString(a, "saved", rn_save_names[o->save]));
+    PetscCall(RnArraysAttributeInts(a, "reference_N", 1, &depths[s->ref]));
+    PetscCall(RnArraysAttributeDouble(a, "eta", eo->eta));
+    PetscCall(RnArraysSetUp(a, resumed ? SavedBefore(o, s, rc->reached) : -1));
+  }
+  PetscCall(PetscFree2(members, depths));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode RecorderDestroy(Recorder *rc)
 {
   PetscFunctionBeginUser;
+  PetscCall(RnArraysDestroy(&rc->gram_h5));
+  PetscCall(RnArraysDestroy(&rc->params_h5));
   PetscCall(PetscFree2(rc->col, rc->col_root));
   PetscCall(PetscFree4(rc->A, rc->B, rc->gram, rc->sup));
   PetscCall(PetscFree4(rc->leader_send, rc->leader_recv, rc->sum_send, rc->sum_recv));
@@ -376,12 +463,30 @@ static PetscErrorCode WriteParametersBody(RnCtx ctx, RnRunDir rd, const Ensemble
   PetscFunctionReturn(0);
 }
 
+/* params.h5's record of the parameters at record rec: each group leader
+ * writes its units' rows straight from their slots. Collective. */
+static PetscErrorCode WriteParametersHdf5(RnCtx ctx, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int rec, int step, Recorder *rc)
+{
+  const long long index = SavedBefore(o, s, rec);
+  const int first = s->group_id * s->U, rows = ctx->group_rank == 0 ? PetscMax(0, PetscMin(s->U, s->units - first)) : 0;
+  const PetscInt start = index, one = 1, none = 0;
+  const double time = step * o->ens.eta;
+
+  PetscFunctionBeginUser;
+  PetscCall(RnArraysBeginRecord(rc->params_h5, index, step));
+  PetscCall(RnArraysWrite(rc->params_h5, "time", &start, ctx->world_rank ? &none : &one, &time));
+  PetscCall(RnArraysWriteRows(rc->params_h5, "theta", first, rows, s->slot_len, rows ? RnEnsembleMemberTheta(ens, SlotState(s, slots, 0)) : NULL));
+  PetscCall(RnArraysEndRecord(rc->params_h5));
+  PetscFunctionReturn(0);
+}
+
 /* logged as a snapshot */
-static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int step, Recorder *rc)
+static PetscErrorCode WriteParameters(RnCtx ctx, RnRunDir rd, const EnsembleExpOptions *o, const Schedule *s, RnEnsemble ens, double *slots, int rec, int step, Recorder *rc)
 {
   PetscFunctionBeginUser;
   PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
-  PetscCall(WriteParametersBody(ctx, rd, o, s, ens, slots, step, rc));
+  if (rc->params_h5) PetscCall(WriteParametersHdf5(ctx, o, s, ens, slots, rec, step, rc));
+  else PetscCall(WriteParametersBody(ctx, rd, o, s, ens, slots, step, rc));
   PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
   PetscFunctionReturn(0);
 }
@@ -490,6 +595,13 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
         PetscCall(RnMetricsRow(rc->records_csv, "%d,%d,%d,%.10g,%.12e,%.12e", eo->first_member + m, DepthN(eo, di), step, time, rc->risk[di * M + m], sqrt(rc->norm_sq[di * M + m])));
   }
   /* the differences theta_ref - theta_N, by columns; their M x M Gram matrix holds every error */
+  if (rc->gram_h5) {
+    const PetscInt start = rec, one = 1;
+    PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
+    PetscCall(RnArraysBeginRecord(rc->gram_h5, rec, step));
+    PetscCall(RnArraysWrite(rc->gram_h5, "time", &start, &one, &time));
+    PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
+  }
   PetscCall(ColumnsOfDepth(ctx, s, ens, s->ref, slots, rc->col, rc->B));
   for (int di = 0; di < s->ndepths; di++) {
     if (di == s->ref) continue;
@@ -504,8 +616,16 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
       for (int b = 0; b < M; b++) sum += G[(size_t)a * M + b];
       s1 += sqrt(PetscMax(G[(size_t)a * M + a], 0)) / M, s2 += G[(size_t)a * M + a] / M, tr += G[(size_t)a * M + a];
       dr += d / M, dr2 += d * d / M;
-      for (int b = a; b < M; b++) PetscCall(RnMetricsRow(rc->gram_csv, "%d,%d,%d,%d,%.17e", DepthN(eo, di), step, eo->first_member + a, eo->first_member + b, G[(size_t)a * M + b]));
     }
+    /* the Gram matrix itself: a record's largest output (logged with the parameters) */
+    PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
+    if (rc->gram_h5) {
+      const PetscInt start[] = {rec, di, 0, 0}, count[] = {1, 1, M, M}; /* the compared depths come before the reference */
+      PetscCall(RnArraysWrite(rc->gram_h5, "gram", start, count, G));
+    } else
+      for (int a = 0; a < M; a++)
+        for (int b = a; b < M; b++) PetscCall(RnMetricsRow(rc->gram_csv, "%d,%d,%d,%d,%.17e", DepthN(eo, di), step, eo->first_member + a, eo->first_member + b, G[(size_t)a * M + b]));
+    PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
     /* |mean difference|, and the trace of the differences' covariance for its standard error */
     e = sqrt(PetscMax(sum, 0)) / M;
     tr = PetscMax(tr - M * e * e, 0) / (M - 1);
@@ -513,9 +633,14 @@ static PetscErrorCode RecordReached(RnCtx ctx, RnRunDir rd, const EnsembleExpOpt
                            sqrt(PetscMax(dr2 - dr * dr, 0) / (M - 1))));
     rc->sup[di] = PetscMax(rc->sup[di], e), rc->sup[s->D + di] = PetscMax(rc->sup[s->D + di], s1), rc->sup[2 * s->D + di] = PetscMax(rc->sup[2 * s->D + di], fabs(dr));
   }
+  if (rc->gram_h5) {
+    PetscCall(RnEventBegin(RN_EV_SNAPSHOT));
+    PetscCall(RnArraysEndRecord(rc->gram_h5));
+    PetscCall(RnEventEnd(RN_EV_SNAPSHOT));
+  }
   if (last) PetscCall(WriteLaws(ctx, rd, o, s, ens, slots, rc));
   if (last && rc->accurate) PetscCall(CheckLimit(ctx, rd, o, s, slots, rc));
-  if (save) PetscCall(WriteParameters(ctx, rd, o, s, ens, slots, step, rc));
+  if (save) PetscCall(WriteParameters(ctx, rd, o, s, ens, slots, rec, step, rc));
   rc->reached = rec + 1;
   RnTestStopPoint("record");
   PetscFunctionReturn(0);
@@ -679,9 +804,10 @@ static PetscErrorCode EnsembleRun(RnCtx ctx, RnRunDir rd, void *options)
   PetscCall(RnTrainerAddState(tr, "records", &rc.reached, sizeof rc.reached, 0));
   PetscCall(RnTrainerOpenMetrics(tr, "records.csv", "member,N,step,time,risk,theta_norm", &rc.records_csv));
   PetscCall(RnTrainerOpenMetrics(tr, "stats.csv", "N,step,time,e_theta,e_theta_se,s_theta,s_theta_se,e_R,e_R_se", &rc.stats_csv));
-  PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
+  if (o->arrays == ARRAYS_CSV) PetscCall(RnTrainerOpenMetrics(tr, "gram.csv", "N,step,member_a,member_b,dot", &rc.gram_csv));
   total = (long long)s.S * s.U; /* iterations of this schedule; the trainer counts the world's unit steps */
   PetscCall(RnTrainerStart(tr, (long long)s.S * s.units, &resumed));
+  PetscCall(ArraysSetUp(ctx, rd, o, &s, resumed > 0 ? PETSC_TRUE : PETSC_FALSE, &rc));
   /* --plan: a round is a record interval (every unit's steps to the next record) */
   if (RnTrainerPlanning(tr)) PetscCall(RnTrainerPlanPeriod(tr, (long long)eo->record_every * s.units, 0.0));
   if (resumed == 0) {

@@ -40,6 +40,8 @@ fi
 want='e-' bench bench_gradient_accuracy "$B/bench/bench_gradient_accuracy"
 want='mlp,backsolve,10' MLP_STEPS=10 CONV_STEPS=4 BENCH_ADJOINT=$B/bench/bench_adjoint bench adjoint-memory.sh "$SRC/bench/adjoint-memory.sh" "$TMP/adjoint"
 want='ranks 2: peak memory' WIDTH=40 bench ensemble-memory.sh "$SRC/bench/ensemble-memory.sh" "$B"
+want='^dense +4 +hdf5 ' MEMBERS=4 DENSE_MEMBERS=4 WIDTH=40 bench ensemble-arrays.sh "$SRC/bench/ensemble-arrays.sh" "$TMP/cifar" "$B"
+grep -qE '^cifar +4 +csv ' "$TMP/bench.out" && grep -qE '^cifar +4 +hdf5 ' "$TMP/bench.out" && ok "ensemble-arrays.sh: the CIFAR ensemble's rows, CSV and HDF5" || bad "ensemble-arrays.sh: $(cat "$TMP/bench.out")"
 want='p = +300' bench "bench_stats (p x p)" mpirun --bind-to none -n 2 "$B/bench/bench_stats" 300
 want='Gram of differences' bench "bench_stats gram" mpirun --bind-to none -n 2 "$B/bench/bench_stats" gram 5000
 want='[0-9] member-steps/s' bench bench_ensemble mpirun --bind-to none -n 1 "$B/bench/bench_ensemble" 2 10

@@ -52,5 +52,31 @@ awk -F, '$1 == "e_R" && $3 < 32 { n++; if ($4 < 1.99 || $4 > 2.01 || $7) exit 1 
 # limit's error 2e-6 >= a tenth of e_R = a / N^2 for N^2 >= 500 (N = 32 only)
 awk -F, '$1 == "e_R" { if (($2 == 32) != ($6 == 1)) exit 1 }' "$TMP/run/convergence-depths.csv" && ok "N = 32 marked as limited by the ODE solve" || bad "solver-limited: $(grep e_R "$TMP/run/convergence-depths.csv")"
 grep -q "limited by the ODE solve at N = 32" "$TMP/out.txt" && ok "and said" || bad "no word on the limit: $(cat "$TMP/out.txt")"
+# the weak error less its noise: U (the mean off-diagonal Gram entry) and its
+# jackknife error against a brute-force leave-one-out over gram.csv, and U
+# against the known |E d|^2 = (a / N)^2 (the +- pairs' share is 1e-3 of it)
+"$PY" - "$TMP/run" > "$TMP/weak.txt" 2>&1 <<'PY'
+import csv, sys
+import numpy as np
+run, M, a = sys.argv[1], 8, 1e-2
+G = {}
+for r in csv.DictReader(open(run + "/gram.csv")):
+    if r["step"] == "20":
+        g = G.setdefault(int(r["N"]), np.zeros((M, M)))
+        g[int(r["member_a"]), int(r["member_b"])] = g[int(r["member_b"]), int(r["member_a"])] = float(r["dot"])
+rows = list(csv.DictReader(open(run + "/convergence-weak.csv")))
+assert len(rows) == 5, rows
+for r in rows:
+    N, g = int(r["N"]), G[int(r["N"])]
+    off = lambda keep: sum(g[i, j] for i in keep for j in keep if i != j) / (len(keep) * (len(keep) - 1))
+    U = off(range(M))
+    loo = np.array([off([i for i in range(M) if i != k]) for k in range(M)])
+    se = np.sqrt((M - 1) / M * ((loo - loo.mean()) ** 2).sum())
+    assert abs(float(r["U"]) - U) <= 1e-6 * abs(U) and abs(float(r["U_se"]) - se) <= 1e-5 * se, (r, U, se)
+    if N < 32:
+        assert abs(U / (a / N) ** 2 - 1) < 1e-2, (N, U, (a / N) ** 2)
+print("U and its jackknife error = brute force at 5 depths; U = (a/N)^2 within 1% at the resolved ones")
+PY
+[ $? -eq 0 ] && ok "convergence-weak.csv: $(cat "$TMP/weak.txt")" || bad "convergence-weak.csv: $(cat "$TMP/weak.txt")"
 grep -q "unresolved" "$TMP/run/convergence-report.md" && ok "the report marks the unresolved depth" || bad "report: $(cat "$TMP/run/convergence-report.md")"
 finish

@@ -5,7 +5,7 @@
 # records.csv; the statistics, sums over the parameter columns split over
 # the ranks, agree to rounding (1e-12).
 . "$(dirname "$0")/lib.sh"
-small=(--set ensemble.members=6 --set 'ensemble.depths=[2, 8]' --set sgd.steps=30 --set output.plot=false --set 'ensemble.save_parameters="every"')
+small=(--set ensemble.members=6 --set 'ensemble.depths=[2, 8]' --set sgd.steps=30 --set output.plot=false --set 'ensemble.save_parameters="every"' --set 'output.arrays="csv"')
 for np in 1 2 3; do
   rn $np "$SRC/configs/ensemble.cfg" "${small[@]}" --set parallel.groups=$np --set "run.dir=\"$TMP/np$np\""
   expect_status 0 "ensemble on $np rank(s)"
@@ -66,7 +66,7 @@ PY
 
 # the laws of a wide field (p = 2052 > 2048: the Gram path, M x M products of
 # columns split over the ranks) equal the p x p covariance path's
-wide=(--set ensemble.members=5 --set 'ensemble.depths=[2]' --set sgd.steps=4 --set output.plot=false
+wide=(--set ensemble.members=5 --set 'ensemble.depths=[2]' --set sgd.steps=4 --set output.plot=false --set 'output.arrays="csv"'
   --set 'model.field=( { type = "dense"; out = 410; activation = "tanh"; }, { type = "dense"; out = 2; } )')
 rn 2 "$SRC/configs/ensemble.cfg" "${wide[@]}" --set "run.dir=\"$TMP/gram\""
 expect_status 0 "a wide field (p = 2052): the Gram path by default"
@@ -100,7 +100,8 @@ PY
 # parameters of every record and records.csv are bitwise the uninterrupted
 # run's, every table has exactly its rows, and the statistics (sums over
 # columns split over the ranks) agree to rounding
-half=(--set parallel.groups=4 --set ensemble.members=8 --set 'ensemble.depths=[2, 4]' --set sgd.steps=400 --set sgd.record_every=40 --set checkpoint.every_steps=500 --set output.plot=false --set 'ensemble.save_parameters="every"')
+half=(--set parallel.groups=4 --set ensemble.members=8 --set 'ensemble.depths=[2, 4]' --set sgd.steps=400 --set sgd.record_every=40 --set checkpoint.every_steps=500 --set output.plot=false --set 'ensemble.save_parameters="every"'
+  --set 'output.arrays="csv"')
 rn 4 "$SRC/configs/ensemble.cfg" "${half[@]}" --set "run.dir=\"$TMP/href\""
 expect_status 0 "the uninterrupted ensemble on 4 ranks"
 # (the signal's arrival is up to mpirun: a stop on a record's step is tried again)

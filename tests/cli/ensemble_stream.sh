@@ -9,7 +9,8 @@
 #   parameters; merging an array's runs needs "every" and says so; a damaged
 #   parameter file is refused by name.
 . "$(dirname "$0")/lib.sh"
-base=(--set ensemble.members=6 --set 'ensemble.depths=[2, 4, 8]' --set sgd.steps=30 --set output.plot=false --set parallel.groups=2)
+# (the CSV arrays: output.arrays = "hdf5" is tests/cli/ensemble_hdf5.sh's)
+base=(--set ensemble.members=6 --set 'ensemble.depths=[2, 4, 8]' --set sgd.steps=30 --set output.plot=false --set parallel.groups=2 --set 'output.arrays="csv"')
 for mode in none final every; do
   rn 2 "$SRC/configs/ensemble.cfg" "${base[@]}" --set "ensemble.save_parameters=\"$mode\"" --set "run.dir=\"$TMP/$mode\""
   expect_status 0 "save_parameters = $mode"

@@ -89,6 +89,29 @@ expect_file() {
   if [ -s "$1" ]; then ok "$2"; else bad "$2: $1 missing or empty"; fi
 }
 
+# h5_same A B [RTOL]: the HDF5 files A and B hold the same datasets and
+# attributes bit for bit (datasets named gram: to RTOL, if given); prints why not
+h5_same() {
+  /usr/bin/python3 - "$@" <<'PY'
+import sys
+import h5py
+import numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+rtol = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+if sorted(a) != sorted(b) or sorted(a.attrs) != sorted(b.attrs):
+    sys.exit("%s: datasets %s, against %s" % (sys.argv[2], list(b), list(a)))
+for k in a:
+    x, y = a[k][()], b[k][()]
+    if x.shape != y.shape:
+        sys.exit("%s: %s has shape %s, expected %s" % (sys.argv[2], k, y.shape, x.shape))
+    if k == "gram" and rtol:
+        if not np.allclose(x, y, rtol=rtol, atol=rtol * np.abs(x).max()):
+            sys.exit("%s: gram differs by %.3g" % (sys.argv[2], np.abs(x - y).max()))
+    elif x.tobytes() != y.tobytes():
+        sys.exit("%s: %s differs" % (sys.argv[2], k))
+PY
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

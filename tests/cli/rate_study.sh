@@ -40,11 +40,13 @@ OMP_NUM_THREADS=1 rn 1 configs/cifar-ensemble.cfg --set data.max_train=500 --set
 expect_status 0 "the softplus, seed 2 point run alone"
 dir=$(ls -d runs/cifar-rate/points/activation=softplus_seed=2-*)
 n=0 differ=""
-for f in "$TMP"/alone/*.csv "$TMP"/alone/snapshots/*; do
+shopt -s nullglob
+for f in "$TMP"/alone/*.csv "$TMP"/alone/*.h5 "$TMP"/alone/snapshots/*; do
   rel=${f#"$TMP/alone/"}
   if cmp -s "$f" "$dir/$rel"; then n=$((n + 1)); else differ="$differ $rel"; fi
 done
-[ -z "$differ" ] && [ "$n" -ge 8 ] && ok "the study's point = the point run alone: $n tables and parameter files bitwise" || bad "differ:$differ ($n equal)"
+shopt -u nullglob
+[ -z "$differ" ] && [ "$n" -ge 9 ] && [ -f "$TMP/alone/gram.h5" ] && ok "the study's point = the point run alone: $n tables and HDF5 arrays bitwise" || bad "differ:$differ ($n equal)"
 
 "$W/build/resnode-study" runs/cifar-rate > "$TMP/analysis.out" 2>&1
 [ $? -eq 0 ] && ok "build/resnode-study runs/cifar-rate" || bad "resnode-study: $(tail -5 "$TMP/analysis.out")"

@@ -33,6 +33,7 @@ covered_by() {
     scripts/run-default*) echo run_default ;;
     scripts/run-tests*) echo ".ci/run (the whole suite)" ;;
     scripts/get-cifar10*) echo get_cifar10 ;;
+    mpirun*studies/cifar-weak.cfg*) echo ensemble_hdf5 ;;
     mpirun*studies/* | build/resnode-study*) echo "rate_study, study" ;;
     build/resnode-runs\ compare\ runs/a\ *) echo runs ;;
     jobs/slurm/study.sh* | POINTS_PER_TASK=*) echo slurm_jobs ;;

@@ -27,7 +27,7 @@ grep -q '"previous_attempt": "preempted"' "$TMP/cut/manifest.json" && ok "the ma
 # run goes on from there, and every table, the streamed statistics and the
 # saved parameters are exactly an uninterrupted run's (records were once
 # appended twice)
-ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false --set 'ensemble.save_parameters="every"')
+ens=(--set ensemble.members=12 --set 'ensemble.depths=[2, 4]' --set sgd.steps=300 --set checkpoint.every_steps=100 --set output.plot=false --set 'ensemble.save_parameters="every"' --set 'output.arrays="csv"')
 rn 2 "$SRC/configs/ensemble.cfg" "${ens[@]}" --set "run.dir=\"$TMP/eref\""
 expect_status 0 "uninterrupted ensemble"
 # (the signal's arrival is up to mpirun: a stop that happens to fall on the

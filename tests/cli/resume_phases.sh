@@ -10,17 +10,24 @@
 ens=(--set ensemble.members=6 --set 'ensemble.depths=[2, 4, 8]' --set sgd.steps=100 --set sgd.record_every=10 --set output.plot=false --set 'ensemble.save_parameters="every"' --set parallel.groups=2)
 fit=(--set train.iterations=60 --set output.plot=false)
 
-# same_outputs REF DIR WHAT: every file but the run's own bookkeeping is identical
+# same_outputs REF DIR WHAT: every file but the run's own bookkeeping is
+# identical (HDF5 arrays: their datasets, bit for bit)
 same_outputs() {
   local ref=$1 dir=$2 what=$3 n=0 f name differ=""
-  for f in "$ref"/*.csv "$ref"/snapshots/*; do
+  shopt -s nullglob
+  for f in "$ref"/*.csv "$ref"/*.h5 "$ref"/snapshots/*; do
     name=${f#"$ref"/}
     n=$((n + 1))
+    if [ "${name%.h5}" != "$name" ]; then
+      h5_same "$f" "$dir/$name" > "$TMP/h5.txt" 2>&1 || differ="$differ $name($(tail -1 "$TMP/h5.txt"))"
+      continue
+    fi
     cmp -s "$f" "$dir/$name" || differ="$differ $name($(wc -l < "$dir/$name" 2> /dev/null || echo missing) lines, expected $(wc -l < "$f"))"
   done
-  for f in "$dir"/*.csv "$dir"/snapshots/*; do
+  for f in "$dir"/*.csv "$dir"/*.h5 "$dir"/snapshots/*; do
     [ -e "$ref/${f#"$dir"/}" ] || differ="$differ ${f#"$dir"/}(not in the uninterrupted run)"
   done
+  shopt -u nullglob
   if [ -z "$differ" ]; then ok "$what: all $n output files identical to the uninterrupted run's"; else bad "$what: differ:$differ"; fi
 }
 

@@ -17,6 +17,8 @@
 #    the last checkpoint, bitwise, with exactly the rows;
 #  - one copy of the data a node (the manifest's data_copies), and every
 #    rank's peak resident memory in the manifest;
+#  - the ensemble's HDF5 arrays written collectively from the 3 nodes equal
+#    a 1-rank write (parameters bitwise, Gram matrices to rounding);
 #  - a data.dir on one node only: an input error (exit 2) naming the other
 #    host, no hang;
 #  - the mission's command, mpirun -n 64 resnode-mpi configs/cifar.cfg
@@ -117,6 +119,30 @@ status=$? err=$TMP/dies-resume.out
 expect_status 0 "the resubmission (one host, 2 groups of 2) resumes from the last checkpoint"
 expect_went_on "$TMP/dies-resume.out"
 same_units "$TMP/uncut" "$TMP/dies" 9
+
+# the ensemble's HDF5 arrays written by 3 nodes (MPI-IO, collective writes
+# from every node into the shared run directory) against 1 rank: the
+# parameters bitwise, the Gram matrices (column sums split over the ranks) to
+# rounding, and the same records
+ens=("$SRC/configs/ensemble.cfg" --set ensemble.members=6 --set 'ensemble.depths=[2, 4]' --set sgd.steps=20 --set output.plot=false --set 'ensemble.save_parameters="every"' --set 'output.arrays="hdf5"')
+(. "$D/mpirun-env" && exec timeout 300 mpirun --bind-to none --hostfile "$D/hostfile" -n 3 "$BIN" "${ens[@]}" --set parallel.groups=3 --set "run.dir=\"$TMP/ens3\"") > "$TMP/ens3.out" 2>&1
+status=$? err=$TMP/ens3.out
+expect_status 0 "the ensemble with HDF5 arrays on 3 nodes"
+timeout 300 mpirun --bind-to none -n 1 "$BIN" "${ens[@]}" --set parallel.groups=1 --set "run.dir=\"$TMP/ens1\"" > "$TMP/ens1.out" 2>&1
+status=$? err=$TMP/ens1.out
+expect_status 0 "the same on 1 rank"
+/usr/bin/python3 - "$TMP/ens1" "$TMP/ens3" > "$TMP/ens.txt" 2>&1 <<'PY'
+import sys
+import h5py
+import numpy as np
+one, three = ({n: h5py.File("%s/%s.h5" % (d, n), "r") for n in ("gram", "params")} for d in sys.argv[1:])
+a, b = one["params"]["theta"][()], three["params"]["theta"][()]
+assert a.shape == b.shape == (3, 6, 3, a.shape[3]) and a.tobytes() == b.tobytes(), (a.shape, b.shape)
+g, h = one["gram"]["gram"][()], three["gram"]["gram"][()]
+assert g.shape == h.shape and np.allclose(g, h, rtol=1e-12, atol=1e-12 * np.abs(g).max()), np.abs(g - h).max()
+print("%d records of %d x %d parameters bitwise, Gram matrices to %.1e" % (a.shape[0], a.shape[1] * a.shape[2], a.shape[3], np.abs(g - h).max() / np.abs(g).max()))
+PY
+[ $? -eq 0 ] && ok "  params.h5 and gram.h5 as on 1 rank: $(cat "$TMP/ens.txt")" || bad "  3 nodes against 1 rank: $(cat "$TMP/ens.txt")"
 
 # a data.dir that one node has and the other does not (DIR/node-local is
 # each node's own): an input error on every rank, naming the host without it

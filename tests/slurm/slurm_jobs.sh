@@ -154,14 +154,14 @@ report=$RESNODE_RUNS/cifar-$array-analysis/cifar-report.md
 
 # 6. docs/cluster.md's one-job ensemble: cifar.sbatch with configs/cifar-ensemble.cfg,
 # one member a rank (parallel.groups = the task count), no parameter files;
-# the analysis works from its gram.csv alone
+# the analysis works from its gram.h5 alone (output.arrays = "hdf5", the default)
 jid=$(RESNODE_RUN_DIR=$TMP/runs/onejob sbatch --parsable --ntasks=2 --time=10 --output="$TMP/onejob-%j.out" "$SRC/jobs/slurm/cifar.sbatch" "$SRC/configs/cifar-ensemble.cfg" \
   --set "data.dir=\"$TMP/cifar-tiny\"" --set ensemble.members=2 --set parallel.groups=2 --set model.channels=4 --set data.max_train=100 --set 'ensemble.depths=[2, 4]' \
   --set sgd.steps=8 --set sgd.record_every=4 --set 'ensemble.save_parameters="none"' --set output.plot=false)
 [ -n "$jid" ] && ok "the one-job CIFAR ensemble submitted as $jid" || bad "submission failed"
 wait_jobs "$jid" && ok "it finished" || bad "job $jid still queued: $(squeue)"
 grep -q '"status": "done"' "$TMP/runs/onejob/manifest.json" 2>/dev/null && [ -z "$(ls "$TMP/runs/onejob/snapshots")" ] && ok "done, with no parameter files" || bad "one-job ensemble: $(tail -3 "$TMP/onejob-$jid.out")"
-/usr/bin/python3 "$SRC/analysis/convergence" "$TMP/runs/onejob" > "$TMP/onejob.txt" 2>&1 && grep -q "errors from gram.csv" "$TMP/onejob.txt" && ok "analysis/convergence from its gram.csv" || bad "analysis: $(cat "$TMP/onejob.txt")"
+/usr/bin/python3 "$SRC/analysis/convergence" "$TMP/runs/onejob" > "$TMP/onejob.txt" 2>&1 && grep -q "errors from gram.h5" "$TMP/onejob.txt" && [ ! -e "$TMP/runs/onejob/params.h5" ] && ok "analysis/convergence from its gram.h5" || bad "analysis: $(cat "$TMP/onejob.txt")"
 # 7. a study as an array (jobs/slurm/study.sh): two points a task
 # (POINTS_PER_TASK), the analysis after them. Called again while its tasks
 # wait (held), it submits nothing; a task lost before it ran (cancelled):

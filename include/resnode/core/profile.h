@@ -43,7 +43,7 @@ typedef enum {
   RN_EV_OPTIMIZER,     /* the optimizer's step */
   RN_EV_DATA,          /* data: loading, augmentation, batch assembly */
   RN_EV_CHECKPOINT,    /* checkpoints: writing and restoring */
-  RN_EV_SNAPSHOT,      /* parameter snapshots */
+  RN_EV_SNAPSHOT,      /* parameter snapshots, and the ensemble's large arrays (Gram matrices, parameters) */
   RN_EV_STATS,         /* the ensemble's statistics (Gram matrices, ScaLAPACK) */
   RN_EV_QUEUE_WAIT,    /* the unit queue: waiting for a unit or for the other groups */
   RN_EV_EVALUATION,    /* evaluation (test and validation passes) */

@@ -25,10 +25,12 @@ class ResnodeMpi(CMakePackage):
     depends_on("openblas")
     depends_on("onednn@2.6:")
     depends_on("libconfig")
+    depends_on("hdf5+mpi+hl")
     depends_on("cunit", when="+tests")
     depends_on("python@3:", type="run")
     depends_on("py-numpy", type="run")
     depends_on("py-matplotlib", type="run")
+    depends_on("py-h5py", type="run")
 
     def cmake_args(self):
         spec = self.spec
