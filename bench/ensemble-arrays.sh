@@ -22,7 +22,7 @@ ranks=${RANKS:-2}
 hosts=()
 if [ -n "${CLUSTER:-}" ]; then
   . "$CLUSTER/mpirun-env"
-  hosts=(--hostfile "$CLUSTER/hostfile")
+  hosts=(--hostfile "$CLUSTER/hostfile" --map-by node)
 fi
 tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/rn-arrays-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
