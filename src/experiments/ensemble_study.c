@@ -14,9 +14,10 @@
  * by columns (a rank holds M x p / ranks of it, never M x p), the errors
  * come from the M x M Gram matrix of the differences, and the parameters
  * reach snapshots/ only as ensemble.save_parameters asks (MPI-IO, each group
- * writing its own rows). With output.arrays = "hdf5" the Gram matrices go to
- * gram.h5 and the parameters to params.h5 instead (core/arrays.h). A group's units are its checkpoint state; the
- * trainer counts SGD steps of units, so a checkpoint can fall anywhere. */
+ * writing its own rows). With output.arrays = "hdf5" (the default) the Gram
+ * matrices go to gram.h5 and the parameters to params.h5 (core/arrays.h).
+ * A group's units are its checkpoint state; the trainer counts SGD steps of
+ * units, so a checkpoint can fall anywhere. */
 #include "resnode/core/arrays.h"
 #include "resnode/core/checksum.h"
 #include "resnode/core/profile.h"
